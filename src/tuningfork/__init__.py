@@ -1,0 +1,83 @@
+"""tuningfork: hyperparameter optimisation for deep learning, from a laptop to a SLURM cluster.
+
+The public API is what this module exports; everything else may change.
+"""
+
+from __future__ import annotations
+
+from tuningfork.exceptions import (
+    DuplicatedStudyError,
+    MissingExtra,
+    ObjectiveValueError,
+    ParameterConflict,
+    SchemaVersionError,
+    SearchExhausted,
+    SpaceError,
+    StorageError,
+    StudyNotFound,
+    TrialNotFound,
+    TrialPruned,
+    TrialStateError,
+    TuningforkError,
+)
+from tuningfork.samplers import RandomSampler, Sampler
+from tuningfork.schedulers import Decision, MedianStopping, NoScheduler, Scheduler
+from tuningfork.space import Categorical, Distribution, Float, Int, Space
+from tuningfork.storage import InMemoryStorage, SQLStorage, Storage, get_storage
+from tuningfork.study import (
+    Study,
+    StudySummary,
+    create_study,
+    delete_study,
+    list_studies,
+    load_study,
+)
+from tuningfork.trial import FrozenTrial, Trial, TrialState
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("tuningfork")
+except Exception:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+__all__ = [
+    "Categorical",
+    "Decision",
+    "Distribution",
+    "DuplicatedStudyError",
+    "Float",
+    "FrozenTrial",
+    "InMemoryStorage",
+    "Int",
+    "MedianStopping",
+    "MissingExtra",
+    "NoScheduler",
+    "ObjectiveValueError",
+    "ParameterConflict",
+    "RandomSampler",
+    "SQLStorage",
+    "Sampler",
+    "Scheduler",
+    "SchemaVersionError",
+    "SearchExhausted",
+    "Space",
+    "SpaceError",
+    "Storage",
+    "StorageError",
+    "Study",
+    "StudyNotFound",
+    "StudySummary",
+    "Trial",
+    "TrialNotFound",
+    "TrialPruned",
+    "TrialState",
+    "TrialStateError",
+    "TuningforkError",
+    "create_study",
+    "delete_study",
+    "get_storage",
+    "list_studies",
+    "load_study",
+    "__version__",
+]

@@ -1,0 +1,98 @@
+"""Exporting a study's trials: flat rows, CSV, JSON and pandas."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuningfork.exceptions import MissingExtra, TuningforkError
+
+if TYPE_CHECKING:
+    from tuningfork.study import Study
+
+_FORMATS = ("csv", "json")
+
+
+def rows(study: Study) -> tuple[list[str], list[dict[str, Any]]]:
+    """The trials as flat rows (one dict per trial) and the ordered column names."""
+    trials = study.trials
+    value_cols = (
+        ["value"]
+        if len(study.directions) == 1
+        else [f"values_{i}" for i in range(len(study.directions))]
+    )
+    params = _ordered(key for t in trials for key in t.params)
+    users = _ordered(key for t in trials for key in t.user_attrs)
+    base = ["number", "state", *value_cols, "datetime_start", "datetime_complete", "duration"]
+    tail = ["worker", "reason"]
+    columns = base + [f"params_{p}" for p in params] + [f"user_attrs_{u}" for u in users] + tail
+    out = []
+    for trial in trials:
+        row: dict[str, Any] = {
+            "number": trial.number,
+            "state": trial.state.value,
+            "datetime_start": trial.datetime_start,
+            "datetime_complete": trial.datetime_complete,
+            "duration": trial.duration,
+            "worker": trial.worker,
+            "reason": trial.reason,
+        }
+        for i, col in enumerate(value_cols):
+            row[col] = trial.values[i] if trial.values is not None else None
+        for p in params:
+            row[f"params_{p}"] = trial.params.get(p)
+        for u in users:
+            row[f"user_attrs_{u}"] = trial.user_attrs.get(u)
+        out.append(row)
+    return columns, out
+
+
+def to_dataframe(study: Study) -> Any:
+    """A pandas DataFrame of the trials, one row each."""
+    try:
+        import pandas as pd
+    except ImportError as error:
+        raise MissingExtra(
+            "to_dataframe() needs pandas; install it with: pip install 'tuningfork[pandas]'"
+        ) from error
+    columns, data = rows(study)
+    return pd.DataFrame(data, columns=columns)
+
+
+def to_json(study: Study) -> dict[str, Any]:
+    """The study and its trials as one JSON-serialisable dict."""
+    return {
+        "study": study.name,
+        "directions": list(study.directions),
+        "system_attrs": study.system_attrs,
+        "trials": [trial.to_json() for trial in study.trials],
+    }
+
+
+def export(study: Study, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
+    """Write the trials to ``path`` as CSV or JSON; the format defaults to the suffix."""
+    target = Path(path)
+    chosen = (format or target.suffix.lstrip(".")).lower()
+    if chosen not in _FORMATS:
+        raise TuningforkError(
+            f"cannot export to {chosen or 'a file without suffix'!r}; use format 'csv' or 'json'"
+        )
+    if chosen == "json":
+        target.write_text(json.dumps(to_json(study), indent=1))
+        return target
+    columns, data = rows(study)
+    with target.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(_csv_cell(row) for row in data)
+    return target
+
+
+def _csv_cell(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
+
+
+def _ordered(keys: Any) -> list[str]:
+    return list(dict.fromkeys(keys))

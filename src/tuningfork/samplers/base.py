@@ -1,0 +1,69 @@
+"""The sampler interface: given a study's history, propose the next configuration.
+
+A sampler is a pure function of the study's trials (as replayed from the storage) and a
+seed, so that every worker, however late it starts, proposes consistently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tuningfork.space import Distribution, Space, Value
+from tuningfork.trial import FrozenTrial
+
+if TYPE_CHECKING:
+    from tuningfork.study import Study
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A configuration a sampler wants settled before the trial exists.
+
+    ``key`` is claimed in the log together with the trial's creation; if another worker
+    claimed the same key first, the trial is void and the sampler is asked again.
+    """
+
+    key: str
+    params: Mapping[str, Value] = field(default_factory=dict)
+    system_attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Sampler:
+    """Base class of every sampler.
+
+    Subclasses implement `sample` (one parameter, define-by-run) and may override
+    `sample_space` (a whole declared space at once) and `reserve` (exactly-once claims).
+    """
+
+    seed: int | None = None
+
+    def reserve(self, study: Study, space: Space | None) -> Reservation | None:
+        """A claim to settle before the next trial is created, or None (the default).
+
+        Raise `SearchExhausted` when there is nothing left to propose.
+        """
+        return None
+
+    def sample(
+        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+    ) -> Value:
+        """Propose a value for one parameter of ``trial``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample()")
+
+    def sample_space(self, study: Study, trial: FrozenTrial, space: Space) -> dict[str, Value]:
+        """Propose a whole configuration of a declared ``space`` (only active parameters).
+
+        The default asks `sample` for each parameter, parents before children.
+        """
+        params: dict[str, Value] = dict(trial.params)
+        for name in space.names:
+            if name in params or not space.is_active(name, params):
+                continue
+            params[name] = self.sample(study, trial, name, space[name])
+        return params
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON record of this sampler's class and options, kept in the study's record."""
+        return {"name": type(self).__name__, "seed": self.seed}

@@ -1,0 +1,59 @@
+"""Storages: where studies live. `get_storage` turns a URL (or None) into one."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from tuningfork.exceptions import StorageError
+from tuningfork.storage.base import Storage, StudyInfo
+from tuningfork.storage.memory import InMemoryStorage
+from tuningfork.storage.sql import SQLStorage
+
+DEFAULT_URL = "sqlite:///tuningfork.db"
+"""The storage used when none is given: a SQLite file in the current directory
+(override with the TUNINGFORK_STORAGE environment variable)."""
+
+_open: dict[tuple[int, str], Storage] = {}
+_open_lock = threading.Lock()
+
+__all__ = [
+    "DEFAULT_URL",
+    "InMemoryStorage",
+    "SQLStorage",
+    "Storage",
+    "StudyInfo",
+    "default_url",
+    "get_storage",
+]
+
+
+def default_url() -> str:
+    """The default storage URL: $TUNINGFORK_STORAGE, else ``sqlite:///tuningfork.db``."""
+    return os.environ.get("TUNINGFORK_STORAGE") or DEFAULT_URL
+
+
+def get_storage(storage: Storage | str | None) -> Storage:
+    """A storage object from a URL, an existing storage, or None (the default URL).
+
+    ``"memory"`` gives a new in-memory storage. SQL URLs are opened once per process
+    and shared, so that threads reuse one connection pool.
+    """
+    if isinstance(storage, Storage):
+        return storage
+    url = default_url() if storage is None else storage
+    if not isinstance(url, str):
+        raise StorageError(
+            f"storage must be a URL string, a Storage object or None, not {type(url).__name__}"
+        )
+    if url in ("memory", ":memory:"):
+        return InMemoryStorage()
+    if "://" not in url:
+        raise StorageError(
+            f"{url!r} is not a storage URL; use e.g. 'sqlite:///study.db' or 'memory'"
+        )
+    key = (os.getpid(), url)
+    with _open_lock:
+        if key not in _open:
+            _open[key] = SQLStorage(url)
+        return _open[key]

@@ -1,0 +1,222 @@
+"""A study's in-memory view, rebuilt by replaying its event log.
+
+Each process keeps one view per study and applies only the batches appended since its
+last read, so the cost of a trial does not grow with the study. Races are settled by log
+order: the first claim of a key (a grid point, an enqueued trial) wins, later ones are void.
+
+Events (plain JSON dicts, key ``op``):
+  trial   create a trial (state RUNNING or WAITING, params, distributions, worker, claim key)
+  start   claim a WAITING trial (first start wins)
+  params  add suggested parameters to a trial
+  report  an intermediate value at a step
+  attrs   user and system attributes of a trial
+  finish  the final state, values and reason (the first finish wins)
+  study   study-level attributes (reproducibility record, sampler and scheduler names)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuningfork.space import Distribution, distribution_from_json
+from tuningfork.storage.base import Batch, Event
+from tuningfork.trial import FrozenTrial, TrialState
+
+_RUNNING = TrialState.RUNNING
+_WAITING = TrialState.WAITING
+_COMPLETE = TrialState.COMPLETE
+
+
+class TrialRecord:
+    """A trial's mutable state inside a view; `frozen()` gives a cached immutable copy."""
+
+    __slots__ = (
+        "number",
+        "state",
+        "params",
+        "distributions",
+        "values",
+        "intermediate_values",
+        "user_attrs",
+        "system_attrs",
+        "datetime_start",
+        "datetime_complete",
+        "worker",
+        "reason",
+        "token",
+        "_frozen",
+    )
+
+    def __init__(self, number: int, state: TrialState) -> None:
+        self.number = number
+        self.state = state
+        self.params: dict[str, Any] = {}
+        self.distributions: dict[str, Distribution] = {}
+        self.values: tuple[float, ...] | None = None
+        self.intermediate_values: dict[int, float] = {}
+        self.user_attrs: dict[str, Any] = {}
+        self.system_attrs: dict[str, Any] = {}
+        self.datetime_start: float | None = None
+        self.datetime_complete: float | None = None
+        self.worker: str | None = None
+        self.reason: str | None = None
+        self.token: str | None = None
+        self._frozen: FrozenTrial | None = None
+
+    def frozen(self) -> FrozenTrial:
+        if self._frozen is None:
+            self._frozen = FrozenTrial(
+                number=self.number,
+                state=self.state,
+                params=dict(self.params),
+                distributions=dict(self.distributions),
+                values=self.values,
+                intermediate_values=dict(self.intermediate_values),
+                user_attrs=dict(self.user_attrs),
+                system_attrs=dict(self.system_attrs),
+                datetime_start=self.datetime_start,
+                datetime_complete=self.datetime_complete,
+                worker=self.worker,
+                reason=self.reason,
+            )
+        return self._frozen
+
+
+class StudyView:
+    """Everything known about one study, as of sequence number ``last_seq``."""
+
+    def __init__(self, directions: tuple[str, ...]) -> None:
+        self.directions = directions
+        self.records: list[TrialRecord] = []
+        self.claims: dict[str, int] = {}
+        self.number_by_seq: dict[int, int] = {}
+        self.waiting: dict[int, None] = {}  # insertion-ordered set of WAITING trial numbers
+        self.running: dict[int, None] = {}
+        self.study_attrs: dict[str, Any] = {}
+        self.workers: dict[str, Any] = {}
+        self.best_number: int | None = None
+        self.n_complete = 0
+        self.last_seq = 0
+        self._dist_cache: dict[str, Distribution] = {}
+
+    # -- replay ---------------------------------------------------------------------------
+
+    def apply(self, batches: list[Batch]) -> None:
+        """Apply batches read from the log, in order."""
+        for seq, events in batches:
+            if seq <= self.last_seq:
+                continue
+            for event in events:
+                handler = _HANDLERS.get(event.get("op", ""))
+                if handler is not None:  # unknown ops come from newer versions: skip them
+                    handler(self, seq, event)
+            self.last_seq = seq
+
+    def _on_trial(self, seq: int, event: Event) -> None:
+        claim = event.get("claim")
+        if claim is not None:
+            if claim in self.claims:
+                return  # lost the race: this trial never existed
+            self.claims[claim] = seq
+        number = len(self.records)
+        record = TrialRecord(number, TrialState(event.get("state", "RUNNING")))
+        record.params = dict(event.get("params", {}))
+        record.distributions = self._distributions(event.get("dists", {}))
+        record.system_attrs = dict(event.get("sys", {}))
+        record.user_attrs = dict(event.get("user", {}))
+        record.worker = event.get("worker")
+        record.token = event.get("token")
+        if record.state is _RUNNING:
+            record.datetime_start = event.get("t")
+            self.running[number] = None
+        elif record.state is _WAITING:
+            self.waiting[number] = None
+        self.records.append(record)
+        self.number_by_seq[seq] = number
+
+    def _on_start(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        if record.state is not _WAITING:
+            return  # another worker started it first
+        record.state = _RUNNING
+        record.datetime_start = event.get("t")
+        record.worker = event.get("worker")
+        record.token = event.get("token")
+        record._frozen = None
+        del self.waiting[record.number]
+        self.running[record.number] = None
+
+    def _on_params(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        record.params.update(event["params"])
+        record.distributions.update(self._distributions(event.get("dists", {})))
+        record._frozen = None
+
+    def _on_report(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        if record.state.is_finished:
+            return
+        record.intermediate_values[event["step"]] = event["value"]
+        record._frozen = None
+
+    def _on_attrs(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        record.user_attrs.update(event.get("user", {}))
+        record.system_attrs.update(event.get("sys", {}))
+        record._frozen = None
+
+    def _on_finish(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        if record.state.is_finished:
+            return  # the first finish wins (e.g. a stale-trial reaper racing the worker)
+        record.state = TrialState(event["state"])
+        values = event.get("values")
+        record.values = tuple(values) if values is not None else None
+        record.datetime_complete = event.get("t")
+        record.reason = event.get("reason")
+        record._frozen = None
+        self.running.pop(record.number, None)
+        self.waiting.pop(record.number, None)
+        if record.state is _COMPLETE:
+            self.n_complete += 1
+            self._update_best(record)
+
+    def _on_study(self, seq: int, event: Event) -> None:
+        self.study_attrs.update(event.get("attrs", {}))
+        worker = event.get("worker")
+        if worker is not None:
+            self.workers[worker["id"]] = worker
+
+    def _distributions(self, raw: dict[str, Any]) -> dict[str, Distribution]:
+        # identical distributions recur in every trial: parse each JSON text once
+        result = {}
+        for name, data in raw.items():
+            key = f"{name}\x00{sorted(data.items())!r}"
+            dist = self._dist_cache.get(key)
+            if dist is None:
+                dist = self._dist_cache[key] = distribution_from_json(data)
+            result[name] = dist
+        return result
+
+    def _update_best(self, record: TrialRecord) -> None:
+        if len(self.directions) != 1 or record.values is None:
+            return
+        if self.best_number is None:
+            self.best_number = record.number
+            return
+        best = self.records[self.best_number].values[0]  # type: ignore[index]
+        value = record.values[0]
+        better = value < best if self.directions[0] == "minimize" else value > best
+        if better:
+            self.best_number = record.number
+
+
+_HANDLERS = {
+    "trial": StudyView._on_trial,
+    "start": StudyView._on_start,
+    "params": StudyView._on_params,
+    "report": StudyView._on_report,
+    "attrs": StudyView._on_attrs,
+    "finish": StudyView._on_finish,
+    "study": StudyView._on_study,
+}

@@ -1,0 +1,784 @@
+"""Studies: create, load, ask, tell, optimize, and read the results.
+
+A `Study` is a handle on a study kept in a storage. It keeps a `StudyView` replayed from
+the study's event log and brings it up to date before each decision, so any number of
+`Study` handles, in threads, processes or machines, can share one study.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuningfork import _export
+from tuningfork._progress import Progress
+from tuningfork.exceptions import (
+    SearchExhausted,
+    SpaceError,
+    StudyNotFound,
+    TrialNotFound,
+    TrialPruned,
+    TrialStateError,
+    TuningforkError,
+)
+from tuningfork.repro import derive_seed, environment_record, worker_id, worker_record
+from tuningfork.samplers.base import Sampler
+from tuningfork.samplers.random import RandomSampler
+from tuningfork.schedulers.base import Decision, NoScheduler, Scheduler
+from tuningfork.space import Space, Value
+from tuningfork.storage import Storage, StudyInfo, get_storage
+from tuningfork.storage.view import StudyView, TrialRecord
+from tuningfork.trial import FrozenTrial, Trial, TrialState, check_values
+
+Objective = Callable[[Trial], Any]
+Callback = Callable[["Study", FrozenTrial], None]
+
+_DIRECTIONS = ("minimize", "maximize")
+_MAX_CLAIM_TRIES = 1000
+DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
+DEFAULT_GRACE_PERIOD_S = 60.0
+
+
+class Study:
+    """A handle on one study. Make one with `create_study` or `load_study`."""
+
+    def __init__(
+        self,
+        info: StudyInfo,
+        storage: Storage,
+        *,
+        sampler: Sampler | None = None,
+        scheduler: Scheduler | None = None,
+        artifact_root: str | Path | None = None,
+    ) -> None:
+        self._info = info
+        self.storage = storage
+        self._view = StudyView(info.directions)
+        self._lock = threading.RLock()
+        self._worker = worker_id()
+        self._announced = False
+        self._active: dict[int, Trial] = {}
+        self._last_reap = time.monotonic()
+        self.heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL_S
+        self.grace_period = DEFAULT_GRACE_PERIOD_S
+        self._sync()
+        seed = self._view.study_attrs.get("seed")
+        self.sampler = sampler if sampler is not None else RandomSampler(seed)
+        self.scheduler = scheduler if scheduler is not None else NoScheduler()
+        root = Path(artifact_root) if artifact_root is not None else storage.artifact_root()
+        self.artifact_dir = root / info.name
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The study's name."""
+        return self._info.name
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """ "minimize" or "maximize" for each objective."""
+        return self._info.directions
+
+    @property
+    def direction(self) -> str:
+        """The direction of a single-objective study."""
+        if len(self.directions) != 1:
+            raise TuningforkError(
+                f"study {self.name!r} has {len(self.directions)} objectives; use .directions"
+            )
+        return self.directions[0]
+
+    @property
+    def system_attrs(self) -> dict[str, Any]:
+        """The study's record: seed, sampler, scheduler, environment (refreshed)."""
+        with self._lock:
+            self._sync()
+            return dict(self._view.study_attrs)
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """Attributes set with `set_user_attr`."""
+        return dict(self.system_attrs.get("user", {}))
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serialisable attribute to the study."""
+        user = self.user_attrs
+        user[key] = _json_checked(value, f"study attribute {key!r}")
+        self._append([{"op": "study", "attrs": {"user": user}}])
+
+    # -- the log --------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        batches = self.storage.read(self._info.study_id, self._view.last_seq)
+        if batches:
+            self._view.apply(batches)
+
+    def _append(self, events: list[dict[str, Any]]) -> int:
+        if not self._announced:
+            record = {"id": self._worker, **worker_record(), "environment": environment_record()}
+            events = [{"op": "study", "worker": record}, *events]
+            self._announced = True
+        return self.storage.append(self._info.study_id, events)
+
+    def _record(self, number: int) -> TrialRecord:
+        try:
+            return self._view.records[number]
+        except IndexError:
+            with self._lock:
+                self._sync()
+            if 0 <= number < len(self._view.records):
+                return self._view.records[number]
+            raise TrialNotFound(
+                f"study {self.name!r} has no trial {number} (it has {len(self._view.records)})"
+            ) from None
+
+    # -- ask ------------------------------------------------------------------------------
+
+    def ask(self, space: Space | Mapping[str, Any] | None = None) -> Trial:
+        """Start a trial: a queued configuration if there is one, else a new one.
+
+        With ``space`` (a `Space` or a dict in `Space.from_dict` form), every active
+        parameter is sampled now and available as ``trial.params``; without it, parameters
+        are sampled as the objective calls ``trial.suggest_*``.
+        Raises `SearchExhausted` when the sampler has nothing left (e.g. a finished grid).
+        """
+        if space is not None and not isinstance(space, Space):
+            space = Space.from_dict(space)
+        with self._lock:
+            self._sync()
+            self._reap_stale()
+            trial = self._start_waiting() or self._create(space)
+            self._active[trial.number] = trial
+        if space is not None:
+            self._fill_from_space(trial, space)
+        return trial
+
+    def _fill_from_space(self, trial: Trial, space: Space) -> None:
+        for name in space.names:  # queued values first, so the sampler conditions on them
+            if name in trial._fixed and space.is_active(name, trial._params):
+                trial.suggest(name, space[name])
+        params = self.sampler.sample_space(self, trial.frozen(), space)
+        for name in space.active_names(params):
+            if name not in trial._params:
+                trial._assign(name, space[name], params[name])
+
+    def _start_waiting(self) -> Trial | None:
+        view = self._view
+        while view.waiting:
+            number = next(iter(view.waiting))
+            token = uuid.uuid4().hex
+            event = {"op": "start", "n": number, "worker": self._worker, "t": time.time()}
+            self._append([{**event, "token": token}])
+            self._sync()
+            record = view.records[number]
+            if record.token == token:
+                return Trial(self, number, fixed_params=record.params)
+        return None
+
+    def _create(self, space: Space | None) -> Trial:
+        for _ in range(_MAX_CLAIM_TRIES):
+            reservation = self.sampler.reserve(self, space)
+            event: dict[str, Any] = {
+                "op": "trial",
+                "state": "RUNNING",
+                "worker": self._worker,
+                "t": time.time(),
+            }
+            if reservation is not None:
+                event["claim"] = reservation.key
+                if reservation.system_attrs:
+                    event["sys"] = dict(reservation.system_attrs)
+            seq = self._append([event])
+            self._sync()
+            number = self._view.number_by_seq.pop(seq, None)
+            if number is not None:
+                fixed = dict(reservation.params) if reservation is not None else {}
+                return Trial(self, number, fixed_params=fixed)
+        raise SearchExhausted(
+            f"could not claim a configuration in {_MAX_CLAIM_TRIES} tries; other workers "
+            "took every one the sampler proposed"
+        )
+
+    # -- tell -----------------------------------------------------------------------------
+
+    def tell(
+        self,
+        trial: Trial | int,
+        value: float | Sequence[float] | None = None,
+        *,
+        values: Sequence[float] | None = None,
+        state: TrialState | str | None = None,
+        reason: str | None = None,
+    ) -> FrozenTrial:
+        """Finish a trial with its objective value(s), or with a state (PRUNED, FAIL).
+
+        A value that is None, NaN, infinite or not a number fails the trial with a warning
+        that says why. Telling a finished trial raises `TrialStateError`.
+        """
+        handle, number = (trial, trial.number) if isinstance(trial, Trial) else (None, trial)
+        final = TrialState(state) if state is not None else TrialState.COMPLETE
+        if final not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            raise TrialStateError(f"tell() ends a trial; state {final} is not a final state")
+        raw = values if values is not None else value
+        numbers: tuple[float, ...] | None = None
+        if final is TrialState.COMPLETE:
+            try:
+                numbers = check_values(raw, len(self.directions))
+            except ValueError as error:
+                final, reason = TrialState.FAIL, str(error)
+                warnings.warn(f"trial {number} failed: {error}", stacklevel=2)
+        elif raw is not None:
+            numbers = tuple(float(v) for v in (raw if isinstance(raw, Sequence) else [raw]))
+        with self._lock:
+            record = self._record(number)
+            if record.state.is_finished:
+                raise TrialStateError(
+                    f"trial {number} is already {record.state}; a trial is told only once"
+                )
+            events = self._pending_events(handle, number)
+            events.append(
+                {
+                    "op": "finish",
+                    "n": number,
+                    "state": final.value,
+                    "values": list(numbers) if numbers is not None else None,
+                    "reason": reason,
+                    "t": time.time(),
+                }
+            )
+            self._append(events)
+            if handle is not None:
+                handle._finished = True
+            self._active.pop(number, None)
+            self._sync()
+            return self._view.records[number].frozen()
+
+    def _pending_events(self, handle: Trial | None, number: int) -> list[dict[str, Any]]:
+        if handle is None:
+            return []
+        pending = handle._take_pending()
+        if not pending:
+            return []
+        dists = {name: handle._distributions[name].to_json() for name in pending}
+        return [{"op": "params", "n": number, "params": pending, "dists": dists}]
+
+    # -- during a trial -------------------------------------------------------------------
+
+    def _report(self, trial: Trial, value: float, step: int) -> None:
+        with self._lock:
+            events = self._pending_events(trial, trial.number)
+            events.append({"op": "report", "n": trial.number, "step": step, "value": value})
+            self._append(events)
+            self._sync()
+
+    def _should_stop(self, trial: Trial) -> bool:
+        with self._lock:
+            frozen = self._view.records[trial.number].frozen()
+        step = frozen.last_step
+        if step is None:
+            return False
+        decision = self.scheduler.decide(self, frozen, step, frozen.intermediate_values[step])
+        return decision is Decision.STOP
+
+    def _set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
+        value = _json_checked(value, f"trial attribute {key!r}")
+        with self._lock:
+            events = self._pending_events(trial, trial.number)
+            events.append({"op": "attrs", "n": trial.number, "user": {key: value}})
+            self._append(events)
+            self._sync()
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def enqueue_trial(
+        self,
+        params: Mapping[str, Value],
+        *,
+        user_attrs: Mapping[str, Any] | None = None,
+        skip_if_exists: bool = False,
+    ) -> int | None:
+        """Queue a configuration to run before any sampled one; it runs exactly once.
+
+        Returns the queued trial's number, or None when ``skip_if_exists`` is set and a
+        trial with the same parameters already exists.
+        """
+        params = dict(params)
+        _json_checked(params, "enqueued parameters")
+        with self._lock:
+            self._sync()
+            if skip_if_exists and any(r.params == params for r in self._view.records):
+                return None
+            event: dict[str, Any] = {"op": "trial", "state": "WAITING", "params": params}
+            if user_attrs:
+                event["user"] = _json_checked(dict(user_attrs), "user_attrs")
+            seq = self._append([event])
+            self._sync()
+            return self._view.number_by_seq.pop(seq)
+
+    # -- optimize -------------------------------------------------------------------------
+
+    def optimize(
+        self,
+        objective: Objective,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        n_jobs: int = 1,
+        catch: type[BaseException] | Iterable[type[BaseException]] = (),
+        callbacks: Iterable[Callback] = (),
+        show_progress_bar: bool | None = None,
+        *,
+        space: Space | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Run ``objective`` on new trials until ``n_trials`` have run, ``timeout`` seconds
+        have passed, or the sampler is exhausted.
+
+        ``n_jobs`` threads run trials at once (-1: one per CPU). An exception of a type in
+        ``catch`` fails its trial with a warning and the study goes on; any other exception
+        fails its trial and is raised. A return value that is None, NaN, infinite or of the
+        wrong type fails the trial with a warning. Ctrl-C marks running trials failed
+        (reason "interrupted") and raises KeyboardInterrupt; the storage stays consistent.
+        ``show_progress_bar`` defaults to True when stderr is a terminal.
+        """
+        runner = _Runner(self, objective, n_trials, timeout, catch, callbacks, space)
+        progress = Progress(self, n_trials, timeout, show_progress_bar)
+        runner.progress = progress
+        heart = _Heartbeat(self)
+        try:
+            runner.run(_n_workers(n_jobs))
+        finally:
+            heart.stop()
+            progress.close()
+
+    # -- results --------------------------------------------------------------------------
+
+    def get_trials(self, states: Iterable[TrialState | str] | None = None) -> list[FrozenTrial]:
+        """The study's trials, oldest first, optionally only those in ``states``."""
+        with self._lock:
+            self._sync()
+            records = self._view.records
+            if states is None:
+                return [r.frozen() for r in records]
+            wanted = {TrialState(s) for s in states}
+            return [r.frozen() for r in records if r.state in wanted]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """All trials, oldest first (see `get_trials` to filter by state)."""
+        return self.get_trials()
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The completed trial with the best value (single-objective studies)."""
+        self.direction  # noqa: B018 - raises for multi-objective studies
+        with self._lock:
+            self._sync()
+            best = self._view.best_number
+            if best is None:
+                raise TuningforkError(
+                    f"study {self.name!r} has no completed trial yet; run some trials first"
+                )
+            return self._view.records[best].frozen()
+
+    @property
+    def best_params(self) -> dict[str, Value]:
+        """The parameters of `best_trial`."""
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        """The value of `best_trial`."""
+        return self.best_trial.values[0]  # type: ignore[index]
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """The completed trials on the Pareto front (the best trial when single-objective)."""
+        complete = self.get_trials(states=(TrialState.COMPLETE,))
+        return _pareto_front(complete, self.directions)
+
+    def to_dataframe(self) -> Any:
+        """The trials as a pandas DataFrame (needs pandas: pip install 'tuningfork[pandas]')."""
+        return _export.to_dataframe(self)
+
+    def export(self, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
+        """Write the trials to ``path`` as CSV or JSON (from the suffix unless ``format``)."""
+        return _export.export(self, path, format)
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, storage={self.storage.url!r})"
+
+    # -- stale trials ---------------------------------------------------------------------
+
+    def _reap_stale(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < self.grace_period / 4 or not self._view.running:
+            return
+        self._last_reap = now
+        beats = self.storage.heartbeats(self._info.study_id)
+        wall = time.time()
+        events = []
+        for number in list(self._view.running):
+            beat = beats.get(number)
+            if beat is None or number in self._active or wall - beat <= self.grace_period:
+                continue
+            worker = self._view.records[number].worker
+            reason = f"stale: no heartbeat from worker {worker} for {wall - beat:.0f} s"
+            events.append(
+                {"op": "finish", "n": number, "state": "FAIL", "reason": reason, "t": wall}
+            )
+        if events:
+            self._append(events)
+            self._sync()
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One line of `list_studies`: a study's name, directions, size and best value."""
+
+    name: str
+    directions: tuple[str, ...]
+    n_trials: int
+    counts: dict[str, int]
+    best_value: float | None
+    created: float
+
+
+# -- module functions -----------------------------------------------------------------------
+
+
+def create_study(
+    name: str | None = None,
+    storage: Storage | str | None = None,
+    *,
+    direction: str | None = None,
+    directions: Sequence[str] | None = None,
+    sampler: Sampler | None = None,
+    scheduler: Scheduler | None = None,
+    load_if_exists: bool = False,
+    seed: int | None = None,
+    artifact_root: str | Path | None = None,
+) -> Study:
+    """Create a study (or load it, with ``load_if_exists``).
+
+    Args:
+        name: unique within the storage; None makes one up.
+        storage: a URL (``sqlite:///path.db``, ``memory``), a `Storage`, or None for the
+            default: ``sqlite:///tuningfork.db`` in the current directory.
+        direction / directions: "minimize" (default) or "maximize", one per objective.
+        sampler: proposes configurations (default: `RandomSampler` seeded with ``seed``).
+        scheduler: stops or pauses trials from their reports (default: `NoScheduler`).
+        load_if_exists: return the existing study of that name instead of raising
+            `DuplicatedStudyError`.
+        seed: recorded in the study and used to seed the default sampler.
+        artifact_root: where trials' checkpoint directories go (default: beside the
+            SQLite file, or the current directory).
+    """
+    chosen = _check_directions(direction, directions)
+    store = get_storage(storage)
+    name = (
+        name
+        if name is not None
+        else f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    )
+    _check_name(name)
+    try:
+        info = store.create_study(name, chosen)
+    except TuningforkError:
+        if not load_if_exists:
+            raise
+        info = store.get_study(name)
+        if info.directions != chosen:
+            raise TuningforkError(
+                f"study {name!r} exists with directions {list(info.directions)}, not "
+                f"{list(chosen)}; pass the same directions or use another name"
+            ) from None
+        return Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
+    sampler = sampler if sampler is not None else RandomSampler(seed)
+    study = Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
+    record = {
+        "directions": list(chosen),
+        "seed": seed if seed is not None else sampler.seed,
+        "sampler": sampler.describe(),
+        "scheduler": study.scheduler.describe(),
+        "environment": environment_record(),
+        "created_by": study._worker,
+    }
+    study._append([{"op": "study", "attrs": record}])
+    study._sync()
+    return study
+
+
+def load_study(
+    name: str | None = None,
+    storage: Storage | str | None = None,
+    *,
+    sampler: Sampler | None = None,
+    scheduler: Scheduler | None = None,
+    artifact_root: str | Path | None = None,
+) -> Study:
+    """Open an existing study. ``name`` may be left out when the storage holds one study.
+
+    Without a ``sampler``, the default sampler is re-created with the study's recorded seed.
+    """
+    store = get_storage(storage)
+    if name is None:
+        studies = store.list_studies()
+        if len(studies) != 1:
+            names = ", ".join(s.name for s in studies) or "none"
+            raise StudyNotFound(
+                f"{store.url} holds {len(studies)} studies ({names}); name the one to load"
+            )
+        name = studies[0].name
+    info = store.get_study(name)
+    return Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
+
+
+def delete_study(name: str, storage: Storage | str | None = None) -> None:
+    """Delete a study and all its trials from the storage (artefact files are kept)."""
+    get_storage(storage).delete_study(name)
+
+
+def list_studies(storage: Storage | str | None = None) -> list[StudySummary]:
+    """A summary of every study in the storage, oldest first."""
+    store = get_storage(storage)
+    summaries = []
+    for info in store.list_studies():
+        view = StudyView(info.directions)
+        view.apply(store.read(info.study_id, 0))
+        counts: dict[str, int] = {}
+        for record in view.records:
+            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        best = view.best_number
+        best_value = view.records[best].values[0] if best is not None else None  # type: ignore[index]
+        summaries.append(
+            StudySummary(
+                info.name, info.directions, len(view.records), counts, best_value, info.created
+            )
+        )
+    return summaries
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _check_directions(direction: str | None, directions: Sequence[str] | None) -> tuple[str, ...]:
+    if direction is not None and directions is not None:
+        raise TuningforkError("give direction or directions, not both")
+    chosen = tuple(directions) if directions is not None else (direction or "minimize",)
+    if not chosen:
+        raise TuningforkError("directions is empty; give at least one of 'minimize', 'maximize'")
+    for item in chosen:
+        if item not in _DIRECTIONS:
+            raise TuningforkError(
+                f"direction {item!r} is not allowed; use 'minimize' or 'maximize'"
+            )
+    return chosen
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 512:
+        raise TuningforkError(f"study name {name!r} must be a non-empty string of <= 512 chars")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise TuningforkError(
+            f"study name {name!r} may not contain '/' or '\\' (it names a directory)"
+        )
+
+
+def _json_checked(value: Any, what: str) -> Any:
+    import json
+
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as error:
+        raise TuningforkError(
+            f"{what} must be JSON-serialisable (str, number, bool, None, list, dict): {error}"
+        ) from None
+    return value
+
+
+def _n_workers(n_jobs: int) -> int:
+    import os
+
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if n_jobs < 1:
+        raise TuningforkError(f"n_jobs must be >= 1 or -1 (one per CPU), got {n_jobs}")
+    return n_jobs
+
+
+def _pareto_front(trials: list[FrozenTrial], directions: tuple[str, ...]) -> list[FrozenTrial]:
+    signs = [1.0 if d == "minimize" else -1.0 for d in directions]
+    points = [[s * v for s, v in zip(signs, t.values or ())] for t in trials]
+
+    def dominated(i: int) -> bool:
+        return any(
+            all(a <= b for a, b in zip(points[j], points[i])) and points[j] != points[i]
+            for j in range(len(points))
+        )
+
+    return [t for i, t in enumerate(trials) if not dominated(i)]
+
+
+class _Heartbeat:
+    """Sends heartbeats for the trials a `Study` handle is running, from a daemon thread."""
+
+    def __init__(self, study: Study) -> None:
+        self._study = study
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tuningfork-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        study = self._study
+        while not self._stop.wait(study.heartbeat_interval):
+            numbers = list(study._active)
+            try:
+                study.storage.heartbeat(study._info.study_id, numbers, study._worker, time.time())
+            except Exception as error:  # a missed beat is not fatal; the next one may pass
+                warnings.warn(f"heartbeat failed: {error}", stacklevel=1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class _Runner:
+    """The ask-run-tell loop of `Study.optimize`, in one or more threads."""
+
+    def __init__(
+        self,
+        study: Study,
+        objective: Objective,
+        n_trials: int | None,
+        timeout: float | None,
+        catch: type[BaseException] | Iterable[type[BaseException]],
+        callbacks: Iterable[Callback],
+        space: Space | Mapping[str, Any] | None,
+    ) -> None:
+        if n_trials is not None and n_trials < 0:
+            raise TuningforkError(f"n_trials must be >= 0, got {n_trials}")
+        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+            raise TuningforkError(f"timeout must be a positive number of seconds, got {timeout}")
+        self.study = study
+        self.objective = objective
+        self.n_trials = n_trials
+        self.deadline = time.monotonic() + timeout if timeout is not None else None
+        self.catch = (catch,) if isinstance(catch, type) else tuple(catch)
+        self.callbacks = list(callbacks)
+        self.space = Space.from_dict(space) if isinstance(space, Mapping) else space
+        self.started = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.progress: Progress | None = None
+        self.error: BaseException | None = None
+
+    def run(self, n_workers: int) -> None:
+        if n_workers == 1:
+            self.loop()
+            return
+        threads = [
+            threading.Thread(target=self._thread_loop, name=f"tuningfork-{i}", daemon=True)
+            for i in range(n_workers)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.1)
+        except KeyboardInterrupt:
+            self.stop.set()
+            self._fail_active("interrupted (KeyboardInterrupt)")
+            raise
+        if self.error is not None:
+            raise self.error
+
+    def _thread_loop(self) -> None:
+        try:
+            self.loop()
+        except BaseException as error:  # re-raised in the calling thread
+            self.error = error
+            self.stop.set()
+
+    def _take_slot(self) -> bool:
+        with self.lock:
+            if self.stop.is_set():
+                return False
+            if self.n_trials is not None and self.started >= self.n_trials:
+                return False
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                return False
+            self.started += 1
+            return True
+
+    def loop(self) -> None:
+        while self._take_slot():
+            try:
+                trial = self.study.ask(self.space)
+            except SearchExhausted:
+                self.stop.set()
+                return
+            frozen = self.run_one(trial)
+            if frozen is None:
+                continue
+            if self.progress is not None:
+                self.progress.update(frozen)
+            for callback in self.callbacks:
+                callback(self.study, frozen)
+
+    def run_one(self, trial: Trial) -> FrozenTrial | None:
+        study = self.study
+        try:
+            raw = self.objective(trial)
+        except TrialPruned as error:
+            return self._tell(trial, state=TrialState.PRUNED, reason=str(error) or "pruned")
+        except KeyboardInterrupt:
+            self._tell(trial, state=TrialState.FAIL, reason="interrupted (KeyboardInterrupt)")
+            raise
+        except self.catch as error:
+            reason = _describe_error(error)
+            warnings.warn(f"trial {trial.number} failed: {reason}", stacklevel=2)
+            return self._tell(trial, state=TrialState.FAIL, reason=reason)
+        except BaseException as error:
+            self._tell(trial, state=TrialState.FAIL, reason=_describe_error(error))
+            raise
+        try:
+            values = check_values(raw, len(study.directions))
+        except ValueError as error:
+            warnings.warn(f"trial {trial.number} failed: {error}", stacklevel=2)
+            return self._tell(trial, state=TrialState.FAIL, reason=str(error))
+        return self._tell(trial, values=values)
+
+    def _tell(self, trial: Trial, **kwargs: Any) -> FrozenTrial | None:
+        try:
+            return self.study.tell(trial, **kwargs)
+        except TrialStateError:
+            return None  # already failed by an interrupt or a stale-trial reaper
+
+    def _fail_active(self, reason: str) -> None:
+        for trial in list(self.study._active.values()):
+            self._tell(trial, state=TrialState.FAIL, reason=reason)
+
+
+def _describe_error(error: BaseException) -> str:
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    tail = "".join(lines[-6:]).strip()
+    return f"{type(error).__name__}: {error}\n{tail}"
+
+
+__all__ = [
+    "Study",
+    "StudySummary",
+    "create_study",
+    "delete_study",
+    "list_studies",
+    "load_study",
+    "SpaceError",
+]

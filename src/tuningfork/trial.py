@@ -1,0 +1,303 @@
+"""Trials: the live handle an objective receives (`Trial`), the read-only record of a trial
+(`FrozenTrial`) and the states a trial moves through (`TrialState`)."""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuningfork.exceptions import ParameterConflict, SpaceError, TrialStateError
+from tuningfork.space import Categorical, Distribution, Float, Int, Value
+
+if TYPE_CHECKING:
+    from tuningfork.study import Study
+
+
+class TrialState(str, enum.Enum):
+    """Where a trial stands.
+
+    WAITING (queued) -> RUNNING -> COMPLETE | PRUNED | FAIL; PAUSED is a trial stopped at a
+    rung with a checkpoint, waiting to be resumed at a larger budget.
+    """
+
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+
+    @property
+    def is_finished(self) -> bool:
+        """True for COMPLETE, PRUNED and FAIL."""
+        return self in _FINISHED
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """The record of one trial, as replayed from the storage.
+
+    Times are seconds since the epoch (``time.time()``); ``duration`` is in seconds.
+    ``intermediate_values`` maps a step (a unit of budget: epoch, samples, seconds) to the
+    value reported at that step.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Value] = field(default_factory=dict)
+    distributions: dict[str, Distribution] = field(default_factory=dict)
+    values: tuple[float, ...] | None = None
+    intermediate_values: dict[int, float] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    datetime_start: float | None = None
+    datetime_complete: float | None = None
+    worker: str | None = None
+    reason: str | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The objective value of a single-objective trial (None until it completes)."""
+        if self.values is None:
+            return None
+        if len(self.values) != 1:
+            raise TrialStateError(
+                f"trial {self.number} has {len(self.values)} objective values; use .values"
+            )
+        return self.values[0]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to completion, or None while unfinished."""
+        if self.datetime_start is None or self.datetime_complete is None:
+            return None
+        return self.datetime_complete - self.datetime_start
+
+    @property
+    def last_step(self) -> int | None:
+        """The largest step reported so far, or None."""
+        return max(self.intermediate_values) if self.intermediate_values else None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of this record."""
+        return {
+            "number": self.number,
+            "state": self.state.value,
+            "params": dict(self.params),
+            "distributions": {k: d.to_json() for k, d in self.distributions.items()},
+            "values": list(self.values) if self.values is not None else None,
+            "intermediate_values": {str(k): v for k, v in self.intermediate_values.items()},
+            "user_attrs": dict(self.user_attrs),
+            "system_attrs": dict(self.system_attrs),
+            "datetime_start": self.datetime_start,
+            "datetime_complete": self.datetime_complete,
+            "duration": self.duration,
+            "worker": self.worker,
+            "reason": self.reason,
+        }
+
+
+class Trial:
+    """The handle an objective receives: suggest parameters, report progress, ask whether to stop.
+
+    Suggestions are kept locally and written to the storage together with the next report,
+    attribute or the final result, so a trial costs few storage round trips.
+    """
+
+    def __init__(
+        self,
+        study: Study,
+        number: int,
+        *,
+        fixed_params: Mapping[str, Value] | None = None,
+        params: Mapping[str, Value] | None = None,
+        distributions: Mapping[str, Distribution] | None = None,
+        budget: float | None = None,
+    ) -> None:
+        self.study = study
+        self.number = number
+        self.budget = budget
+        self._fixed = dict(fixed_params or {})
+        self._params: dict[str, Value] = dict(params or {})
+        self._distributions: dict[str, Distribution] = dict(distributions or {})
+        self._pending: dict[str, Value] = {}
+        self._last_step: int | None = None
+        self._finished = False
+
+    # -- parameters -----------------------------------------------------------------------
+
+    @property
+    def params(self) -> dict[str, Value]:
+        """The parameters suggested so far (a copy)."""
+        return dict(self._params)
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        """The distributions of the parameters suggested so far (a copy)."""
+        return dict(self._distributions)
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
+    ) -> float:
+        """Suggest a float in [low, high], log-uniform if ``log``, on a grid of ``step`` if given."""
+        return self.suggest(name, Float(low, high, log=log, step=step))  # type: ignore[return-value]
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
+        """Suggest an int in [low, high] (both inclusive), on a grid of ``step``."""
+        return self.suggest(name, Int(low, high, step=step, log=log))  # type: ignore[return-value]
+
+    def suggest_categorical(self, name: str, choices: Sequence[Value]) -> Value:
+        """Suggest one of ``choices`` (str, int, float, bool or None)."""
+        return self.suggest(name, Categorical(choices))
+
+    def suggest(self, name: str, distribution: Distribution) -> Value:
+        """Suggest a value for ``name`` from ``distribution`` (define-by-run)."""
+        known = self._distributions.get(name)
+        if known is not None:
+            if not known.same_as(distribution):
+                raise ParameterConflict(
+                    f"parameter {name!r} was suggested as {known.describe()} and now as "
+                    f"{distribution.describe()}; a name must keep one distribution within a "
+                    "trial (use a different name for the second parameter)"
+                )
+            return self._params[name]
+        value = self._pick(name, distribution)
+        self._assign(name, distribution, value)
+        return value
+
+    def _assign(self, name: str, distribution: Distribution, value: Value) -> None:
+        self._params[name] = value
+        self._distributions[name] = distribution
+        self._pending[name] = value
+
+    def _pick(self, name: str, distribution: Distribution) -> Value:
+        if name in self._fixed:
+            value = self._fixed[name]
+            if (
+                isinstance(distribution, Float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
+                value = float(value)
+            if not distribution.contains(value):
+                raise SpaceError(
+                    f"parameter {name!r}: the fixed value {value!r} is not in "
+                    f"{distribution.describe()}; change the enqueued value or the range"
+                )
+            return value
+        return self.study.sampler.sample(self.study, self.frozen(), name, distribution)
+
+    # -- progress -------------------------------------------------------------------------
+
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate objective value at ``step`` (an epoch, or any unit of budget)."""
+        self._check_running()
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise TrialStateError(f"step must be a non-negative int, got {step!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as error:
+            raise TrialStateError(f"report() needs a number, got {value!r}") from error
+        self._last_step = step
+        self.study._report(self, number, step)
+
+    def should_stop(self) -> bool:
+        """Ask the study's scheduler whether this trial should stop after its last report.
+
+        Raise ``TrialPruned`` when it returns True, so that the trial is recorded as PRUNED.
+        """
+        if self._last_step is None:
+            return False
+        return self.study._should_stop(self)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serialisable attribute to this trial."""
+        self._check_running()
+        self.study._set_user_attr(self, key, value)
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """User attributes set so far."""
+        return dict(self.study._record(self.number).user_attrs)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """A directory for this trial's checkpoints, under the study's artefact root (created)."""
+        path = self.study.artifact_dir / f"trial_{self.number}"
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def frozen(self) -> FrozenTrial:
+        """A record of this trial as it stands, including suggestions not yet written."""
+        record = self.study._record(self.number)
+        return FrozenTrial(
+            number=self.number,
+            state=record.state,
+            params=dict(self._params),
+            distributions=dict(self._distributions),
+            values=record.values,
+            intermediate_values=record.intermediate_values,
+            user_attrs=record.user_attrs,
+            system_attrs=record.system_attrs,
+            datetime_start=record.datetime_start,
+            worker=record.worker,
+        )
+
+    def _take_pending(self) -> dict[str, Value]:
+        pending, self._pending = self._pending, {}
+        return pending
+
+    def _check_running(self) -> None:
+        if self._finished:
+            raise TrialStateError(f"trial {self.number} has already finished")
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self._params!r})"
+
+
+def check_values(raw: object, n_objectives: int) -> tuple[float, ...]:
+    """Turn an objective's return value into a tuple of finite floats, or raise ValueError
+    with a message saying what was wrong."""
+    if raw is None:
+        raise ValueError("the objective returned None; return a number")
+    items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    if len(items) != n_objectives:
+        raise ValueError(
+            f"the objective returned {len(items)} value(s) but the study has {n_objectives} "
+            "direction(s)"
+        )
+    values = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) and not _is_number(item):
+            raise ValueError(
+                f"the objective returned {item!r} of type {type(item).__name__}; return a float"
+            )
+        number = float(item)  # type: ignore[arg-type]
+        if not math.isfinite(number):
+            raise ValueError(f"the objective returned {number}, which is not finite")
+        values.append(number)
+    return tuple(values)
+
+
+def _is_number(item: object) -> bool:
+    # numpy scalars, 0-d arrays and torch scalars convert with float(); other objects do not
+    if isinstance(item, (str, bytes)):
+        return False
+    try:
+        float(item)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True

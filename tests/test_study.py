@@ -1,0 +1,409 @@
+"""Studies: create/load/delete, ask-and-tell, optimize, enqueue, failures and export."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import tuningfork as tf
+from tuningfork import TrialState
+
+
+def quadratic(trial: tf.Trial) -> float:
+    x = trial.suggest_float("x", -5.0, 5.0)
+    n = trial.suggest_int("n", 1, 4)
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    return (x - 1.0) ** 2 + n + (0.5 if kind == "b" else 0.0)
+
+
+def test_optimize_records_trials_and_best(storage_url):
+    study = tf.create_study(storage=storage_url, seed=3)
+    study.optimize(quadratic, n_trials=30)
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(30))
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    best = min(trials, key=lambda t: t.value)
+    assert study.best_trial.number == best.number
+    assert study.best_value == best.value
+    assert study.best_params == best.params
+    assert set(best.params) == {"x", "n", "kind"}
+    assert isinstance(best.distributions["x"], tf.Float)
+    assert best.datetime_start <= best.datetime_complete
+    assert best.worker is not None
+
+
+def test_maximize_picks_largest(storage_url):
+    study = tf.create_study(storage=storage_url, direction="maximize", seed=1)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=20)
+    assert study.best_value == max(t.value for t in study.trials)
+
+
+def test_same_seed_same_configurations(storage_url, tmp_path):
+    def params(name):
+        study = tf.create_study(name, storage=storage_url, seed=42)
+        study.optimize(quadratic, n_trials=10)
+        return [t.params for t in study.trials]
+
+    assert params("a") == params("b")
+    other = tf.create_study("c", storage=storage_url, seed=43)
+    other.optimize(quadratic, n_trials=10)
+    assert [t.params for t in other.trials] != params("d")
+
+
+def test_ask_and_tell_with_declared_space(storage_url):
+    space = tf.Space(
+        opt=tf.Categorical(["sgd", "adam"]),
+        momentum=tf.Float(0.0, 0.99, when={"opt": "sgd"}),
+        lr=tf.Float(1e-5, 1e-1, log=True),
+    )
+    study = tf.create_study(storage=storage_url, seed=0)
+    for _ in range(20):
+        trial = study.ask(space)
+        params = trial.params
+        space.validate(params)
+        assert ("momentum" in params) == (params["opt"] == "sgd")
+        study.tell(trial, params["lr"])
+    assert len(study.get_trials(states=[TrialState.COMPLETE])) == 20
+    recorded = study.trials[0]
+    assert set(recorded.distributions) == set(recorded.params)
+
+
+def test_tell_by_number_and_states(storage_url):
+    study = tf.create_study(storage=storage_url)
+    a, b, c = study.ask(), study.ask(), study.ask()
+    a.suggest_float("x", 0, 1)
+    study.tell(a.number, 1.5)
+    study.tell(b, state="PRUNED")
+    study.tell(c, state=TrialState.FAIL, reason="out of memory")
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert study.trials[2].reason == "out of memory"
+    with pytest.raises(tf.TrialStateError, match="already COMPLETE"):
+        study.tell(a, 2.0)
+    with pytest.raises(tf.TrialNotFound):
+        study.tell(99, 1.0)
+    assert len(study.get_trials(states=["PRUNED", "FAIL"])) == 2
+
+
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf, "0.5", [1.0, 2.0], object()])
+def test_bad_objective_values_fail_the_trial_and_the_study_goes_on(storage_url, bad):
+    study = tf.create_study(storage=storage_url)
+    calls = []
+
+    def objective(trial):
+        calls.append(trial.number)
+        trial.suggest_float("x", 0, 1)
+        return bad if trial.number == 0 else 1.0
+
+    with pytest.warns(UserWarning, match="trial 0 failed"):
+        study.optimize(objective, n_trials=3)
+    trials = study.trials
+    assert trials[0].state is TrialState.FAIL
+    assert trials[0].reason
+    assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
+
+
+def test_objective_exception_caught_or_raised(storage_url):
+    study = tf.create_study(storage=storage_url)
+
+    def objective(trial):
+        if trial.number % 2 == 0:
+            raise ValueError("diverged")
+        return 1.0
+
+    with pytest.warns(UserWarning, match="diverged"):
+        study.optimize(objective, n_trials=4, catch=(ValueError,))
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL, TrialState.COMPLETE] * 2
+    assert "ValueError: diverged" in study.trials[0].reason
+
+    with pytest.raises(ValueError, match="diverged"):
+        study.optimize(objective, n_trials=4)
+    assert study.trials[-1].state is TrialState.FAIL
+    assert not any(t.state is TrialState.RUNNING for t in study.trials)
+
+
+def test_keyboard_interrupt_leaves_storage_consistent(storage_url):
+    study = tf.create_study(storage=storage_url)
+
+    def objective(trial):
+        trial.suggest_float("x", 0, 1)
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return 0.0
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=10)
+    trials = tf.load_study(study.name, storage=study.storage).trials
+    assert len(trials) == 3
+    assert trials[2].state is TrialState.FAIL
+    assert "interrupted" in trials[2].reason
+    assert trials[2].params.keys() == {"x"}  # the suggestion was written with the failure
+
+
+def test_trial_pruned_exception_and_median_stopping(storage_url):
+    # the first five trials complete with curves 0..4; then a trial that is worse than the
+    # median at step 1 must be stopped there, and a better one must run to the end
+    study = tf.create_study(storage=storage_url, scheduler=tf.MedianStopping(n_startup_trials=5))
+    levels = [0, 1, 2, 3, 4, 10, -1]
+
+    def objective(trial):
+        level = levels[trial.number]
+        for step in range(5):
+            trial.report(level + step * 0.1, step)
+            if trial.should_stop():
+                raise tf.TrialPruned(f"stopped at step {step}")
+        return level
+
+    study.optimize(objective, n_trials=len(levels))
+    trials = study.trials
+    assert [t.state for t in trials[:5]] == [TrialState.COMPLETE] * 5
+    assert trials[5].state is TrialState.PRUNED
+    assert trials[5].last_step == 0
+    assert trials[5].reason == "stopped at step 0"
+    assert trials[6].state is TrialState.COMPLETE
+    assert len(trials[6].intermediate_values) == 5
+
+
+def test_enqueued_trials_run_first_exactly_once(storage_url):
+    study = tf.create_study(storage=storage_url)
+    study.enqueue_trial({"x": 0.25, "n": 2, "kind": "b"})
+    study.enqueue_trial({"x": -1.0})
+    assert study.enqueue_trial({"x": -1.0}, skip_if_exists=True) is None
+    study.optimize(quadratic, n_trials=4, n_jobs=2)
+    trials = study.trials
+    assert trials[0].params == {"x": 0.25, "n": 2, "kind": "b"}
+    assert trials[1].params["x"] == -1.0
+    assert len(trials) == 4
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+
+
+def test_enqueued_value_outside_the_range_is_an_error(storage_url):
+    study = tf.create_study(storage=storage_url)
+    study.enqueue_trial({"x": 7.0})
+    with pytest.raises(tf.SpaceError, match="'x'"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+
+
+def test_define_by_run_conflict_is_an_error(storage_url):
+    study = tf.create_study(storage=storage_url)
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    assert trial.suggest_float("lr", 1e-4, 1e-1, log=True) == trial.params["lr"]
+    with pytest.raises(tf.ParameterConflict, match="'lr'"):
+        trial.suggest_float("lr", 1e-4, 1.0)
+
+
+def test_threads_share_a_study(storage_url):
+    study = tf.create_study(storage=storage_url, seed=5)
+    study.optimize(quadratic, n_trials=40, n_jobs=4)
+    trials = study.trials
+    assert len(trials) == 40
+    assert sorted(t.number for t in trials) == list(range(40))
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+
+
+def test_timeout_stops_optimize(storage_url):
+    import time
+
+    study = tf.create_study(storage=storage_url)
+    start = time.monotonic()
+    study.optimize(lambda t: time.sleep(0.05) or 1.0, timeout=0.3)
+    assert time.monotonic() - start < 2.0
+    assert 2 <= len(study.trials) <= 10
+
+
+def test_callbacks_see_each_finished_trial(storage_url):
+    seen = []
+    study = tf.create_study(storage=storage_url)
+    study.optimize(quadratic, n_trials=5, callbacks=[lambda s, t: seen.append(t.number)])
+    assert sorted(seen) == [0, 1, 2, 3, 4]
+
+
+def test_user_attrs_checkpoint_dir_and_reports(storage_url):
+    study = tf.create_study("attrs", storage=storage_url)
+    trial = study.ask()
+    trial.set_user_attr("note", {"a": [1, 2]})
+    trial.report(0.5, 0)
+    trial.report(0.25, 3)
+    path = trial.checkpoint_dir
+    assert path.is_dir() and path.name == f"trial_{trial.number}"
+    assert path.parent.name == "attrs"
+    study.tell(trial, 0.25)
+    record = study.trials[0]
+    assert record.user_attrs == {"note": {"a": [1, 2]}}
+    assert record.intermediate_values == {0: 0.5, 3: 0.25}
+    with pytest.raises(tf.TuningforkError, match="JSON"):
+        study.ask().set_user_attr("bad", object())
+
+
+def test_create_load_delete_list(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = tf.create_study("one", storage=url, direction="maximize", seed=7)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    with pytest.raises(tf.DuplicatedStudyError, match="load_if_exists"):
+        tf.create_study("one", storage=url)
+    again = tf.create_study("one", storage=url, direction="maximize", load_if_exists=True)
+    assert len(again.trials) == 3
+    with pytest.raises(tf.TuningforkError, match="directions"):
+        tf.create_study("one", storage=url, load_if_exists=True)
+    tf.create_study("two", storage=url)
+    summaries = {s.name: s for s in tf.list_studies(url)}
+    assert summaries["one"].n_trials == 3
+    assert summaries["one"].counts == {"COMPLETE": 3}
+    assert summaries["two"].n_trials == 0
+    assert tf.load_study("one", storage=url).system_attrs["seed"] == 7
+    with pytest.raises(tf.StudyNotFound, match="did you mean 'one'"):
+        tf.load_study("onee", storage=url)
+    with pytest.raises(tf.StudyNotFound, match="name the one to load"):
+        tf.load_study(storage=url)
+    tf.delete_study("two", storage=url)
+    assert [s.name for s in tf.list_studies(url)] == ["one"]
+    assert tf.load_study(storage=url).name == "one"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"direction": "minimise"}, "minimize"),
+        ({"directions": []}, "at least one"),
+        ({"direction": "minimize", "directions": ["minimize"]}, "not both"),
+        ({"name": "a/b"}, "may not contain"),
+    ],
+)
+def test_bad_study_arguments(kwargs, match):
+    with pytest.raises(tf.TuningforkError, match=match):
+        tf.create_study(storage="memory", **kwargs)
+
+
+def test_bad_storage_urls(tmp_path):
+    with pytest.raises(tf.StorageError, match="not a storage URL"):
+        tf.create_study(storage="study.db")
+    with pytest.raises(tf.StorageError, match="in-memory SQLite"):
+        tf.create_study(storage="sqlite://")
+    with pytest.raises(tf.StorageError, match="does not exist"):
+        tf.create_study(storage=f"sqlite:///{tmp_path}/missing/dir/s.db")
+
+
+def test_default_storage_is_sqlite_in_the_current_directory(tmp_path):
+    study = tf.create_study("default")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert (tmp_path / "tuningfork.db").exists()
+    assert len(tf.load_study("default").trials) == 2
+
+
+def test_multi_objective_best_trials(storage_url):
+    study = tf.create_study(storage=storage_url, directions=["minimize", "maximize"])
+    for a, b in [(1, 1), (2, 3), (3, 2), (0, 0), (1, 0.5)]:
+        study.tell(study.ask(), values=[a, b])
+    front = {t.values for t in study.best_trials}
+    assert front == {(1.0, 1.0), (2.0, 3.0), (0.0, 0.0)}
+    with pytest.raises(tf.TuningforkError, match="objectives"):
+        study.best_trial
+    trial = study.ask()
+    with pytest.warns(UserWarning, match="2 direction"):
+        study.tell(trial, 1.0)
+    assert study.trials[-1].state is TrialState.FAIL
+
+
+def test_export_csv_and_json(storage_url, tmp_path):
+    study = tf.create_study(storage=storage_url, seed=1)
+    study.optimize(quadratic, n_trials=5)
+    csv_path = study.export(tmp_path / "t.csv")
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].split(",")[:3] == ["number", "state", "value"]
+    assert "params_x" in lines[0] and len(lines) == 6
+    data = json.loads(study.export(tmp_path / "t.json").read_text())
+    assert len(data["trials"]) == 5 and data["trials"][0]["params"].keys() == {"x", "n", "kind"}
+    with pytest.raises(tf.TuningforkError, match="csv"):
+        study.export(tmp_path / "t.xlsx")
+    frame = study.to_dataframe()
+    assert list(frame["number"]) == [0, 1, 2, 3, 4]
+    assert frame["params_kind"].isin(["a", "b"]).all()
+
+
+def test_study_record_has_reproducibility_facts(storage_url):
+    study = tf.create_study(storage=storage_url, seed=11)
+    study.optimize(quadratic, n_trials=1)
+    attrs = study.system_attrs
+    assert attrs["seed"] == 11
+    assert attrs["sampler"]["name"] == "RandomSampler"
+    env = attrs["environment"]
+    assert env["python"] and "numpy" in env["packages"]
+    worker = study.trials[0].worker
+    assert worker in study._view.workers
+    assert study._view.workers[worker]["pid"] > 0
+
+
+def test_another_process_reads_and_resumes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    study = tf.create_study("resume", storage=url, seed=9)
+    study.optimize(quadratic, n_trials=5)
+    script = textwrap.dedent(
+        f"""
+        import tuningfork as tf
+        study = tf.load_study("resume", storage={url!r})
+        assert len(study.trials) == 5, len(study.trials)
+        study.optimize(lambda t: t.suggest_float("x", -5, 5) ** 2, n_trials=5)
+        print(len(study.trials))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "10"
+    trials = tf.load_study("resume", storage=url).trials
+    assert [t.number for t in trials] == list(range(10))
+
+
+def test_stale_trial_is_reaped(tmp_path):
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    dead = tf.create_study("s", storage=url)
+    orphan = dead.ask()
+    dead.storage.heartbeat(dead._info.study_id, [orphan.number], "gone:1", 0.0)
+    alive = tf.load_study("s", storage=url)
+    alive.grace_period = 1.0
+    alive._last_reap = -1e9
+    alive.ask()
+    record = alive.trials[orphan.number]
+    assert record.state is TrialState.FAIL
+    assert record.reason.startswith("stale")
+
+
+def test_progress_line_counts_trials():
+    import io
+
+    from tuningfork._progress import Progress
+
+    study = tf.create_study(storage="memory")
+    stream = io.StringIO()
+    progress = Progress(study, 3, None, True, stream=stream)
+    study.optimize(lambda t: 2.0, n_trials=1)
+    progress.update(study.trials[0])
+    assert "[1/3 trials] best=2" in stream.getvalue()
+
+
+def test_thread_safe_ask_tell_under_contention(storage_url):
+    study = tf.create_study(storage=storage_url)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(25):
+                trial = study.ask()
+                study.tell(trial, trial.suggest_float("x", 0, 1))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(study.trials) == 100
