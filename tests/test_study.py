@@ -305,7 +305,7 @@ def test_multi_objective_best_trials(storage_url):
     front = {t.values for t in study.best_trials}
     assert front == {(1.0, 1.0), (2.0, 3.0), (0.0, 0.0)}
     with pytest.raises(tf.TuningforkError, match="objectives"):
-        study.best_trial
+        _ = study.best_trial
     trial = study.ask()
     with pytest.warns(UserWarning, match="2 direction"):
         study.tell(trial, 1.0)

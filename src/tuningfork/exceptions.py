@@ -69,7 +69,7 @@ class MissingExtra(TuningforkError, ImportError):
 
 
 def require(module: str, extra: str):  # type: ignore[no-untyped-def]
-    """Import an optional dependency or raise MissingExtra naming `pip install tuningfork[extra]`."""
+    """Import an optional module, or raise MissingExtra naming the extra to install."""
     import importlib
 
     try:

@@ -173,13 +173,14 @@ class Distribution:
     convention; treat their attributes as read-only.
     """
 
-    __slots__ = ("when",)
+    __slots__ = ("when", "_json_memo")
     _type_name = ""
 
     when: dict[str, tuple[Value, ...]] | None
 
     def __init__(self, when: Mapping[str, Any] | None = None) -> None:
         self.when = _normalise_when(when)
+        self._json_memo: dict[str, Any] | None = None
 
     def contains(self, value: object) -> bool:
         """Whether `value` is legal: right type, in range and on the step grid."""
@@ -195,10 +196,16 @@ class Distribution:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON dict with "type", the fields, and "when" when a condition is set."""
-        data: dict[str, Any] = {"type": self._type_name, **self._json_fields()}
-        if self.when:
-            data["when"] = {parent: list(values) for parent, values in self.when.items()}
-        return data
+        return dict(self._json())
+
+    def _json(self) -> dict[str, Any]:
+        # computed once: distributions are immutable, and this is on the hot path
+        if self._json_memo is None:
+            data: dict[str, Any] = {"type": self._type_name, **self._json_fields()}
+            if self.when:
+                data["when"] = {parent: list(values) for parent, values in self.when.items()}
+            self._json_memo = data
+        return self._json_memo
 
     def same_as(self, other: Distribution) -> bool:
         """Equality ignoring `when` (used for define-by-run conflict checks)."""

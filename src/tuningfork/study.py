@@ -268,7 +268,7 @@ class Study:
         pending = handle._take_pending()
         if not pending:
             return []
-        dists = {name: handle._distributions[name].to_json() for name in pending}
+        dists = {name: handle._distributions[name]._json() for name in pending}
         return [{"op": "params", "n": number, "params": pending, "dists": dists}]
 
     # -- during a trial -------------------------------------------------------------------
@@ -411,6 +411,23 @@ class Study:
     def export(self, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
         """Write the trials to ``path`` as CSV or JSON (from the suffix unless ``format``)."""
         return _export.export(self, path, format)
+
+    def reproducibility(self, number: int) -> dict[str, Any]:
+        """What is needed to reproduce trial ``number``: its parameters, the study's and the
+        trial's seeds, and the record of the worker that ran it (host, pid, SLURM ids,
+        Python and package versions, git commit and dirty flag)."""
+        with self._lock:
+            self._sync()
+            record = self._record(number)
+            seed = self._view.study_attrs.get("seed")
+            worker = self._view.workers.get(record.worker or "", {})
+        return {
+            "study": self.name,
+            "trial": number,
+            "params": dict(record.params),
+            "seed": {"study_seed": seed, "trial_seed": derive_seed(int(seed or 0), number)},
+            "worker": worker,
+        }
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, storage={self.storage.url!r})"

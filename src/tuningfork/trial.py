@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -150,14 +151,14 @@ class Trial:
     def suggest_float(
         self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None
     ) -> float:
-        """Suggest a float in [low, high], log-uniform if ``log``, on a grid of ``step`` if given."""
-        return self.suggest(name, Float(low, high, log=log, step=step))  # type: ignore[return-value]
+        """Suggest a float in [low, high]: log-uniform if ``log``, on a ``step`` grid if given."""
+        return self.suggest(name, _float(low, high, log, step))  # type: ignore[return-value]
 
     def suggest_int(
         self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
     ) -> int:
         """Suggest an int in [low, high] (both inclusive), on a grid of ``step``."""
-        return self.suggest(name, Int(low, high, step=step, log=log))  # type: ignore[return-value]
+        return self.suggest(name, _int(low, high, step, log))  # type: ignore[return-value]
 
     def suggest_categorical(self, name: str, choices: Sequence[Value]) -> Value:
         """Suggest one of ``choices`` (str, int, float, bool or None)."""
@@ -234,6 +235,17 @@ class Trial:
         return dict(self.study._record(self.number).user_attrs)
 
     @property
+    def seed(self) -> int:
+        """A seed for this trial's own random generators (torch, numpy, data shuffling).
+
+        Derived from the study's seed and the trial number, so a rerun of trial ``n`` of a
+        study with the same seed gets the same value on any machine.
+        """
+        from tuningfork.repro import derive_seed
+
+        return derive_seed(int(self.study._view.study_attrs.get("seed") or 0), self.number)
+
+    @property
     def checkpoint_dir(self) -> Path:
         """A directory for this trial's checkpoints, under the study's artefact root (created)."""
         path = self.study.artifact_dir / f"trial_{self.number}"
@@ -266,6 +278,17 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _float(low: float, high: float, log: bool, step: float | None) -> Float:
+    # objectives suggest the same ranges trial after trial: build each distribution once
+    return Float(low, high, log=log, step=step)
+
+
+@functools.lru_cache(maxsize=4096)
+def _int(low: int, high: int, step: int, log: bool) -> Int:
+    return Int(low, high, step=step, log=log)
 
 
 def check_values(raw: object, n_objectives: int) -> tuple[float, ...]:

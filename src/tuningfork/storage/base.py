@@ -59,7 +59,7 @@ class Storage(abc.ABC):
     def read(self, study_id: int, after: int) -> list[Batch]:
         """The batches whose sequence number is greater than ``after``, in log order."""
 
-    def heartbeat(self, study_id: int, numbers: list[int], worker: str, now: float) -> None:
+    def heartbeat(self, study_id: int, numbers: list[int], worker: str, now: float) -> None:  # noqa: B027
         """Record that ``worker`` is alive and running trials ``numbers`` (no-op by default)."""
 
     def heartbeats(self, study_id: int) -> dict[int, float]:
@@ -70,5 +70,5 @@ class Storage(abc.ABC):
         """The directory under which studies keep checkpoints and other artefacts."""
         return Path.cwd() / "tuningfork_artifacts"
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027
         """Release connections (optional)."""

@@ -22,6 +22,7 @@ from tuningfork.space import Distribution, distribution_from_json
 from tuningfork.storage.base import Batch, Event
 from tuningfork.trial import FrozenTrial, TrialState
 
+_STATES = {state.value: state for state in TrialState}
 _RUNNING = TrialState.RUNNING
 _WAITING = TrialState.WAITING
 _COMPLETE = TrialState.COMPLETE
@@ -97,7 +98,7 @@ class StudyView:
         self.best_number: int | None = None
         self.n_complete = 0
         self.last_seq = 0
-        self._dist_cache: dict[str, Distribution] = {}
+        self._dist_cache: dict[Any, Distribution] = {}
 
     # -- replay ---------------------------------------------------------------------------
 
@@ -119,11 +120,15 @@ class StudyView:
                 return  # lost the race: this trial never existed
             self.claims[claim] = seq
         number = len(self.records)
-        record = TrialRecord(number, TrialState(event.get("state", "RUNNING")))
-        record.params = dict(event.get("params", {}))
-        record.distributions = self._distributions(event.get("dists", {}))
-        record.system_attrs = dict(event.get("sys", {}))
-        record.user_attrs = dict(event.get("user", {}))
+        record = TrialRecord(number, _STATES[event.get("state", "RUNNING")])
+        if "params" in event:
+            record.params = dict(event["params"])
+        if "dists" in event:
+            record.distributions = self._distributions(event["dists"])
+        if "sys" in event:
+            record.system_attrs = dict(event["sys"])
+        if "user" in event:
+            record.user_attrs = dict(event["user"])
         record.worker = event.get("worker")
         record.token = event.get("token")
         if record.state is _RUNNING:
@@ -169,7 +174,7 @@ class StudyView:
         record = self.records[event["n"]]
         if record.state.is_finished:
             return  # the first finish wins (e.g. a stale-trial reaper racing the worker)
-        record.state = TrialState(event["state"])
+        record.state = _STATES[event["state"]]
         values = event.get("values")
         record.values = tuple(values) if values is not None else None
         record.datetime_complete = event.get("t")
@@ -190,11 +195,16 @@ class StudyView:
     def _distributions(self, raw: dict[str, Any]) -> dict[str, Distribution]:
         # identical distributions recur in every trial: parse each JSON text once
         result = {}
+        cache = self._dist_cache
         for name, data in raw.items():
-            key = f"{name}\x00{sorted(data.items())!r}"
-            dist = self._dist_cache.get(key)
+            try:
+                key: Any = tuple(data.items())
+                dist = cache.get(key)
+            except TypeError:  # lists inside (categorical choices, conditions)
+                key = repr(sorted(data.items()))
+                dist = cache.get(key)
             if dist is None:
-                dist = self._dist_cache[key] = distribution_from_json(data)
+                dist = cache[key] = distribution_from_json(data)
             result[name] = dist
         return result
 
