@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -364,15 +365,43 @@ def test_another_process_reads_and_resumes(tmp_path):
 def test_stale_trial_is_reaped(tmp_path):
     url = f"sqlite:///{tmp_path / 'stale.db'}"
     dead = tf.create_study("s", storage=url)
+    unmonitored = dead.ask()  # ask-and-tell without optimize(): no heartbeat promised
+    dead._monitored = True  # as inside optimize()
     orphan = dead.ask()
-    dead.storage.heartbeat(dead._info.study_id, [orphan.number], "gone:1", 0.0)
+    dead.storage.heartbeat(dead._info.study_id, [orphan.number], "gone:1", time.time() - 5)
     alive = tf.load_study("s", storage=url)
-    alive.grace_period = 1.0
+    alive.grace_period = 0.2
+    time.sleep(0.3)  # the trial's start counts as a beat too
     alive._last_reap = -1e9
     alive.ask()
     record = alive.trials[orphan.number]
     assert record.state is TrialState.FAIL
-    assert record.reason.startswith("stale")
+    assert record.reason.startswith("stale: no heartbeat")
+    assert alive.trials[unmonitored.number].state is TrialState.RUNNING
+
+
+def test_worker_killed_mid_trial_is_reaped_without_any_heartbeat(tmp_path):
+    url = f"sqlite:///{tmp_path / 'kill.db'}"
+    tf.create_study("k", storage=url)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, tuningfork as tf
+        study = tf.load_study("k", storage={url!r})
+        def objective(trial):
+            trial.suggest_float("x", 0, 1)
+            os.kill(os.getpid(), signal.SIGKILL)
+        study.optimize(objective, n_trials=1)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    study = tf.load_study("k", storage=url)
+    assert study.trials[0].state is TrialState.RUNNING
+    study.grace_period = 0.5
+    time.sleep(0.6)
+    study._last_reap = -1e9
+    study.ask()
+    assert study.trials[0].state is TrialState.FAIL
+    assert study.trials[0].reason.startswith("stale")
 
 
 def test_progress_line_counts_trials():

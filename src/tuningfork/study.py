@@ -67,6 +67,7 @@ class Study:
         self._announced = False
         self._active: dict[int, Trial] = {}
         self._last_reap = time.monotonic()
+        self._monitored = False  # True while optimize() sends heartbeats for our trials
         self.heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL_S
         self.grace_period = DEFAULT_GRACE_PERIOD_S
         self._sync()
@@ -177,6 +178,8 @@ class Study:
             number = next(iter(view.waiting))
             token = uuid.uuid4().hex
             event = {"op": "start", "n": number, "worker": self._worker, "t": time.time()}
+            if self._monitored:
+                event["sys"] = {"heartbeat": True}
             self._append([{**event, "token": token}])
             self._sync()
             record = view.records[number]
@@ -193,10 +196,12 @@ class Study:
                 "worker": self._worker,
                 "t": time.time(),
             }
+            system: dict[str, Any] = {"heartbeat": True} if self._monitored else {}
             if reservation is not None:
                 event["claim"] = reservation.key
-                if reservation.system_attrs:
-                    event["sys"] = dict(reservation.system_attrs)
+                system.update(reservation.system_attrs)
+            if system:
+                event["sys"] = system
             seq = self._append([event])
             self._sync()
             number = self._view.number_by_seq.pop(seq, None)
@@ -352,9 +357,11 @@ class Study:
         progress = Progress(self, n_trials, timeout, show_progress_bar)
         runner.progress = progress
         heart = _Heartbeat(self)
+        self._monitored = True
         try:
             runner.run(_n_workers(n_jobs))
         finally:
+            self._monitored = False
             heart.stop()
             progress.close()
 
@@ -443,10 +450,13 @@ class Study:
         wall = time.time()
         events = []
         for number in list(self._view.running):
-            beat = beats.get(number)
-            if beat is None or number in self._active or wall - beat <= self.grace_period:
+            record = self._view.records[number]
+            if number in self._active or not record.system_attrs.get("heartbeat"):
+                continue  # only trials run by optimize() promise heartbeats
+            beat = max(beats.get(number, 0.0), record.datetime_start or 0.0)
+            if wall - beat <= self.grace_period:
                 continue
-            worker = self._view.records[number].worker
+            worker = record.worker
             reason = f"stale: no heartbeat from worker {worker} for {wall - beat:.0f} s"
             events.append(
                 {"op": "finish", "n": number, "state": "FAIL", "reason": reason, "t": wall}

@@ -147,6 +147,7 @@ class StudyView:
         record.datetime_start = event.get("t")
         record.worker = event.get("worker")
         record.token = event.get("token")
+        record.system_attrs.update(event.get("sys", {}))
         record._frozen = None
         del self.waiting[record.number]
         self.running[record.number] = None
