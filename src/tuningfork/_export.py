@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tuningfork.exceptions import MissingExtra, TuningforkError
 
@@ -79,15 +80,30 @@ def export(study: Study, path: str | Path, format: str | None = None) -> Path:  
         raise TuningforkError(
             f"cannot export to {chosen or 'a file without suffix'!r}; use format 'csv' or 'json'"
         )
-    if chosen == "json":
-        target.write_text(json.dumps(to_json(study), indent=1))
-        return target
-    columns, data = rows(study)
     with target.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(_csv_cell(row) for row in data)
+        write(study, handle, chosen)
     return target
+
+
+def write(study: Study, stream: TextIO, format: str) -> None:  # noqa: A002
+    """Write the trials to an open text stream as "csv" or "json" (strict JSON: NaN -> null)."""
+    if format == "json":
+        stream.write(json.dumps(_finite(to_json(study)), indent=1, allow_nan=False) + "\n")
+        return
+    columns, data = rows(study)
+    writer = csv.DictWriter(stream, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(_csv_cell(row) for row in data)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _csv_cell(row: dict[str, Any]) -> dict[str, Any]:

@@ -106,6 +106,19 @@ class Study:
             return dict(self._view.study_attrs)
 
     @property
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """The record of each worker process that has written to the study, by worker id:
+        hostname, pid, SLURM ids, and its environment (versions, git commit)."""
+        with self._lock:
+            self._sync()
+            return {key: dict(value) for key, value in self._view.workers.items()}
+
+    @property
+    def created(self) -> float:
+        """When the study was created, in seconds since the epoch."""
+        return self._info.created
+
+    @property
     def user_attrs(self) -> dict[str, Any]:
         """Attributes set with `set_user_attr`."""
         return dict(self.system_attrs.get("user", {}))
@@ -699,7 +712,7 @@ class _Runner:
         self.deadline = time.monotonic() + timeout if timeout is not None else None
         self.catch = (catch,) if isinstance(catch, type) else tuple(catch)
         self.callbacks = list(callbacks)
-        self.space = Space.from_dict(space) if isinstance(space, Mapping) else space
+        self.space = space if space is None or isinstance(space, Space) else Space.from_dict(space)
         self.started = 0
         self.lock = threading.Lock()
         self.stop = threading.Event()

@@ -33,6 +33,17 @@ def default_url() -> str:
     return os.environ.get("TUNINGFORK_STORAGE") or DEFAULT_URL
 
 
+def _absolute(url: str) -> str:
+    """The URL with a relative SQLite path made absolute (the cache key survives chdir)."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:////"):
+        return url
+    path, _, query = url[len("sqlite:///") :].partition("?")
+    if path in ("", ":memory:"):
+        return url
+    absolute = f"sqlite:///{os.path.abspath(path)}"
+    return f"{absolute}?{query}" if query else absolute
+
+
 def get_storage(storage: Storage | str | None) -> Storage:
     """A storage object from a URL, an existing storage, or None (the default URL).
 
@@ -52,8 +63,8 @@ def get_storage(storage: Storage | str | None) -> Storage:
         raise StorageError(
             f"{url!r} is not a storage URL; use e.g. 'sqlite:///study.db' or 'memory'"
         )
-    key = (os.getpid(), url)
+    key = (os.getpid(), _absolute(url))
     with _open_lock:
         if key not in _open:
-            _open[key] = SQLStorage(url)
+            _open[key] = SQLStorage(key[1])
         return _open[key]

@@ -1,0 +1,470 @@
+"""The ``tuningfork`` command line: list studies, show a study's status and best trial, export.
+
+A thin layer over the Python API (`list_studies`, `load_study`, `Study.best_trial(s)`,
+`Study.export`). Every command takes ``--storage URL`` and ``--json`` (one JSON document on
+stdout). Exit codes: 0 success, 1 no result yet (no completed trial), 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tuningfork import __version__, _export
+from tuningfork.exceptions import StorageError, TuningforkError
+from tuningfork.storage import default_url
+from tuningfork.study import Study, StudySummary, list_studies, load_study
+from tuningfork.trial import FrozenTrial, TrialState
+
+EXIT_OK = 0
+EXIT_NO_RESULT = 1
+EXIT_ERROR = 2
+
+_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING", "PAUSED")
+_TABLE_STATES = _STATES[:4]
+# errors that become one line on stderr; anything else is a bug and keeps its traceback
+_USER_ERRORS = (TuningforkError, sa.exc.SQLAlchemyError, ImportError, OSError)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version and usage errors
+        return done.code if isinstance(done.code, int) else EXIT_ERROR
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:  # e.g. `tuningfork export s | head`
+        _silence_stdout()
+        return EXIT_NO_RESULT
+    except _USER_ERRORS as error:
+        print(f"tuningfork: error: {_describe_error(error, args)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# -- arguments ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--storage",
+        metavar="URL",
+        help="storage URL (default: $TUNINGFORK_STORAGE, else sqlite:///tuningfork.db)",
+    )
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    parser = argparse.ArgumentParser(
+        prog="tuningfork", description="Inspect and export tuningfork studies."
+    )
+    parser.add_argument("--version", action="version", version=f"tuningfork {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        sub.set_defaults(handler=handler)
+        if name != "studies":
+            sub.add_argument("study", metavar="STUDY", help="the study's name")
+        return sub
+
+    command("studies", _cmd_studies, "list the studies in the storage")
+    command("status", _cmd_status, "trial counts, best value, workers and running trials")
+    command("best", _cmd_best, "the best trial (the Pareto front when multi-objective)")
+    export = command("export", _cmd_export, "write the trials as CSV or JSON")
+    export.add_argument(
+        "--format", choices=("csv", "json"), help="default: from --out's suffix, else csv"
+    )
+    export.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    return parser
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    url = _storage_url(args.storage)
+    summaries = list_studies(url)
+    if args.json:
+        _print_json({"storage": url, "studies": [_summary_json(s) for s in summaries]})
+    elif not summaries:
+        print(
+            f"no studies in {url} yet; create one with "
+            f"tuningfork.create_study('NAME', storage={url!r}) and run some trials"
+        )
+    else:
+        headers = ["NAME", "DIRECTIONS", "TRIALS", *_TABLE_STATES, "BEST", "CREATED"]
+        print(_table(headers, [_summary_row(s) for s in summaries], "<<>>>>>><"))
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    url = _storage_url(args.storage)
+    doc = _status_json(load_study(args.study, url), url)
+    if args.json:
+        _print_json(doc)
+    else:
+        _print_status(doc)
+    return EXIT_OK
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    study = load_study(args.study, _storage_url(args.storage))
+    best = [_trial_json(t) for t in _best_trials(study)]
+    if args.json:
+        _print_json(
+            {"study": study.name, "directions": list(study.directions), "best_trials": best}
+        )
+    if not best:
+        counts = _describe_counts(_counts(t.state.value for t in study.trials))
+        print(
+            f"tuningfork: study {study.name!r} has no completed trial yet ({counts}); "
+            "run some trials first",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RESULT
+    if not args.json:
+        _print_best(study, best)
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    fmt = _export_format(args)
+    study = load_study(args.study, _storage_url(args.storage))
+    if args.out is None:
+        _write_export(study, fmt)
+        return EXIT_OK
+    path = study.export(args.out, fmt)
+    n_trials = len(study.trials)
+    if args.json:
+        _print_json({"study": study.name, "format": fmt, "path": str(path), "n_trials": n_trials})
+    else:
+        print(f"wrote {n_trials} trials of study {study.name!r} to {path} ({fmt})")
+    return EXIT_OK
+
+
+# -- storage --------------------------------------------------------------------------------
+
+
+def _storage_url(given: str | None) -> str:
+    """The URL to open; a SQLite file must exist (the CLI never creates an empty database).
+
+    A relative SQLite path is made absolute, so messages name the file actually read.
+    """
+    url = given if given is not None else default_url()
+    if not url.startswith("sqlite"):
+        return url
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url  # get_storage explains why an in-memory SQLite URL cannot be used
+    path = Path(database).absolute()
+    if not path.is_file():
+        raise StorageError(f"no storage at {path}; run a study first or pass --storage")
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+# -- data for both output forms -------------------------------------------------------------
+
+
+def _summary_json(summary: StudySummary) -> dict[str, Any]:
+    return {
+        "name": summary.name,
+        "directions": list(summary.directions),
+        "n_trials": summary.n_trials,
+        "counts": _counts_from(summary.counts),
+        "best_value": summary.best_value,
+        "created": summary.created,
+        "created_local": _local_time(summary.created),
+    }
+
+
+def _status_json(study: Study, url: str) -> dict[str, Any]:
+    trials = study.trials
+    attrs = study.system_attrs
+    now = time.time()
+    finished = [t for t in trials if t.state.is_finished]
+    last = max(finished, key=lambda t: t.datetime_complete or 0.0, default=None)
+    return {
+        "study": study.name,
+        "directions": list(study.directions),
+        "storage": url,
+        "n_trials": len(trials),
+        "counts": _counts(t.state.value for t in trials),
+        "best_trials": [_trial_json(t) for t in _best_trials(study)],
+        "workers": sorted({t.worker for t in trials if t.worker}),
+        "running": [_running_json(t, now) for t in trials if t.state is TrialState.RUNNING],
+        "last_finished": _trial_json(last) if last is not None else None,
+        "seed": attrs.get("seed"),
+        "sampler": attrs.get("sampler"),
+        "scheduler": attrs.get("scheduler"),
+    }
+
+
+def _best_trials(study: Study) -> list[FrozenTrial]:
+    if len(study.directions) > 1:
+        return study.best_trials
+    # best_trial, not best_trials: on ties the API names one trial, the first to complete
+    has_complete = bool(study.get_trials(states=(TrialState.COMPLETE,)))
+    return [study.best_trial] if has_complete else []
+
+
+def _trial_json(trial: FrozenTrial) -> dict[str, Any]:
+    values = list(trial.values) if trial.values is not None else None
+    return {
+        "number": trial.number,
+        "state": trial.state.value,
+        "value": values[0] if values is not None and len(values) == 1 else None,
+        "values": values,
+        "params": dict(trial.params),
+        "datetime_start": trial.datetime_start,
+        "datetime_complete": trial.datetime_complete,
+        "duration": trial.duration,
+        "worker": trial.worker,
+        "reason": trial.reason,
+    }
+
+
+def _running_json(trial: FrozenTrial, now: float) -> dict[str, Any]:
+    start = trial.datetime_start
+    return {
+        "number": trial.number,
+        "worker": trial.worker,
+        "datetime_start": start,
+        "elapsed": now - start if start is not None else None,
+        "last_step": trial.last_step,
+        "params": dict(trial.params),
+    }
+
+
+def _counts(states: Iterable[str]) -> dict[str, int]:
+    counts = dict.fromkeys(_STATES, 0)
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _counts_from(partial: dict[str, int]) -> dict[str, int]:
+    return {**dict.fromkeys(_STATES, 0), **partial}
+
+
+# -- human output ---------------------------------------------------------------------------
+
+
+def _summary_row(summary: StudySummary) -> list[str]:
+    counts = _counts_from(summary.counts)
+    return [
+        summary.name,
+        ",".join(summary.directions),
+        str(summary.n_trials),
+        *(str(counts[state]) for state in _TABLE_STATES),
+        _number(summary.best_value),
+        _local_time(summary.created),
+    ]
+
+
+def _print_status(doc: dict[str, Any]) -> None:
+    workers = doc["workers"]
+    fields = [
+        ("study", f"{doc['study']} ({', '.join(doc['directions'])})"),
+        ("storage", doc["storage"]),
+        ("seed", str(doc["seed"])),
+        ("sampler", _component(doc["sampler"])),
+        ("scheduler", _component(doc["scheduler"])),
+        ("trials", f"{doc['n_trials']} ({_describe_counts(doc['counts'])})"),
+        ("workers", f"{len(workers)}" + (f": {', '.join(workers)}" if len(workers) <= 4 else "")),
+        ("best", _describe_best(doc["best_trials"])),
+        ("last finished", _describe_last(doc["last_finished"])),
+    ]
+    print(_fields(fields))
+    if doc["running"]:
+        print("\nrunning trials")
+        rows = [_running_row(entry) for entry in doc["running"]]
+        print(_table(["NUMBER", "WORKER", "ELAPSED", "LAST STEP"], rows, "><>>"))
+
+
+def _print_best(study: Study, best: list[dict[str, Any]]) -> None:
+    directions = ", ".join(study.directions)
+    if len(study.directions) > 1:
+        print(f"Pareto front of study {study.name!r} ({directions}): {len(best)} trials")
+    else:
+        print(f"best trial of study {study.name!r} ({directions})")
+    print("\n\n".join(_trial_block(entry) for entry in best))
+
+
+def _trial_block(entry: dict[str, Any]) -> str:
+    values = entry["values"]
+    label, shown = ("value", values[0]) if len(values) == 1 else ("values", values)
+    fields = [
+        ("trial", str(entry["number"])),
+        (label, _number(shown)),
+        ("duration", _seconds(entry["duration"])),
+        ("worker", entry["worker"] or "-"),
+        ("params", "" if entry["params"] else "-"),
+    ]
+    return _fields(fields) + "".join(f"\n{line}" for line in _param_lines(entry["params"]))
+
+
+def _param_lines(params: dict[str, Any]) -> list[str]:
+    width = max((len(name) for name in params), default=0)
+    return [f"  {name.ljust(width)}  {_number(value)}" for name, value in params.items()]
+
+
+def _describe_best(best: list[dict[str, Any]]) -> str:
+    if not best:
+        return "- (no completed trial yet)"
+    if len(best) == 1 and best[0]["value"] is not None:
+        params = ", ".join(f"{k}={_number(v)}" for k, v in best[0]["params"].items())
+        return f"trial {best[0]['number']}: {_number(best[0]['value'])}  ({params})"
+    front = "; ".join(f"trial {e['number']}: {_number(e['values'])}" for e in best)
+    return f"Pareto front of {len(best)}: {front}"
+
+
+def _describe_last(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "-"
+    shown = _number(entry["value"] if entry["value"] is not None else entry["values"])
+    when = _local_time(entry["datetime_complete"])
+    result = f"{entry['state']} {shown}" if entry["values"] is not None else entry["state"]
+    return f"trial {entry['number']} {result} at {when} (took {_seconds(entry['duration'])})"
+
+
+def _running_row(entry: dict[str, Any]) -> list[str]:
+    step = entry["last_step"]
+    return [
+        str(entry["number"]),
+        entry["worker"] or "-",
+        _seconds(entry["elapsed"]),
+        "-" if step is None else str(step),
+    ]
+
+
+def _describe_counts(counts: dict[str, int]) -> str:
+    parts = [f"{n} {state.lower()}" for state, n in counts.items() if n]
+    return ", ".join(parts) or "no trials"
+
+
+def _component(record: Any) -> str:
+    if not isinstance(record, dict):
+        return "-" if record is None else str(record)
+    options = ", ".join(f"{k}={_number(v)}" for k, v in record.items() if k != "name")
+    return f"{record.get('name', '?')}({options})"
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def _export_format(args: argparse.Namespace) -> str:
+    # with --out, --json prints a summary of what was written; without, it asks for JSON data
+    if args.out is None:
+        if args.json and args.format == "csv":
+            raise TuningforkError(
+                "--json without --out writes JSON; drop --format csv or add --out"
+            )
+        return str(args.format or ("json" if args.json else "csv"))
+    return str(args.format or ("json" if args.out.lower().endswith(".json") else "csv"))
+
+
+def _write_export(study: Study, fmt: str) -> None:
+    _export.write(study, sys.stdout, fmt)  # the same document as Study.export(path, fmt)
+
+
+# -- formatting -----------------------------------------------------------------------------
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    print(json.dumps(_finite(doc), indent=2))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_number(item) for item in value) + ")"
+    return str(value)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.3g} s"
+    minutes, seconds = divmod(int(round(value)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _local_time(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    """Columns padded to their widest cell; ``align`` has one '<' or '>' per column."""
+    lines = [list(headers), *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+
+    def render(cells: Sequence[str]) -> str:
+        padded = (
+            cell.rjust(width) if side == ">" else cell.ljust(width)
+            for cell, width, side in zip(cells, widths, align)
+        )
+        return "  ".join(padded).rstrip()
+
+    return "\n".join(render(line) for line in lines)
+
+
+def _fields(pairs: Sequence[tuple[str, str]]) -> str:
+    width = max(len(key) for key, _ in pairs)
+    return "\n".join(f"{key.ljust(width)}  {value}".rstrip() for key, value in pairs)
+
+
+def _describe_error(error: BaseException, args: argparse.Namespace) -> str:
+    if isinstance(error, (sa.exc.SQLAlchemyError, ImportError)) and not isinstance(
+        error, TuningforkError
+    ):
+        url = args.storage if args.storage is not None else default_url()
+        return f"cannot use storage {url!r}: {_one_line(error)}"
+    return _one_line(error)
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _silence_stdout() -> None:
+    # the reader went away; point stdout at /dev/null so the final flush does not fail
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

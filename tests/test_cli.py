@@ -1,0 +1,315 @@
+"""The command line: each command in text and --json form, error paths, the console script."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tuningfork as tf
+from tuningfork.cli import main
+
+
+def quadratic(trial: tf.Trial) -> float:
+    x = trial.suggest_float("x", -5.0, 5.0)
+    n = trial.suggest_int("n", 1, 4)
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    return (x - 1.0) ** 2 + n + (0.5 if kind == "b" else 0.0)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """A SQLite storage with 'demo' (6 complete, 1 pruned, 1 failed, 1 running trial) and
+    'pareto' (two objectives, 8 complete trials)."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    demo = tf.create_study("demo", url, seed=3)
+    demo.optimize(quadratic, n_trials=6)
+    pruned = demo.ask()
+    pruned.suggest_float("x", -5.0, 5.0)
+    pruned.report(3.0, 1)
+    demo.tell(pruned, state="PRUNED")
+    demo.tell(demo.ask(), state="FAIL", reason="boom")
+    running = demo.ask()
+    running.suggest_float("x", -5.0, 5.0)
+    running.report(0.5, 2)
+    pareto = tf.create_study("pareto", url, directions=["minimize", "maximize"], seed=1)
+    pareto.optimize(lambda t: (t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=8)
+    return url
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+# -- studies --------------------------------------------------------------------------------
+
+
+def test_studies_table(capsys, url):
+    code, out, err = run(capsys, "studies", "--storage", url)
+    assert code == 0 and err == ""
+    header, demo, pareto = out.splitlines()
+    assert header.split() == [
+        "NAME",
+        "DIRECTIONS",
+        "TRIALS",
+        "COMPLETE",
+        "PRUNED",
+        "FAIL",
+        "RUNNING",
+        "BEST",
+        "CREATED",
+    ]
+    best = tf.load_study("demo", url).best_value
+    assert demo.split()[:8] == ["demo", "minimize", "9", "6", "1", "1", "1", f"{best:.6g}"]
+    assert pareto.split()[:8] == ["pareto", "minimize,maximize", "8", "8", "0", "0", "0", "-"]
+    assert header.index("CREATED") == demo.index(demo.split()[-2])  # aligned columns
+
+
+def test_studies_json(capsys, url):
+    doc = run_json(capsys, "studies", "--storage", url)
+    assert doc["storage"] == url
+    demo, pareto = doc["studies"]
+    assert demo["name"] == "demo" and demo["directions"] == ["minimize"]
+    assert demo["n_trials"] == 9
+    assert demo["counts"] == {
+        "COMPLETE": 6,
+        "PRUNED": 1,
+        "FAIL": 1,
+        "RUNNING": 1,
+        "WAITING": 0,
+        "PAUSED": 0,
+    }
+    assert demo["best_value"] == tf.load_study("demo", url).best_value
+    assert pareto["best_value"] is None and pareto["counts"]["COMPLETE"] == 8
+    assert isinstance(demo["created"], float) and demo["created_local"][:2] == "20"
+
+
+def test_studies_on_empty_storage(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    tf.get_storage(url)  # creates the file with tuningfork's tables, but no study
+    code, out, _ = run(capsys, "studies", "--storage", url)
+    assert code == 0
+    assert "no studies" in out and "create_study" in out
+    assert run_json(capsys, "studies", "--storage", url)["studies"] == []
+
+
+def test_default_storage_is_the_current_directory_or_the_environment(capsys, tmp_path, monkeypatch):
+    # an absolute URL: get_storage caches a relative one across chdir (see test_study)
+    tf.create_study("here", f"sqlite:///{tmp_path / 'tuningfork.db'}")
+    assert [s["name"] for s in run_json(capsys, "studies")["studies"]] == ["here"]
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    tf.create_study("elsewhere", other)
+    monkeypatch.setenv("TUNINGFORK_STORAGE", other)
+    assert [s["name"] for s in run_json(capsys, "studies")["studies"]] == ["elsewhere"]
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def test_status_text(capsys, url):
+    study = tf.load_study("demo", url)
+    code, out, err = run(capsys, "status", "demo", "--storage", url)
+    assert code == 0 and err == ""
+    fields = dict(line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
+    assert fields["study"] == "demo (minimize)"
+    assert fields["seed"] == "3"
+    assert fields["sampler"] == "RandomSampler(seed=3)"
+    assert fields["trials"] == "9 (6 complete, 1 pruned, 1 fail, 1 running)"
+    assert fields["workers"].startswith("1: ")
+    assert fields["best"].startswith(f"trial {study.best_trial.number}: {study.best_value:.6g}")
+    assert "last finished  trial 7 FAIL at " in out
+    running = out.split("running trials\n")[1].splitlines()
+    assert running[0].split() == ["NUMBER", "WORKER", "ELAPSED", "LAST", "STEP"]
+    number, _worker, elapsed, unit, step = running[1].split()
+    assert (number, unit, step) == ("8", "s", "2") and float(elapsed) >= 0
+
+
+def test_status_json(capsys, url):
+    study = tf.load_study("demo", url)
+    doc = run_json(capsys, "status", "demo", "--storage", url)
+    assert doc["study"] == "demo" and doc["n_trials"] == 9
+    assert doc["counts"]["COMPLETE"] == 6 and doc["counts"]["RUNNING"] == 1
+    assert [t["number"] for t in doc["best_trials"]] == [study.best_trial.number]
+    assert doc["best_trials"][0]["value"] == study.best_value
+    assert doc["best_trials"][0]["params"] == study.best_params
+    assert doc["workers"] == [study.trials[0].worker]
+    (running,) = doc["running"]
+    assert running["number"] == 8 and running["last_step"] == 2 and running["elapsed"] >= 0
+    assert doc["last_finished"]["number"] == 7
+    assert doc["last_finished"]["reason"] == "boom"
+    assert doc["seed"] == 3
+    assert doc["sampler"]["name"] == "RandomSampler"
+    assert doc["scheduler"]["name"] == "NoScheduler"
+
+
+def test_status_multi_objective(capsys, url):
+    study = tf.load_study("pareto", url)
+    front = sorted(t.number for t in study.best_trials)
+    doc = run_json(capsys, "status", "pareto", "--storage", url)
+    assert sorted(t["number"] for t in doc["best_trials"]) == front
+    code, out, _ = run(capsys, "status", "pareto", "--storage", url)
+    assert code == 0 and f"Pareto front of {len(front)}" in out
+
+
+# -- best -----------------------------------------------------------------------------------
+
+
+def test_best_text(capsys, url):
+    best = tf.load_study("demo", url).best_trial
+    code, out, err = run(capsys, "best", "demo", "--storage", url)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert f"trial     {best.number}" in lines
+    assert f"value     {best.value:.6g}" in lines
+    assert f"worker    {best.worker}" in lines
+    params = lines[lines.index("params") + 1 :]
+    assert {line.split()[0]: line.split()[1] for line in params} == {
+        "x": f"{best.params['x']:.6g}",
+        "n": str(best.params["n"]),
+        "kind": best.params["kind"],
+    }
+
+
+def test_best_json(capsys, url):
+    best = tf.load_study("demo", url).best_trial
+    doc = run_json(capsys, "best", "demo", "--storage", url)
+    (entry,) = doc["best_trials"]
+    assert entry["number"] == best.number
+    assert entry["value"] == best.value and entry["values"] == [best.value]
+    assert entry["params"] == best.params
+    assert entry["duration"] == pytest.approx(best.duration)
+    assert entry["worker"] == best.worker
+
+
+def test_best_multi_objective_is_the_pareto_front(capsys, url):
+    front = tf.load_study("pareto", url).best_trials
+    doc = run_json(capsys, "best", "pareto", "--storage", url)
+    assert [e["number"] for e in doc["best_trials"]] == [t.number for t in front]
+    assert [e["values"] for e in doc["best_trials"]] == [list(t.values) for t in front]
+    code, out, _ = run(capsys, "best", "pareto", "--storage", url)
+    assert code == 0
+    assert f"Pareto front of study 'pareto' (minimize, maximize): {len(front)} trials" in out
+    assert out.count("\nparams\n") == len(front)
+
+
+def test_best_without_completed_trial_exits_1(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    study = tf.create_study("fresh", url)
+    study.tell(study.ask(), state="FAIL")
+    code, out, err = run(capsys, "best", "fresh", "--storage", url)
+    assert code == 1 and out == ""
+    assert "no completed trial yet (1 fail)" in err and "Traceback" not in err
+    code, out, err = run(capsys, "best", "fresh", "--storage", url, "--json")
+    assert code == 1 and json.loads(out)["best_trials"] == []
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def test_export_csv_to_stdout_matches_study_export(capsys, url, tmp_path):
+    study = tf.load_study("demo", url)
+    code, out, _ = run(capsys, "export", "demo", "--storage", url, "--format", "csv")
+    assert code == 0
+    study.export(tmp_path / "api.csv")
+    with open(tmp_path / "api.csv", newline="") as handle:
+        expected = list(csv.reader(handle))
+    assert list(csv.reader(io.StringIO(out, newline=""))) == expected
+    assert len(expected) == 1 + len(study.trials)
+
+
+def test_export_json_to_stdout(capsys, url):
+    study = tf.load_study("demo", url)
+    for argv in (["--format", "json"], ["--json"]):
+        code, out, _ = run(capsys, "export", "demo", "--storage", url, *argv)
+        assert code == 0
+        doc = json.loads(out)
+        assert doc["study"] == "demo"
+        assert [t["number"] for t in doc["trials"]] == [t.number for t in study.trials]
+
+
+def test_export_to_file(capsys, url, tmp_path):
+    target = tmp_path / "out.json"
+    code, out, _ = run(capsys, "export", "demo", "--storage", url, "--out", str(target))
+    assert code == 0 and "wrote 9 trials" in out and "(json)" in out  # format from suffix
+    assert len(json.loads(target.read_text())["trials"]) == 9
+    doc = run_json(capsys, "export", "demo", "--storage", url, "--out", "t.csv")
+    assert doc == {"study": "demo", "format": "csv", "path": "t.csv", "n_trials": 9}
+    assert Path("t.csv").read_text().startswith("number,state,value,")
+
+
+def test_export_json_flag_conflicts_with_csv_on_stdout(capsys, url):
+    code, out, err = run(capsys, "export", "demo", "--storage", url, "--format", "csv", "--json")
+    assert code == 2 and out == "" and err.startswith("tuningfork: error: --json")
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["status", "best", "export"])
+def test_unknown_study_suggests_a_name(capsys, url, command):
+    code, out, err = run(capsys, command, "dmeo", "--storage", url)
+    assert code == 2 and out == ""
+    assert err.startswith("tuningfork: error: no study named 'dmeo'")
+    assert "did you mean 'demo'?" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["studies"], ["status", "demo"], ["best", "demo"], ["export", "demo"]]
+)
+def test_missing_sqlite_file_is_an_error_and_is_not_created(capsys, tmp_path, argv):
+    missing = tmp_path / "absent.db"
+    code, out, err = run(capsys, *argv, "--storage", f"sqlite:///{missing}")
+    assert code == 2 and out == ""
+    assert err == (
+        f"tuningfork: error: no storage at {missing}; run a study first or pass --storage\n"
+    )
+    assert not missing.exists()
+    code, _, err = run(capsys, *argv)  # the default, sqlite:///tuningfork.db, is missing too
+    assert code == 2 and "no storage at" in err
+    assert not Path("tuningfork.db").exists()
+
+
+@pytest.mark.parametrize("storage", ["bogus://nowhere", "not-a-url", "sqlite://"])
+def test_bad_storage_url_is_one_line(capsys, storage):
+    code, out, err = run(capsys, "studies", "--storage", storage)
+    assert code == 2 and out == ""
+    assert err.startswith("tuningfork: error: ") and err.count("\n") == 1
+
+
+def test_usage_errors_and_version(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+    assert main(["export", "demo", "--format", "xml"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"tuningfork {tf.__version__}\n"
+
+
+# -- the installed console script -----------------------------------------------------------
+
+
+def test_console_script_runs(url):
+    script = shutil.which("tuningfork", path=os.path.dirname(sys.executable))
+    command = [script] if script else [sys.executable, "-m", "tuningfork.cli"]
+    env = {**os.environ, "TUNINGFORK_STORAGE": url}
+    done = subprocess.run(
+        [*command, "studies", "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert [s["name"] for s in json.loads(done.stdout)["studies"]] == ["demo", "pareto"]
