@@ -436,3 +436,53 @@ def test_thread_safe_ask_tell_under_contention(storage_url):
         thread.join()
     assert not errors
     assert len(study.trials) == 100
+
+
+def test_load_study_goes_on_with_the_recorded_sampler(tmp_path):
+    url = f"sqlite:///{tmp_path / 'samplers.db'}"
+    tf.create_study("qmc", storage=url, sampler=tf.QMCSampler(qmc_type="halton", seed=3))
+    loaded = tf.load_study("qmc", storage=url).sampler
+    assert isinstance(loaded, tf.QMCSampler)
+    assert (loaded.qmc_type, loaded.seed) == ("halton", 3)
+
+    grid = {"a": [1, 2, 3], "b": ["x", "y"]}
+    first = tf.create_study("grid", storage=url, sampler=tf.GridSampler(grid, seed=5))
+    first.optimize(
+        lambda t: t.suggest_int("a", 1, 3) + len(t.suggest_categorical("b", ["x", "y"])), n_trials=2
+    )
+    again = tf.load_study("grid", storage=url)
+    assert isinstance(again.sampler, tf.GridSampler) and again.sampler.grid_size == 6
+    again.optimize(lambda t: t.suggest_int("a", 1, 3) + len(t.suggest_categorical("b", ["x", "y"])))
+    points = sorted((t.params["a"], t.params["b"]) for t in again.trials)
+    assert points == [(a, b) for a in (1, 2, 3) for b in ("x", "y")]
+
+
+def test_load_study_warns_when_the_sampler_cannot_be_rebuilt(tmp_path):
+    class Mine(tf.RandomSampler):
+        pass
+
+    url = f"sqlite:///{tmp_path / 'mine.db'}"
+    tf.create_study("mine", storage=url, sampler=Mine(seed=1))
+    with pytest.warns(UserWarning, match="'Mine'.*Pass sampler="):
+        study = tf.load_study("mine", storage=url)
+    assert type(study.sampler) is tf.RandomSampler and study.sampler.seed == 1
+    assert type(tf.load_study("mine", storage=url, sampler=Mine(seed=1)).sampler) is Mine
+
+
+def test_failing_declared_space_does_not_orphan_the_trial(storage_url):
+    study = tf.create_study(storage=storage_url)
+    study.enqueue_trial({"x": 7.0})
+    with pytest.raises(tf.SpaceError, match="'x'"):
+        study.ask(tf.Space(x=tf.Float(0.0, 1.0)))
+    assert study.trials[0].state is TrialState.FAIL
+    assert not study._active
+
+
+def test_user_attrs_are_copied_in_every_storage(storage_url):
+    study = tf.create_study(storage=storage_url)
+    trial = study.ask()
+    note = {"a": [1, 2]}
+    trial.set_user_attr("note", note)
+    note["a"].append(3)
+    study.tell(trial, 1.0)
+    assert study.trials[0].user_attrs == {"note": {"a": [1, 2]}}

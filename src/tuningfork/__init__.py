@@ -20,7 +20,7 @@ from tuningfork.exceptions import (
     TrialStateError,
     TuningforkError,
 )
-from tuningfork.samplers import RandomSampler, Sampler
+from tuningfork.samplers import GridSampler, QMCSampler, RandomSampler, Sampler
 from tuningfork.schedulers import Decision, MedianStopping, NoScheduler, Scheduler
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.storage import InMemoryStorage, SQLStorage, Storage, get_storage
@@ -48,6 +48,7 @@ __all__ = [
     "DuplicatedStudyError",
     "Float",
     "FrozenTrial",
+    "GridSampler",
     "InMemoryStorage",
     "Int",
     "MedianStopping",
@@ -55,6 +56,7 @@ __all__ = [
     "NoScheduler",
     "ObjectiveValueError",
     "ParameterConflict",
+    "QMCSampler",
     "RandomSampler",
     "SQLStorage",
     "Sampler",

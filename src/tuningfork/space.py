@@ -347,6 +347,8 @@ class Float(Distribution):
         if self.step is not None:
             k = int(u * self._count)
             return self._grid_point(k if k < self._count else self._count - 1)
+        if u <= 0.0 or u >= 1.0:  # exact end points (exp(log(low)) may miss low by an ulp)
+            return self.low if u <= 0.0 else self.high
         if self.log:
             number = math.exp(self._origin + u * self._width)
         else:

@@ -71,11 +71,26 @@ class Study:
         self.heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL_S
         self.grace_period = DEFAULT_GRACE_PERIOD_S
         self._sync()
-        seed = self._view.study_attrs.get("seed")
-        self.sampler = sampler if sampler is not None else RandomSampler(seed)
+        self.sampler = sampler if sampler is not None else self._recorded_sampler()
         self.scheduler = scheduler if scheduler is not None else NoScheduler()
         root = Path(artifact_root) if artifact_root is not None else storage.artifact_root()
         self.artifact_dir = root / info.name
+
+    def _recorded_sampler(self) -> Sampler:
+        from tuningfork.samplers import sampler_from_record
+
+        attrs = self._view.study_attrs
+        record = attrs.get("sampler") or {"name": "RandomSampler", "seed": attrs.get("seed")}
+        sampler = sampler_from_record(record)
+        if sampler is None:
+            warnings.warn(
+                f"study {self.name!r} was run with sampler {record.get('name')!r}, which "
+                "cannot be re-created from its record; using RandomSampler. Pass sampler= "
+                "to load_study to go on with your own.",
+                stacklevel=3,
+            )
+            sampler = RandomSampler(attrs.get("seed"))
+        return sampler
 
     # -- identity -------------------------------------------------------------------------
 
@@ -173,7 +188,11 @@ class Study:
             trial = self._start_waiting() or self._create(space)
             self._active[trial.number] = trial
         if space is not None:
-            self._fill_from_space(trial, space)
+            try:
+                self._fill_from_space(trial, space)
+            except BaseException as error:  # never leave a trial RUNNING with no one on it
+                self.tell(trial, state=TrialState.FAIL, reason=_describe_error(error))
+                raise
         return trial
 
     def _fill_from_space(self, trial: Trial, space: Space) -> None:
@@ -329,8 +348,7 @@ class Study:
         Returns the queued trial's number, or None when ``skip_if_exists`` is set and a
         trial with the same parameters already exists.
         """
-        params = dict(params)
-        _json_checked(params, "enqueued parameters")
+        params = _json_checked(dict(params), "enqueued parameters")
         with self._lock:
             self._sync()
             if skip_if_exists and any(r.params == params for r in self._view.records):
@@ -633,15 +651,18 @@ def _check_name(name: str) -> None:
 
 
 def _json_checked(value: Any, what: str) -> Any:
+    """A copy of ``value`` as the storage will return it (tuples become lists), so that
+    later changes to the caller's object change nothing, whatever the storage."""
     import json
 
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     try:
-        json.dumps(value, allow_nan=True)
+        return json.loads(json.dumps(value, allow_nan=True))
     except (TypeError, ValueError) as error:
         raise TuningforkError(
             f"{what} must be JSON-serialisable (str, number, bool, None, list, dict): {error}"
         ) from None
-    return value
 
 
 def _n_workers(n_jobs: int) -> int:

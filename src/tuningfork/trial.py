@@ -195,8 +195,9 @@ class Trial:
                 value = float(value)
             if not distribution.contains(value):
                 raise SpaceError(
-                    f"parameter {name!r}: the fixed value {value!r} is not in "
-                    f"{distribution.describe()}; change the enqueued value or the range"
+                    f"parameter {name!r}: the fixed value {value!r} (enqueued, or from the "
+                    f"sampler's grid) is not in {distribution.describe()}; change that value "
+                    "or the range"
                 )
             return value
         return self.study.sampler.sample(self.study, self.frozen(), name, distribution)

@@ -59,7 +59,7 @@ class InMemoryStorage(Storage):
             return seq
 
     def read(self, study_id: int, after: int) -> list[Batch]:
-        log = self._logs[study_id]
+        log = self._logs.get(study_id, [])
         # batches are appended in seq order, so find the first newer one from the end
         start = len(log)
         while start > 0 and log[start - 1][0] > after:

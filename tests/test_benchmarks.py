@@ -1,0 +1,67 @@
+"""The overhead benchmark runs end to end (smoke mode) and writes only its own section."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "overhead.py"
+
+
+def _load_overhead():
+    pytest.importorskip("optuna")
+    spec = importlib.util.spec_from_file_location("overhead", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("overhead", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_prints_tables_and_writes_results(tmp_path):
+    pytest.importorskip("optuna")
+    results = tmp_path / "RESULTS.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--results",
+            str(results),
+            "--dir",
+            str(tmp_path / "db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for header in (
+        "### Ask+tell time per trial",
+        "| storage | framework, sampler | trial 100 |",
+        "processes on one SQLite study",
+        "| framework | run | processes x trials |",
+        "### Targets",
+    ):
+        assert header in out
+    assert "tuningfork RandomSampler" in out and "Optuna RandomSampler" in out
+    assert "lost/duplicated" in out
+    text = results.read_text()
+    assert text.count("<!-- begin overhead.py") == 1
+    assert "optuna: " in text and "command: " in text
+
+
+def test_write_section_replaces_only_its_own_section(tmp_path):
+    overhead = _load_overhead()
+    path = tmp_path / "RESULTS.md"
+    overhead.write_section(path, "first")
+    assert path.read_text().startswith("# Benchmark results")
+    path.write_text(path.read_text() + "\n## Quality\n\nkept\n")
+    overhead.write_section(path, "second")
+    text = path.read_text()
+    assert "second" in text and "first" not in text
+    assert text.count(overhead.BEGIN) == 1 and text.endswith("kept\n")
