@@ -151,12 +151,20 @@ class Study:
         if batches:
             self._view.apply(batches)
 
-    def _append(self, events: list[dict[str, Any]]) -> int:
+    def _append(self, events: list[dict[str, Any]], *, sync: bool = False) -> int:
+        """Append events as one atomic batch; with ``sync``, also bring the view up to date
+        (in one storage round trip where the backend allows)."""
         if not self._announced:
             record = {"id": self._worker, **worker_record(), "environment": environment_record()}
             events = [{"op": "study", "worker": record}, *events]
             self._announced = True
-        return self.storage.append(self._info.study_id, events)
+        if not sync:
+            return self.storage.append(self._info.study_id, events)
+        seq, batches = self.storage.append_and_read(
+            self._info.study_id, events, self._view.last_seq
+        )
+        self._view.apply(batches)
+        return seq
 
     def _record(self, number: int) -> TrialRecord:
         try:
@@ -212,8 +220,7 @@ class Study:
             event = {"op": "start", "n": number, "worker": self._worker, "t": time.time()}
             if self._monitored:
                 event["sys"] = {"heartbeat": True}
-            self._append([{**event, "token": token}])
-            self._sync()
+            self._append([{**event, "token": token}], sync=True)
             record = view.records[number]
             if record.token == token:
                 return Trial(self, number, fixed_params=record.params)
@@ -234,8 +241,7 @@ class Study:
                 system.update(reservation.system_attrs)
             if system:
                 event["sys"] = system
-            seq = self._append([event])
-            self._sync()
+            seq = self._append([event], sync=True)
             number = self._view.number_by_seq.pop(seq, None)
             if number is not None:
                 fixed = dict(reservation.params) if reservation is not None else {}
@@ -292,11 +298,10 @@ class Study:
                     "t": time.time(),
                 }
             )
-            self._append(events)
+            self._append(events, sync=True)
             if handle is not None:
                 handle._finished = True
             self._active.pop(number, None)
-            self._sync()
             return self._view.records[number].frozen()
 
     def _pending_events(self, handle: Trial | None, number: int) -> list[dict[str, Any]]:
@@ -314,8 +319,7 @@ class Study:
         with self._lock:
             events = self._pending_events(trial, trial.number)
             events.append({"op": "report", "n": trial.number, "step": step, "value": value})
-            self._append(events)
-            self._sync()
+            self._append(events, sync=True)
 
     def _should_stop(self, trial: Trial) -> bool:
         with self._lock:
@@ -331,8 +335,7 @@ class Study:
         with self._lock:
             events = self._pending_events(trial, trial.number)
             events.append({"op": "attrs", "n": trial.number, "user": {key: value}})
-            self._append(events)
-            self._sync()
+            self._append(events, sync=True)
 
     # -- enqueue --------------------------------------------------------------------------
 
@@ -356,8 +359,7 @@ class Study:
             event: dict[str, Any] = {"op": "trial", "state": "WAITING", "params": params}
             if user_attrs:
                 event["user"] = _json_checked(dict(user_attrs), "user_attrs")
-            seq = self._append([event])
-            self._sync()
+            seq = self._append([event], sync=True)
             return self._view.number_by_seq.pop(seq)
 
     # -- optimize -------------------------------------------------------------------------
@@ -493,8 +495,7 @@ class Study:
                 {"op": "finish", "n": number, "state": "FAIL", "reason": reason, "t": wall}
             )
         if events:
-            self._append(events)
-            self._sync()
+            self._append(events, sync=True)
 
 
 @dataclass(frozen=True)
@@ -569,8 +570,7 @@ def create_study(
         "environment": environment_record(),
         "created_by": study._worker,
     }
-    study._append([{"op": "study", "attrs": record}])
-    study._sync()
+    study._append([{"op": "study", "attrs": record}], sync=True)
     return study
 
 

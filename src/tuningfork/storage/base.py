@@ -59,6 +59,14 @@ class Storage(abc.ABC):
     def read(self, study_id: int, after: int) -> list[Batch]:
         """The batches whose sequence number is greater than ``after``, in log order."""
 
+    def append_and_read(
+        self, study_id: int, events: list[Event], after: int
+    ) -> tuple[int, list[Batch]]:
+        """Append ``events`` as one batch, then read every batch after ``after`` (which
+        includes the new one). Backends override it to make it one round trip."""
+        seq = self.append(study_id, events)
+        return seq, self.read(study_id, after)
+
     def heartbeat(self, study_id: int, numbers: list[int], worker: str, now: float) -> None:  # noqa: B027
         """Record that ``worker`` is alive and running trials ``numbers`` (no-op by default)."""
 

@@ -170,6 +170,17 @@ class SQLStorage(Storage):
             rows = conn.execute(_SELECT_EVENTS, {"study_id": study_id, "after": after}).all()
         return [(int(seq), json.loads(body)) for seq, body in rows]
 
+    def append_and_read(
+        self, study_id: int, events: list[Event], after: int
+    ) -> tuple[int, list[Batch]]:
+        body = json.dumps(events, separators=(",", ":"))
+        with self.engine.connect() as conn:
+            with conn.begin():
+                result = conn.execute(_INSERT_EVENT, {"study_id": study_id, "body": body})
+                seq = int(result.inserted_primary_key[0])
+            rows = conn.execute(_SELECT_EVENTS, {"study_id": study_id, "after": after}).all()
+        return seq, [(int(s), json.loads(b)) for s, b in rows]
+
     def heartbeat(self, study_id: int, numbers: list[int], worker: str, now: float) -> None:
         if not numbers:
             return
@@ -223,7 +234,10 @@ def _make_engine(url: str, kwargs: dict[str, Any]) -> sa.Engine:
     if not directory.is_dir():
         raise StorageError(f"cannot open {url!r}: the directory {directory} does not exist")
     connect_args = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
-    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    # writes always commit inside engine.begin(), and pysqlite opens no transaction for a
+    # SELECT, so a connection needs no rollback when it goes back to the pool
+    options = {"pool_reset_on_return": None, **kwargs}
+    engine = sa.create_engine(url, connect_args=connect_args, **options)
     sa_event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
