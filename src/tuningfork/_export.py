@@ -88,7 +88,7 @@ def export(study: Study, path: str | Path, format: str | None = None) -> Path:  
 def write(study: Study, stream: TextIO, format: str) -> None:  # noqa: A002
     """Write the trials to an open text stream as "csv" or "json" (strict JSON: NaN -> null)."""
     if format == "json":
-        stream.write(json.dumps(_finite(to_json(study)), indent=1, allow_nan=False) + "\n")
+        stream.write(json.dumps(strict_json(to_json(study)), indent=1, allow_nan=False) + "\n")
         return
     columns, data = rows(study)
     writer = csv.DictWriter(stream, fieldnames=columns)
@@ -96,13 +96,14 @@ def write(study: Study, stream: TextIO, format: str) -> None:  # noqa: A002
     writer.writerows(_csv_cell(row) for row in data)
 
 
-def _finite(value: Any) -> Any:
+def strict_json(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, so that it dumps as strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: strict_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
+        return [strict_json(item) for item in value]
     return value
 
 

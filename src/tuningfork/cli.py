@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -383,18 +382,7 @@ def _write_export(study: Study, fmt: str) -> None:
 
 
 def _print_json(doc: dict[str, Any]) -> None:
-    print(json.dumps(_finite(doc), indent=2))
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as None, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
+    print(json.dumps(_export.strict_json(doc), indent=2))
 
 
 def _number(value: Any) -> str:

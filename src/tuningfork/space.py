@@ -249,7 +249,19 @@ class Distribution:
         return _numeric_key(value)
 
 
-class Float(Distribution):
+class _Range(Distribution):
+    """Shared fields of Float and Int: bounds, log scale and step."""
+
+    __slots__ = ("low", "high", "log", "step")
+
+    def _fields(self) -> tuple:
+        return (self.low, self.high, self.log, self.step)
+
+    def _json_fields(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
+
+
+class Float(_Range):
     """A real number in [low, high] (both inclusive).
 
     `log=True` samples uniformly in log space (needs low > 0). `step` restricts values to
@@ -259,7 +271,7 @@ class Float(Distribution):
     value to the centre of its cell, so uniform u gives uniform grid points.
     """
 
-    __slots__ = ("low", "high", "log", "step", "_origin", "_width", "_count", "_digits", "_tol")
+    __slots__ = ("_origin", "_width", "_count", "_digits", "_tol")
     _type_name = "float"
 
     low: float
@@ -360,12 +372,6 @@ class Float(Distribution):
         number = round(self.low + k * self.step, self._digits)  # type: ignore[operator]
         return self.low if number < self.low else (self.high if number > self.high else number)
 
-    def _fields(self) -> tuple:
-        return (self.low, self.high, self.log, self.step)
-
-    def _json_fields(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
-
     def _describe_args(self) -> list[str]:
         args = [repr(self.low), repr(self.high)]
         if self.log:
@@ -381,7 +387,7 @@ class Float(Distribution):
         return text
 
 
-class Int(Distribution):
+class Int(_Range):
     """An integer in [low, high] (both inclusive) on the grid low + k*step (default step 1).
 
     In the unit cube each of the n legal values owns a cell of width 1/n, so uniform u gives
@@ -389,7 +395,7 @@ class Int(Distribution):
     [low - 0.5, high + 0.5] and rounds. `to_unit` gives the centre of the value's cell.
     """
 
-    __slots__ = ("low", "high", "log", "step", "_count", "_origin", "_width")
+    __slots__ = ("_count", "_origin", "_width")
     _type_name = "int"
 
     low: int
@@ -461,12 +467,6 @@ class Int(Distribution):
             return self.low if value < self.low else (self.high if value > self.high else value)
         k = int(u * self._count)
         return self.low + (k if k < self._count else self._count - 1) * self.step
-
-    def _fields(self) -> tuple:
-        return (self.low, self.high, self.log, self.step)
-
-    def _json_fields(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
 
     def _describe_args(self) -> list[str]:
         args = [repr(self.low), repr(self.high)]
