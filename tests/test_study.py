@@ -486,3 +486,20 @@ def test_user_attrs_are_copied_in_every_storage(storage_url):
     note["a"].append(3)
     study.tell(trial, 1.0)
     assert study.trials[0].user_attrs == {"note": {"a": [1, 2]}}
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_samplers_that_model_running_trials_see_their_suggestions(storage_url, declared):
+    class Liar(tf.RandomSampler):
+        flush_suggestions = True
+
+    study = tf.create_study(storage=storage_url, sampler=Liar(seed=0))
+    other = tf.load_study(study.name, storage=study.storage, sampler=Liar(seed=0))
+    trial = study.ask(tf.Space(x=tf.Float(0, 1))) if declared else study.ask()
+    if not declared:
+        trial.suggest_float("x", 0, 1)
+    running = other.get_trials(states=[TrialState.RUNNING])
+    assert [t.params for t in running] == [trial.params]
+    plain = tf.create_study(storage=storage_url, sampler=tf.RandomSampler(0))
+    plain.ask().suggest_float("x", 0, 1)
+    assert plain.get_trials()[0].params == {}  # written with the next report or the result

@@ -211,6 +211,8 @@ class Study:
         for name in space.active_names(params):
             if name not in trial._params:
                 trial._assign(name, space[name], params[name])
+        if self.sampler.flush_suggestions:
+            self._flush_params(trial)
 
     def _start_waiting(self) -> Trial | None:
         view = self._view
@@ -329,6 +331,13 @@ class Study:
             return False
         decision = self.scheduler.decide(self, frozen, step, frozen.intermediate_values[step])
         return decision is Decision.STOP
+
+    def _flush_params(self, trial: Trial) -> None:
+        """Write the trial's pending suggestions now (see `Sampler.flush_suggestions`)."""
+        with self._lock:
+            events = self._pending_events(trial, trial.number)
+            if events:
+                self._append(events)
 
     def _set_user_attr(self, trial: Trial, key: str, value: Any) -> None:
         value = _json_checked(value, f"trial attribute {key!r}")

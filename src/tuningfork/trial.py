@@ -177,6 +177,8 @@ class Trial:
             return self._params[name]
         value = self._pick(name, distribution)
         self._assign(name, distribution, value)
+        if self.study.sampler.flush_suggestions:
+            self.study._flush_params(self)
         return value
 
     def _assign(self, name: str, distribution: Distribution, value: Value) -> None:

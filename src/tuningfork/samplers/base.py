@@ -39,6 +39,11 @@ class Sampler:
 
     seed: int | None = None
 
+    flush_suggestions: bool = False
+    """True for samplers that model running trials (e.g. constant liar): each suggestion
+    is then written to the storage at once, so other workers see it while the trial runs.
+    False (the default) writes suggestions with the trial's next report or its result."""
+
     def reserve(self, study: Study, space: Space | None) -> Reservation | None:
         """A claim to settle before the next trial is created, or None (the default).
 
