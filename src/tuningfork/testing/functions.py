@@ -1,0 +1,172 @@
+"""Standard test functions for optimisers, with their domains and known optima.
+
+Definitions follow Surjanovic & Bingham's "Virtual Library of Simulation Experiments"
+(Simon Fraser University). Each `Problem` gives a `Space`, a function of a parameter dict
+and the global minimum, so regret = best value found - optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tuningfork.space import Categorical, Float, Int, Space
+
+__all__ = [
+    "PROBLEMS",
+    "Problem",
+    "ackley",
+    "branin",
+    "hartmann3",
+    "hartmann6",
+    "levy",
+    "mixed",
+    "rosenbrock",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A minimisation problem: ``function(params)`` over ``space``, global minimum ``optimum``."""
+
+    name: str
+    space: Space
+    function: Callable[[Mapping[str, Any]], float]
+    optimum: float
+
+    def objective(self, trial: Any) -> float:
+        """A define-by-run objective: suggests every parameter of the space, in order."""
+        params = {name: trial.suggest(name, self.space[name]) for name in self.space.names}
+        return self.function(params)
+
+    def regret(self, value: float) -> float:
+        """How far ``value`` is above the global minimum."""
+        return value - self.optimum
+
+
+def _vector(params: Mapping[str, Any], prefix: str = "x") -> np.ndarray:
+    return np.array([params[f"{prefix}{i}"] for i in range(len(params))], dtype=float)
+
+
+def branin(params: Mapping[str, Any]) -> float:
+    """Branin-Hoo on x0 in [-5, 10], x1 in [0, 15]; minimum 0.397887 at three points."""
+    x0, x1 = params["x0"], params["x1"]
+    b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
+    r, s, t = 6.0, 10.0, 1 / (8 * math.pi)
+    return (x1 - b * x0**2 + c * x0 - r) ** 2 + s * (1 - t) * math.cos(x0) + s
+
+
+_H3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+_H3_P = 1e-4 * np.array(
+    [[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]]
+)
+_H6_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_H6_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def _hartmann(x: np.ndarray, a: np.ndarray, p: np.ndarray) -> float:
+    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(a * (x - p) ** 2, axis=1))))
+
+
+def hartmann3(params: Mapping[str, Any]) -> float:
+    """Hartmann 3-d on [0, 1]^3; minimum -3.86278."""
+    return _hartmann(_vector(params), _H3_A, _H3_P)
+
+
+def hartmann6(params: Mapping[str, Any]) -> float:
+    """Hartmann 6-d on [0, 1]^6; minimum -3.32237."""
+    return _hartmann(_vector(params), _H6_A, _H6_P)
+
+
+def levy(params: Mapping[str, Any]) -> float:
+    """Levy on [-10, 10]^d; minimum 0 at (1, ..., 1)."""
+    w = 1 + (_vector(params) - 1) / 4
+    head = math.sin(math.pi * w[0]) ** 2
+    middle = np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2))
+    tail = (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2)
+    return float(head + middle + tail)
+
+
+def rosenbrock(params: Mapping[str, Any]) -> float:
+    """Rosenbrock on [-5, 10]^d; minimum 0 at (1, ..., 1)."""
+    x = _vector(params)
+    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+
+def ackley(params: Mapping[str, Any]) -> float:
+    """Ackley on [-32.768, 32.768]^d; minimum 0 at the origin."""
+    x = _vector(params)
+    d = len(x)
+    first = -20 * math.exp(-0.2 * math.sqrt(float(np.sum(x**2)) / d))
+    second = -math.exp(float(np.sum(np.cos(2 * math.pi * x))) / d)
+    return first + second + 20 + math.e
+
+
+_MIXED_SHIFT = {"adam": 0.0, "sgd": 0.3, "rmsprop": 0.15}
+
+
+def mixed(params: Mapping[str, Any]) -> float:
+    """A 6-parameter mixed problem (2 floats, one log, 2 ints, 2 categoricals) shaped like a
+    training run's loss; minimum 0 at lr=1e-3, dropout=0.2, layers=3, units=128,
+    optimizer="adam", batch_norm=True."""
+    lr_term = (math.log10(params["lr"]) + 3) ** 2 / 4
+    dropout_term = (params["dropout"] - 0.2) ** 2 * 4
+    layers_term = (params["layers"] - 3) ** 2 / 8
+    units_term = (math.log2(params["units"]) - 7) ** 2 / 9
+    return (
+        lr_term
+        + dropout_term
+        + layers_term
+        + units_term
+        + _MIXED_SHIFT[params["optimizer"]]
+        + (0.0 if params["batch_norm"] else 0.2)
+    )
+
+
+def _box(d: int, low: float, high: float) -> Space:
+    return Space({f"x{i}": Float(low, high) for i in range(d)})
+
+
+PROBLEMS: dict[str, Problem] = {
+    "branin": Problem(
+        "branin", Space(x0=Float(-5.0, 10.0), x1=Float(0.0, 15.0)), branin, 0.397887357729738
+    ),
+    "hartmann3": Problem("hartmann3", _box(3, 0.0, 1.0), hartmann3, -3.86278214782076),
+    "hartmann6": Problem("hartmann6", _box(6, 0.0, 1.0), hartmann6, -3.32236801141551),
+    "levy10": Problem("levy10", _box(10, -10.0, 10.0), levy, 0.0),
+    "rosenbrock5": Problem("rosenbrock5", _box(5, -5.0, 10.0), rosenbrock, 0.0),
+    "ackley10": Problem("ackley10", _box(10, -32.768, 32.768), ackley, 0.0),
+    "mixed": Problem(
+        "mixed",
+        Space(
+            lr=Float(1e-5, 1e-1, log=True),
+            dropout=Float(0.0, 0.5),
+            layers=Int(1, 8),
+            units=Int(16, 1024, log=True),
+            optimizer=Categorical(["adam", "sgd", "rmsprop"]),
+            batch_norm=Categorical([True, False]),
+        ),
+        mixed,
+        0.0,
+    ),
+}
+"""The synthetic problems of the quality benchmark, by name."""
