@@ -503,3 +503,35 @@ def test_samplers_that_model_running_trials_see_their_suggestions(storage_url, d
     plain = tf.create_study(storage=storage_url, sampler=tf.RandomSampler(0))
     plain.ask().suggest_float("x", 0, 1)
     assert plain.get_trials()[0].params == {}  # written with the next report or the result
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_real_ctrl_c_marks_running_trials_failed(tmp_path, n_jobs):
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'sigint.db'}"
+    tf.create_study("c", storage=url)
+    script = textwrap.dedent(
+        f"""
+        import time, tuningfork as tf
+        study = tf.load_study("c", storage={url!r})
+        def objective(trial):
+            trial.suggest_float("x", 0, 1)
+            print("started", flush=True)
+            time.sleep(30)
+            return 0.0
+        study.optimize(objective, n_trials=4, n_jobs={n_jobs})
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    trials = tf.load_study("c", storage=url).trials
+    assert 1 <= len(trials) <= n_jobs
+    assert all(t.state is TrialState.FAIL and "interrupted" in t.reason for t in trials)
+    assert all(t.params.keys() == {"x"} for t in trials)

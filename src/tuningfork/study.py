@@ -751,7 +751,11 @@ class _Runner:
 
     def run(self, n_workers: int) -> None:
         if n_workers == 1:
-            self.loop()
+            try:
+                self.loop()
+            except KeyboardInterrupt:  # e.g. while telling: no trial is left RUNNING
+                self._fail_active("interrupted (KeyboardInterrupt)")
+                raise
             return
         threads = [
             threading.Thread(target=self._thread_loop, name=f"tuningfork-{i}", daemon=True)
