@@ -26,7 +26,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
