@@ -1,18 +1,23 @@
 """The framework's own time per trial: tuningfork side by side with Optuna 5, in one run.
 
 Measures (1) the ask+tell round trip of a free objective at trial 100, 1,000, 3,000 and
-10,000 with a random sampler, in memory and on SQLite (Optuna's TPE as a reference), and
+10,000 with a random sampler, in memory and on SQLite (Optuna's TPE as a reference),
 (2) the throughput of several worker processes sharing one SQLite study, checking that no
-trial was lost or duplicated. Prints a table and writes its section of benchmarks/RESULTS.md.
+trial was lost or duplicated, and (3) the sampling time per trial of the model-based
+samplers (tuningfork TPE and GP against Optuna's TPE and GPSampler and hyperopt's TPE) at
+trial 100, 300 and 1,000. Prints tables and writes two sections of benchmarks/RESULTS.md:
+(1) and (2) in one, (3) in the other.
 
-    .venv/bin/python benchmarks/overhead.py            # full run (several minutes)
-    .venv/bin/python benchmarks/overhead.py --quick    # smoke run (seconds)
+    .venv/bin/python benchmarks/overhead.py                  # full run (several minutes)
+    .venv/bin/python benchmarks/overhead.py --only sampling  # (3) only
+    .venv/bin/python benchmarks/overhead.py --quick          # smoke run (seconds)
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import multiprocessing
 import os
 import platform
@@ -465,20 +470,352 @@ def command() -> str:
     return shlex.join([exe, *sys.argv])
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace this script's section of ``path`` (marked by BEGIN/END), or add it."""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}\n"
+def write_section(
+    path: Path, body: str, begin: str = BEGIN, end: str = END, follows: str | None = None
+) -> None:
+    """Replace a section of ``path`` (marked by ``begin``/``end``), or add it: right after
+    the line ``follows`` when there is one, else at the end."""
+    section = f"{begin}\n{body.rstrip()}\n{end}\n"
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
+    elif follows is not None and follows in text:
+        before, after = text.split(follows, 1)
+        after = after.lstrip("\n")
+        text = before + follows + "\n\n" + section + ("\n" + after if after else "")
     elif text.strip():
         text = text.rstrip() + "\n\n" + section
     else:
         text = "# Benchmark results\n\nWritten by the scripts in `benchmarks/`.\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+# -- sampling time per trial of the model-based samplers --------------------------------------
+
+SAMPLING_PROBLEM = "mixed"  # tuningfork.testing.functions: 6 parameters, float/log/int/cat
+SAMPLING_WINDOW = 10  # a mark M: median of the round trips of trials M-10 .. M-1
+SAMPLING_BLOCK = 50  # the series of one family take turns in blocks of this many trials
+TPE_MARKS = (100, 300, 1_000)
+GP_MARKS = (100, 300)  # Optuna's GPSampler to 1,000 trials would take over an hour
+QUICK_TPE_MARKS = (50, 100)
+QUICK_GP_MARKS = (20,)
+SAMPLING_TARGETS = {"TPE": 1_000, "GP": 300}  # the mark each family's target is read at
+SAMPLING_SECTION = "overhead-sampling"
+SAMPLING_BEGIN = (
+    f"<!-- begin {SAMPLING_SECTION} (written by overhead.py; generated; edit the script, "
+    "not this section) -->"
+)
+SAMPLING_END = f"<!-- end {SAMPLING_SECTION} -->"
+
+
+def _benchmark_module(name: str) -> Any:
+    """A sibling module of benchmarks/ (quality.py's framework translations)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return __import__(name)
+
+
+@dataclass
+class Sampling:
+    """One study of the sampling benchmark, run block after block, timing each trial."""
+
+    label: str
+    family: str  # "TPE" or "GP"
+    framework: str
+    limit: int
+    step: Callable[[int], list[float]] | None  # runs n more trials, returns their times
+    missing: str | None = None  # why it could not run
+    times: list[float] = field(default_factory=list)
+
+    def run(self, n: int) -> None:
+        if self.step is not None and n > 0:
+            self.times.extend(self.step(n))
+
+    def at(self, mark: int) -> float | None:
+        """Median milliseconds of the SAMPLING_WINDOW trials ending at ``mark``, if reached."""
+        if len(self.times) < mark or mark < SAMPLING_WINDOW:
+            return None
+        return statistics.median(self.times[mark - SAMPLING_WINDOW : mark]) * 1e3
+
+
+def _ask_tell_step(make_study: Callable[[], Any], framework: str) -> Callable[[int], list[float]]:
+    """Define-by-run trials: ask, suggest each parameter, evaluate, tell; timed whole."""
+    quality = _benchmark_module("quality")
+    problem = quality.ALL_PROBLEMS[SAMPLING_PROBLEM]
+    space, function = problem.space, problem.function
+    names = space.names
+    holder: list[Any] = []
+
+    def suggest_tuningfork(trial: Any, name: str) -> Any:
+        return trial.suggest(name, space[name])
+
+    def suggest_optuna(trial: Any, name: str) -> Any:
+        return quality.optuna_suggest(trial, name, space[name])
+
+    suggest = suggest_tuningfork if framework == "tuningfork" else suggest_optuna
+
+    def step(n: int) -> list[float]:
+        if not holder:
+            holder.append(make_study())
+        study, clock, times = holder[0], time.perf_counter, []
+        for _ in range(n):
+            start = clock()
+            trial = study.ask()
+            value = function({name: suggest(trial, name) for name in names})
+            study.tell(trial, value)
+            times.append(clock() - start)
+        return times
+
+    return step
+
+
+def _hyperopt_step(seed: int) -> Callable[[int], list[float]]:
+    """hyperopt's ``fmin`` on one Trials object, resumed block after block. A trial's time
+    is the wall time from the end of the previous evaluation to the start of this one:
+    everything fmin does per trial (record the result, refresh, suggest with TPE)."""
+    import numpy as np
+    from hyperopt import Trials, fmin, tpe
+
+    quality = _benchmark_module("quality")
+    problem = quality.ALL_PROBLEMS[SAMPLING_PROBLEM]
+    space = problem.space
+    trials, rstate = Trials(), np.random.default_rng(seed)
+    hp_space = quality.hyperopt_space(space)
+
+    def step(n: int) -> list[float]:
+        clock = quality.Clock(problem.function)
+
+        def objective(raw: Any) -> float:
+            return clock.evaluate({k: quality.from_hyperopt(space[k], raw[k]) for k in raw})
+
+        clock.start()  # the first trial of a block also pays fmin's start: never in a window
+        fmin(
+            objective,
+            hp_space,
+            algo=tpe.suggest,
+            max_evals=len(trials) + n,
+            trials=trials,
+            rstate=rstate,
+            show_progressbar=False,
+            verbose=False,
+        )
+        return clock.framework_s
+
+    return step
+
+
+def _tuningfork_sampler(module: str, name: str, seed: int) -> tuple[Any, str | None]:
+    """A factory of tuningfork's ``samplers.<module>.<name>``, or the reason it is missing."""
+    try:
+        cls = getattr(importlib.import_module(f"tuningfork.samplers.{module}"), name)
+    except Exception as error:  # not written yet
+        return None, f"{type(error).__name__}: {error}"
+    return (lambda: cls(seed=seed)), None
+
+
+def sampling_series(args: argparse.Namespace) -> list[Sampling]:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    seed = args.seed
+    tpe_top = (QUICK_TPE_MARKS if args.quick else TPE_MARKS)[-1]
+    gp_top = args.gp_trials
+    series = []
+
+    def tuningfork_series(label: str, family: str, module: str, name: str, limit: int) -> None:
+        make, missing = _tuningfork_sampler(module, name, seed)
+        step = None
+        if make is not None:
+            step = _ask_tell_step(
+                lambda: tf.create_study(storage="memory", sampler=make(), seed=seed),
+                "tuningfork",
+            )
+        series.append(Sampling(label, family, "tuningfork", limit, step, missing))
+
+    def optuna_series(label: str, family: str, make: Callable[[], Any], limit: int) -> None:
+        step = _ask_tell_step(lambda: optuna.create_study(sampler=make()), "optuna")
+        series.append(Sampling(label, family, "optuna", limit, step))
+
+    tuningfork_series(
+        "tuningfork TPESampler (multivariate, default)", "TPE", "tpe", "TPESampler", tpe_top
+    )
+    optuna_series(
+        "Optuna TPESampler (default: multivariate)",
+        "TPE",
+        lambda: optuna.samplers.TPESampler(seed=seed),
+        tpe_top,
+    )
+    optuna_series(
+        "Optuna TPESampler (multivariate=False)",
+        "TPE",
+        lambda: optuna.samplers.TPESampler(seed=seed, multivariate=False),
+        tpe_top,
+    )
+    try:
+        series.append(
+            Sampling("hyperopt TPE (fmin)", "TPE", "hyperopt", tpe_top, _hyperopt_step(seed))
+        )
+    except ImportError as error:
+        series.append(
+            Sampling(
+                "hyperopt TPE (fmin)",
+                "TPE",
+                "hyperopt",
+                tpe_top,
+                None,
+                f"{type(error).__name__}: {error}",
+            )
+        )
+    tuningfork_series("tuningfork GPSampler", "GP", "gp", "GPSampler", gp_top)
+    optuna_series("Optuna GPSampler", "GP", lambda: optuna.samplers.GPSampler(seed=seed), gp_top)
+    return series
+
+
+def run_sampling(series: Sequence[Sampling]) -> None:
+    """Run each family's series in turns, block by block, so machine load is shared."""
+    for family in ("TPE", "GP"):
+        group = [s for s in series if s.family == family and s.step is not None]
+        if not group:
+            continue
+        longest = max(s.limit for s in group)
+        began = time.perf_counter()
+        for index, start in enumerate(range(0, longest, SAMPLING_BLOCK)):
+            for s in group if index % 2 == 0 else list(reversed(group)):
+                s.run(max(0, min(SAMPLING_BLOCK, s.limit - start)))
+            done = min(start + SAMPLING_BLOCK, longest)
+            if done % 100 == 0 or done == longest:
+                elapsed = time.perf_counter() - began
+                _progress(f"  sampling time, {family}: {done}/{longest} trials, {elapsed:.0f} s")
+
+
+def sampling_table(series: Sequence[Sampling], marks: Sequence[int]) -> list[str]:
+    head = "| family | framework, sampler | " + " | ".join(_mark_name(m) for m in marks) + " |"
+    lines = [head, "|" + "---|" * (2 + len(marks))]
+    for family in ("TPE", "GP"):
+        group = [s for s in series if s.family == family]
+        for s in group:
+            if s.missing is not None:
+                lines.append(
+                    f"| {family} | {s.label} | not available: {s.missing} |"
+                    + " |" * (len(marks) - 1)
+                )
+                continue
+            cells = " | ".join(_ms(s.at(m)) for m in marks)
+            lines.append(f"| {family} | {s.label} | {cells} |")
+        ours = [s for s in group if s.framework == "tuningfork" and s.missing is None]
+        for s in group:
+            if s.framework == "tuningfork" or not ours or s.missing is not None:
+                continue
+            cells = " | ".join(_ratio(ours[0].at(m), s.at(m)) for m in marks)
+            lines.append(f"| {family} | ratio tuningfork / {s.label} | {cells} |")
+    return lines
+
+
+def sampling_targets(series: Sequence[Sampling]) -> list[str]:
+    lines = []
+    for family, mark in SAMPLING_TARGETS.items():
+        name = {
+            "TPE": "TPE sampling time at trial 1,000 <= 1/3 of Optuna TPESampler's (the faster "
+            "of default (multivariate in Optuna 5) and multivariate=False)",
+            "GP": "GP sampling time at trial 300 <= 1/3 of Optuna GPSampler's",
+        }[family]
+        group = [s for s in series if s.family == family]
+        ours = next((s for s in group if s.framework == "tuningfork"), None)
+        theirs = [s for s in group if s.framework == "optuna" and s.at(mark) is not None]
+        if ours is None or ours.missing is not None:
+            why = ours.missing if ours is not None else "not run"
+            lines.append(f"SKIP  {name}: tuningfork's sampler not available ({why})")
+            continue
+        a = ours.at(mark)
+        if a is None or not theirs:
+            lines.append(f"SKIP  {name}: trial {mark:,} not reached")
+            continue
+        best = min(theirs, key=lambda s: s.at(mark))  # type: ignore[arg-type, return-value]
+        b = best.at(mark)
+        assert b is not None
+        line = f"{_verdict(a * 3 <= b)}  {name}: {_ms(a)} vs {_ms(b)} ms ({best.label}, ratio "
+        line += f"{a / b:.3f})"
+        for other in group:
+            c = other.at(mark)
+            if other is not ours and other is not best and c is not None:
+                line += f"; vs {other.label} {_ms(c)} ms (ratio {a / c:.3f})"
+        lines.append(line)
+    return lines
+
+
+def sampling_main(args: argparse.Namespace) -> int:
+    """Section (3): sampling time per trial of the model-based samplers."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    tpe_marks = QUICK_TPE_MARKS if args.quick else TPE_MARKS
+    gp_marks = [m for m in (QUICK_GP_MARKS if args.quick else GP_MARKS) if m <= args.gp_trials]
+    marks = sorted({*tpe_marks, *gp_marks})
+    _progress("sampling time per trial")
+    load = [os.getloadavg()[0]]
+    series = sampling_series(args)
+    run_sampling(series)
+    load.append(os.getloadavg()[0])
+    versions = ", ".join(
+        f"{p} {_package_version(p)}"
+        for p in ("tuningfork", "optuna", "hyperopt", "torch", "greenlet", "numpy", "scipy")
+    )
+    gp_top = args.gp_trials
+    lines = [
+        f"## Sampling time per trial (`benchmarks/{Path(__file__).name} --only sampling`)",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC"
+        + (" (quick smoke run: figures are not meaningful)" if args.quick else ""),
+        *(
+            f"- {key}: {value}"
+            for key, value in machine().items()
+            if key in ("platform", "CPU", "Python")
+        ),
+        f"- versions: {versions}",
+        f"- command: `{command()}`",
+        "",
+        f"Milliseconds per trial, median of the {SAMPLING_WINDOW} trials ending at the mark "
+        f"(trials M-{SAMPLING_WINDOW} .. M-1, numbered from 0), one study per sampler, seed "
+        f"{args.seed}, in memory. Problem: `{SAMPLING_PROBLEM}` from "
+        "`tuningfork.testing.functions` (6 parameters: a log float, a float, two ints, one "
+        "log, and two categoricals; its function costs microseconds). tuningfork and Optuna: "
+        "the wall time of a define-by-run round trip `t = study.ask()`, one `suggest` per "
+        "parameter, `study.tell(t, value)`, default options except the one named (Optuna "
+        "5's default TPE is multivariate for one objective; tuningfork's too). hyperopt: "
+        "`fmin` with "
+        "`tpe.suggest` over one `Trials` object, resumed block after block; a trial's time is "
+        "the wall time from the end of one evaluation to the start of the next (record, "
+        "refresh, suggest), which is the same round trip less the function. The series of a "
+        f"family take turns in blocks of {SAMPLING_BLOCK} trials, so they share the machine's "
+        f'load. GP samplers stop at trial {gp_top:,} ("not run" after it): Optuna\'s '
+        "GPSampler spends seconds per trial beyond that. Threads: library defaults. The "
+        f"machine is shared: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
+        f"end on {os.cpu_count()} cores (a load above the core count inflates every figure).",
+        "",
+        *sampling_table(series, marks),
+        "",
+        "### Targets",
+        "",
+        "```",
+        *sampling_targets(series),
+        "```",
+    ]
+    body = "\n".join(lines) + "\n"
+    print(body)
+    write_section(args.results, body, SAMPLING_BEGIN, SAMPLING_END, follows=END)
+    _progress(f"wrote {args.results}")
+    return 0
+
+
+def _package_version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -498,6 +835,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="RESULTS.md path")
     parser.add_argument("--dir", type=Path, help="where the SQLite files go (default: a temp dir)")
+    parser.add_argument(
+        "--only",
+        choices=("framework", "sampling"),
+        help="framework: (1) and (2) only; sampling: (3) only (default: all)",
+    )
+    parser.add_argument(
+        "--gp-trials", type=int, help="trials for the GP samplers in (3) (default 300)"
+    )
     args = parser.parse_args(argv)
     quick = {
         "max_trials": 150,
@@ -506,6 +851,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "workers": 2,
         "trials_per_worker": 25,
         "repeats": 1,
+        "gp_trials": QUICK_GP_MARKS[-1],
     }
     full = {
         "max_trials": 10_000,
@@ -514,6 +860,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "workers": 4,
         "trials_per_worker": 250,
         "repeats": 3,
+        "gp_trials": GP_MARKS[-1],
     }
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
@@ -523,6 +870,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    status = 0
+    if args.only != "sampling":
+        status = framework_main(args)
+    if args.only != "framework":
+        status = max(status, sampling_main(args))
+    return status
+
+
+def framework_main(args: argparse.Namespace) -> int:
+    """Sections (1) and (2): the framework's own time per trial, and the throughput."""
     directory = args.dir or Path(tempfile.mkdtemp(prefix="tuningfork-overhead-"))
     directory.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)

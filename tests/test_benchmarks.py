@@ -36,7 +36,7 @@ def test_quick_run_prints_tables_and_writes_results(tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     out = completed.stdout
@@ -50,8 +50,14 @@ def test_quick_run_prints_tables_and_writes_results(tmp_path):
         assert header in out
     assert "tuningfork RandomSampler" in out and "Optuna RandomSampler" in out
     assert "lost/duplicated" in out
+    assert "## Sampling time per trial" in out
+    assert "| family | framework, sampler | trial 20 | trial 50 | trial 100 |" in out
+    assert "| TPE | Optuna TPESampler (default: multivariate) |" in out
     text = results.read_text()
     assert text.count("<!-- begin overhead.py") == 1
+    assert text.count("<!-- begin overhead-sampling") == 1
+    # the sampling section follows the framework section
+    assert text.index("<!-- end overhead.py") < text.index("<!-- begin overhead-sampling")
     assert "optuna: " in text and "command: " in text
 
 
@@ -65,3 +71,52 @@ def test_write_section_replaces_only_its_own_section(tmp_path):
     text = path.read_text()
     assert "second" in text and "first" not in text
     assert text.count(overhead.BEGIN) == 1 and text.endswith("kept\n")
+
+
+QUALITY = SCRIPT.parent / "quality.py"
+
+
+def test_quality_quick_run_prints_tables_and_writes_results(tmp_path):
+    pytest.importorskip("optuna")
+    pytest.importorskip("hyperopt")
+    pytest.importorskip("sklearn")
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n<!-- begin overhead.py -->\nkept\n<!-- end overhead.py -->\n"
+    )
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(QUALITY),
+            "--quick",
+            "--results",
+            str(results),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for header in (
+        "## Optimisation quality",
+        "### branin (2 parameters, global minimum 0.397887)",
+        "### mixed (6 parameters",
+        "| sampler | regret at 5: median [25%, 75%] | at 10 | at 20 |",
+        "### Average rank",
+        "| position | sampler | average rank",
+        "### Targets",
+        "### Where we lose",
+    ):
+        assert header in out, header
+    for label in ("tuningfork random", "Optuna TPE (default: multivariate)", "hyperopt TPE"):
+        assert f"| {label} |" in out, label
+    text = results.read_text()
+    assert text.count("<!-- begin quality.py") == 1 and text.count("<!-- end quality.py") == 1
+    assert "kept" in text  # the other scripts' sections are left alone
+    assert "optuna 5" in text and "command: " in text
+    assert (
+        len(list((tmp_path / "cache").glob("*.json"))) == 2 * 3 * 2
+    )  # problems x samplers x seeds

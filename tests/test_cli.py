@@ -128,7 +128,7 @@ def test_status_text(capsys, url):
     fields = dict(line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
     assert fields["study"] == "demo (minimize)"
     assert fields["seed"] == "3"
-    assert fields["sampler"] == "RandomSampler(seed=3)"
+    assert fields["sampler"] == "AutoSampler(seed=3, gp_max_trials=200, gp_max_dims=16)"
     assert fields["trials"] == "9 (6 complete, 1 pruned, 1 fail, 1 running)"
     assert fields["workers"].startswith("1: ")
     assert fields["best"].startswith(f"trial {study.best_trial.number}: {study.best_value:.6g}")
@@ -153,7 +153,7 @@ def test_status_json(capsys, url):
     assert doc["last_finished"]["number"] == 7
     assert doc["last_finished"]["reason"] == "boom"
     assert doc["seed"] == 3
-    assert doc["sampler"]["name"] == "RandomSampler"
+    assert doc["sampler"]["name"] == "AutoSampler"
     assert doc["scheduler"]["name"] == "NoScheduler"
 
 

@@ -334,7 +334,8 @@ def test_study_record_has_reproducibility_facts(storage_url):
     study.optimize(quadratic, n_trials=1)
     attrs = study.system_attrs
     assert attrs["seed"] == 11
-    assert attrs["sampler"]["name"] == "RandomSampler"
+    assert attrs["sampler"]["name"] == "AutoSampler"
+    assert attrs["sampler"]["seed"] == 11
     env = attrs["environment"]
     assert env["python"] and "numpy" in env["packages"]
     worker = study.trials[0].worker

@@ -20,7 +20,15 @@ from tuningfork.exceptions import (
     TrialStateError,
     TuningforkError,
 )
-from tuningfork.samplers import GridSampler, QMCSampler, RandomSampler, Sampler
+from tuningfork.samplers import (
+    AutoSampler,
+    GPSampler,
+    GridSampler,
+    QMCSampler,
+    RandomSampler,
+    Sampler,
+    TPESampler,
+)
 from tuningfork.schedulers import Decision, MedianStopping, NoScheduler, Scheduler
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.storage import InMemoryStorage, SQLStorage, Storage, get_storage
@@ -42,6 +50,9 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 __all__ = [
+    "AutoSampler",
+    "GPSampler",
+    "TPESampler",
     "Categorical",
     "Decision",
     "Distribution",

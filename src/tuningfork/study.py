@@ -541,11 +541,13 @@ def create_study(
         storage: a URL (``sqlite:///path.db``, ``memory``), a `Storage`, or None for the
             default: ``sqlite:///tuningfork.db`` in the current directory.
         direction / directions: "minimize" (default) or "maximize", one per objective.
-        sampler: proposes configurations (default: `RandomSampler` seeded with ``seed``).
+        sampler: proposes configurations (default: `AutoSampler` seeded with ``seed``,
+            which picks Gaussian-process BO or TPE from the space and budget).
         scheduler: stops or pauses trials from their reports (default: `NoScheduler`).
         load_if_exists: return the existing study of that name instead of raising
             `DuplicatedStudyError`.
-        seed: recorded in the study and used to seed the default sampler.
+        seed: recorded in the study and used to seed the default sampler (None: one is
+            drawn and recorded).
         artifact_root: where trials' checkpoint directories go (default: beside the
             SQLite file, or the current directory).
     """
@@ -569,7 +571,10 @@ def create_study(
                 f"{list(chosen)}; pass the same directions or use another name"
             ) from None
         return Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
-    sampler = sampler if sampler is not None else RandomSampler(seed)
+    if sampler is None:
+        from tuningfork.samplers.auto import AutoSampler
+
+        sampler = AutoSampler(seed=seed)
     study = Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
     record = {
         "directions": list(chosen),

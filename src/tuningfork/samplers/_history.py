@@ -1,0 +1,326 @@
+"""A study's finished trials as TPE sees them, read from the study view incrementally.
+
+Finished trials never change, so each is read once: its rank key (for the good/bad split)
+goes into growing arrays, and its encoded row goes into the matrix of every parameter set
+(group) that has asked for rows. Running trials are re-read on every call; there are few.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tuningfork.space import Distribution, Value
+from tuningfork.trial import TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.samplers._parzen import Dimension
+    from tuningfork.storage.view import StudyView, TrialRecord
+
+__all__ = ["Encoded", "Observed", "History"]
+
+_COMPLETE, _PRUNED, _RUNNING = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
+# Encoded matrices kept per study: one per group of parameters (a few in practice).
+_MAX_ENCODINGS = 64
+
+Group = tuple[tuple[str, Distribution], ...]
+"""A set of parameters with their distributions, sorted by name."""
+
+
+class Observed:
+    """A trial's number and a copy of its parameters and their distributions."""
+
+    __slots__ = ("number", "params", "distributions")
+
+    def __init__(self, record: TrialRecord) -> None:
+        self.number = record.number
+        self.params: Mapping[str, Value] = dict(record.params)
+        self.distributions: Mapping[str, Distribution] = dict(record.distributions)
+
+
+class _Column:
+    """A growing 1-d or 2-d float array (amortised O(1) append)."""
+
+    def __init__(self, width: int = 0) -> None:
+        self._width = width
+        shape = (16, width) if width else (16,)
+        self._data = np.empty(shape)
+        self.size = 0
+
+    def append(self, row: Any) -> None:
+        if self.size == len(self._data):
+            grown = np.empty((2 * len(self._data), *self._data.shape[1:]))
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size] = row
+        self.size += 1
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self.size]
+
+
+class Encoded:
+    """Encoded rows of the finished trials that hold every parameter of one group."""
+
+    def __init__(self, group: Group, dims: Sequence[Dimension]) -> None:
+        self.group = group
+        self.dims = dims
+        self.rows = _Column(len(group))
+        self.index = _Column()  # position of each row's trial in `History.finished`
+        self.cursor = 0  # how many of `History.finished` were looked at
+
+    def add(self, position: int, trial: Observed) -> None:
+        row = encode(self.group, self.dims, trial.params, trial.distributions, partial=False)
+        if row is not None:
+            self.rows.append(row)
+            self.index.append(position)
+
+
+def encode(
+    group: Group,
+    dims: Sequence[Dimension],
+    params: Mapping[str, Value],
+    distributions: Mapping[str, Distribution],
+    *,
+    partial: bool,
+) -> list[float] | None:
+    """A trial's row for ``group``; None unless it holds every parameter of the group with the
+    same distribution. With ``partial``, missing parameters become NaN, and None is returned
+    only when the trial holds none of them."""
+    row: list[float] = []
+    found = 0
+    for (name, dist), dim in zip(group, dims):
+        own = distributions.get(name)
+        if name in params and own is not None and (own is dist or own.same_as(dist)):
+            row.append(dim.encode(params[name]))
+            found += 1
+        elif partial:
+            row.append(math.nan)
+        else:
+            return None
+    return row if found else None
+
+
+class History:
+    """The finished (COMPLETE and PRUNED) trials of one study view, in the order found.
+
+    The ranking puts complete trials first: by loss (the value, negated when maximising)
+    in a single-objective study; in a multi-objective one by how many complete trials
+    dominate them (Fonseca & Fleming, 1993, "Genetic algorithms for multiobjective
+    optimization"; nondominated trials first), ties at the cut broken by crowding distance
+    (Deb et al., 2002, NSGA-II) so the good trials spread along the front. Pruned trials
+    follow, by the last step they reached (later first) and, single-objective, the value
+    reported there; then pruned trials that reported nothing. Remaining ties go to the
+    lower trial number.
+    """
+
+    def __init__(self, directions: Sequence[str]) -> None:
+        self._signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+        self.n_objectives = len(directions)
+        self._multi = self.n_objectives > 1
+        self.finished: list[Observed] = []
+        self._keys = _Column(4)  # (category, -step, loss, number)
+        self._losses = _Column(len(directions)) if self._multi else None
+        self._dominated = _Column()  # multi-objective: complete trials dominating each one
+        self._cursor = 0  # records of the view looked at
+        self._unfinished: dict[int, None] = {}  # looked at, not finished yet
+        self._encodings: OrderedDict[Group, Encoded] = OrderedDict()
+        self._split: tuple[int, int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.finished)
+
+    # -- reading the view -----------------------------------------------------------------
+
+    def refresh(self, view: StudyView) -> None:
+        """Take in the trials that finished since the last call (hold the study's lock)."""
+        records = view.records
+        for number in list(self._unfinished):
+            if records[number].state.is_finished:
+                del self._unfinished[number]
+                self._take(records[number])
+        for number in range(self._cursor, len(records)):
+            record = records[number]
+            if record.state.is_finished:
+                self._take(record)
+            else:
+                self._unfinished[number] = None
+        self._cursor = len(records)
+
+    def _take(self, record: TrialRecord) -> None:
+        key = self._key(record)
+        if key is None:
+            return  # failed trials say nothing about their configuration
+        self.finished.append(Observed(record))
+        self._keys.append(key)
+        if self._losses is not None:
+            complete = key[0] == 0.0
+            losses = self._signs * np.asarray(record.values, dtype=float) if complete else None
+            self._dominated.append(self._count_dominating(losses) if complete else 0.0)
+            self._losses.append(losses if complete else math.nan)
+
+    def _key(self, record: TrialRecord) -> tuple[float, float, float, float] | None:
+        if record.state is _COMPLETE and record.values:
+            loss = 0.0 if self._multi else self._loss(record.values[0])
+            return (0.0, 0.0, loss, float(record.number))
+        if record.state is not _PRUNED:
+            return None
+        steps = record.intermediate_values
+        if not steps:
+            return (2.0, 0.0, 0.0, float(record.number))
+        step = max(steps)
+        loss = 0.0 if self._multi else self._loss(steps[step])
+        return (1.0, -float(step), loss, float(record.number))
+
+    def _loss(self, value: float) -> float:
+        loss = self._signs[0] * float(value)
+        return loss if loss == loss else math.inf  # NaN ranks last
+
+    def _count_dominating(self, losses: np.ndarray) -> float:
+        """Count the complete trials that dominate ``losses``; add one to the count of each
+        complete trial that ``losses`` dominates (counts only grow, one trial at a time)."""
+        others = self._losses.values  # type: ignore[union-attr]
+        if not len(others):
+            return 0.0
+        # rows of pruned trials are NaN: every comparison is False, so neither
+        dominating = (others <= losses).all(axis=1) & (others < losses).any(axis=1)
+        dominated = (others >= losses).all(axis=1) & (others > losses).any(axis=1)
+        self._dominated.values[dominated] += 1.0
+        return float(dominating.sum())
+
+    # -- the split ------------------------------------------------------------------------
+
+    def below(self, n_below: int) -> np.ndarray:
+        """A mask over `finished`: True for the ``n_below`` best-ranked trials."""
+        count = len(self.finished)
+        if self._split is not None and self._split[:2] == (count, n_below):
+            return self._split[2]
+        keys = self._keys.values
+        primary = self._dominated.values if self._multi else keys[:, 2]
+        order = np.lexsort((keys[:, 3], primary, keys[:, 1], keys[:, 0]))
+        n_below = min(max(0, n_below), count)
+        chosen = order[:n_below]
+        if self._multi and 0 < n_below < count:
+            chosen = self._spread_cut(order, n_below, primary)
+        mask = np.zeros(count, dtype=bool)
+        mask[chosen] = True
+        self._split = (count, n_below, mask)
+        return mask
+
+    def _spread_cut(self, order: np.ndarray, n_below: int, primary: np.ndarray) -> np.ndarray:
+        """The first ``n_below`` of ``order``, except that complete trials tied with the
+        last one taken are chosen among by crowding distance, largest first."""
+        keys = self._keys.values
+        last = order[n_below - 1]
+        if keys[last, 0] != 0.0:
+            return order[:n_below]
+        level = primary[last]
+        tied = order[(keys[order, 0] == 0.0) & (primary[order] == level)]
+        before = order[:n_below][primary[order[:n_below]] < level]
+        crowd = _crowding(self._losses.values[tied])  # type: ignore[union-attr]
+        ranked = tied[np.lexsort((keys[tied, 3], -crowd))]
+        return np.concatenate([before, ranked[: n_below - len(before)]])
+
+    def numbers(self) -> np.ndarray:
+        """Trial number of each finished trial."""
+        return self._keys.values[:, 3]
+
+    # -- encoded rows ---------------------------------------------------------------------
+
+    def encoded(self, group: Group, dims: Sequence[Dimension]) -> Encoded:
+        """The encoded rows of ``group``, brought up to date."""
+        encoding = self._encodings.get(group)
+        if encoding is None:
+            encoding = self._encodings[group] = Encoded(group, dims)
+            if len(self._encodings) > _MAX_ENCODINGS:
+                self._encodings.popitem(last=False)
+        else:
+            self._encodings.move_to_end(group)
+        finished = self.finished
+        for position in range(encoding.cursor, len(finished)):
+            encoding.add(position, finished[position])
+        encoding.cursor = len(finished)
+        return encoding
+
+
+def _crowding(points: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point (rows) within the set; ends are infinite."""
+    count, width = points.shape
+    distance = np.zeros(count)
+    if count <= 2:
+        return np.full(count, math.inf)
+    for column in range(width):
+        order = np.argsort(points[:, column], kind="stable")
+        ordered = points[order, column]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        span = ordered[-1] - ordered[0]
+        if span > 0:
+            distance[order[1:-1]] += (ordered[2:] - ordered[:-2]) / span
+    return distance
+
+
+def running_trials(view: StudyView, exclude: int) -> list[Observed]:
+    """The view's RUNNING trials other than ``exclude`` that have suggested something (hold
+    the study's lock)."""
+    trials = []
+    for number in view.running:
+        record = view.records[number]
+        if number == exclude or record.state is not _RUNNING or not record.params:
+            continue
+        trials.append(Observed(record))
+    return trials
+
+
+class GroupInference:
+    """The define-by-run search space, split into groups of parameters that are active
+    together (Optuna's group decomposition).
+
+    Every finished trial's parameter set is a union of whole groups: each new trial splits
+    the groups it cuts, and its parameters seen for the first time form a new group. A
+    parameter suggested with two different distributions leaves the inferred space.
+    """
+
+    def __init__(self) -> None:
+        self._cursor = 0
+        self._distributions: dict[str, Distribution] = {}
+        self._conflicts: set[str] = set()
+        self._groups: list[frozenset[str]] = []
+        self._result: list[Group] = []
+
+    def update(self, finished: Sequence[Observed]) -> list[Group]:
+        """The groups, sorted, after taking in ``finished[cursor:]``."""
+        if self._cursor == len(finished):
+            return self._result
+        for trial in finished[self._cursor :]:
+            self._take(trial)
+        self._cursor = len(finished)
+        known = self._distributions
+        groups = [tuple((name, known[name]) for name in sorted(group)) for group in self._groups]
+        self._result = sorted(groups, key=lambda group: [name for name, _ in group])
+        return self._result
+
+    def _take(self, trial: Observed) -> None:
+        names = set()
+        for name, dist in trial.distributions.items():
+            if name in self._conflicts or name not in trial.params:
+                continue
+            known = self._distributions.setdefault(name, dist)
+            if known is dist or known.same_as(dist):
+                names.add(name)
+            else:
+                self._conflicts.add(name)
+                self._groups = [group - {name} for group in self._groups if group != {name}]
+        groups: list[frozenset[str]] = []
+        covered: set[str] = set()
+        for group in self._groups:
+            covered |= group
+            groups.extend(part for part in (group & names, group - names) if part)
+        fresh = names - covered
+        if fresh:
+            groups.append(frozenset(fresh))
+        self._groups = groups
