@@ -689,7 +689,34 @@ def run_sampling(series: Sequence[Sampling]) -> None:
             done = min(start + SAMPLING_BLOCK, longest)
             if done % 100 == 0 or done == longest:
                 elapsed = time.perf_counter() - began
-                _progress(f"  sampling time, {family}: {done}/{longest} trials, {elapsed:.0f} s")
+                now = ", ".join(f"{s.label} {_ms(s.at(done))}" for s in group)
+                _progress(
+                    f"  sampling time, {family}: {done}/{longest} trials, {elapsed:.0f} s "
+                    f"(ms/trial: {now})"
+                )
+
+
+def limit_threads(threads: int) -> str:
+    """Cap the BLAS / OpenMP and torch thread pools of this process at ``threads`` (0: leave
+    the libraries' defaults); says what was done."""
+    if threads <= 0:
+        return "library defaults"
+    done = []
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+        done.append("BLAS/OpenMP (threadpoolctl)")
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        done.append("torch")
+    except ImportError:
+        pass
+    return f"{threads} ({', '.join(done) or 'no thread pool found'})"
 
 
 def sampling_table(series: Sequence[Sampling], marks: Sequence[int]) -> list[str]:
@@ -754,6 +781,7 @@ def sampling_main(args: argparse.Namespace) -> int:
     gp_marks = [m for m in (QUICK_GP_MARKS if args.quick else GP_MARKS) if m <= args.gp_trials]
     marks = sorted({*tpe_marks, *gp_marks})
     _progress("sampling time per trial")
+    threads = limit_threads(args.threads)
     load = [os.getloadavg()[0]]
     series = sampling_series(args)
     run_sampling(series)
@@ -790,7 +818,9 @@ def sampling_main(args: argparse.Namespace) -> int:
         "refresh, suggest), which is the same round trip less the function. The series of a "
         f"family take turns in blocks of {SAMPLING_BLOCK} trials, so they share the machine's "
         f'load. GP samplers stop at trial {gp_top:,} ("not run" after it): Optuna\'s '
-        "GPSampler spends seconds per trial beyond that. Threads: library defaults. The "
+        f"GPSampler spends seconds per trial beyond that. Threads: {threads} (`--threads`; "
+        "one thread keeps the figures steady on a shared machine, where thread pools that "
+        "spin-wait for busy cores slow down many times over). The "
         f"machine is shared: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
         f"end on {os.cpu_count()} cores (a load above the core count inflates every figure).",
         "",
@@ -842,6 +872,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gp-trials", type=int, help="trials for the GP samplers in (3) (default 300)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="thread pools (BLAS, OpenMP, torch) in (3); 0: library defaults (default 1)",
     )
     args = parser.parse_args(argv)
     quick = {
