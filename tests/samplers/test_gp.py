@@ -24,7 +24,7 @@ from tuningfork.samplers._gp_model import (
     neg_log_posterior,
 )
 from tuningfork.samplers.base import Sampler
-from tuningfork.samplers.gp import GPSampler, _Encoding
+from tuningfork.samplers.gp import GPSampler, _Encoding, _outputs, _standardise
 from tuningfork.samplers.random import RandomSampler
 from tuningfork.space import Categorical, Float, Int, Space
 from tuningfork.testing import SamplerContract
@@ -119,6 +119,20 @@ def test_duplicate_points_and_constant_values_do_not_crash() -> None:
             )
             mean, var = gp.predict(x)
             assert np.all(np.isfinite(mean)) and np.all(np.isfinite(var))
+
+
+def test_output_warp_is_the_maximum_likelihood_yeo_johnson_transform() -> None:
+    from scipy.stats import yeojohnson
+
+    rng = np.random.default_rng(0)
+    for y in (rng.lognormal(size=50) * 100, rng.normal(size=40), -rng.lognormal(size=30)):
+        z = _standardise(y)
+        expected, _ = yeojohnson(z)
+        np.testing.assert_allclose(_outputs(y), _standardise(expected), atol=1e-4)
+        warped = _outputs(y)
+        assert abs(warped.mean()) < 1e-9 and abs(warped.std() - 1) < 1e-9
+        assert np.array_equal(np.argsort(warped), np.argsort(y))  # order kept
+    assert np.array_equal(_outputs(np.full(5, 3.0)), np.zeros(5))
 
 
 # -- log expected improvement -----------------------------------------------------------------

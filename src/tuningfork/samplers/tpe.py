@@ -8,7 +8,9 @@ ints and steps are exact (a grid value's probability is its kernel's mass over t
 cell); bandwidths follow hyperopt's neighbour rule in both modes (as Optuna 5 does, where
 earlier multivariate TPE used a Scott-like rule); multi-objective studies split trials by
 domination count and crowding distance with uniform weights, a simpler ranking than
-MOTPE's hypervolume subset selection (Ozaki et al., 2020).
+MOTPE's hypervolume subset selection (Ozaki et al., 2020). Unlike Optuna, multivariate TPE
+keeps categorical parameters out of the joint kernels (each is proposed on its own: see
+`_split_categoricals`) and draws 100 candidates per proposal rather than 24.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tuningfork.samplers._history import (
 )
 from tuningfork.samplers.base import Sampler
 from tuningfork.samplers.qmc import QMCSampler
-from tuningfork.space import Distribution, Space, Value
+from tuningfork.space import Categorical, Distribution, Space, Value
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
@@ -47,6 +49,12 @@ __all__ = ["TPESampler", "default_gamma"]
 
 _MASK64 = (1 << 64) - 1
 _MAX_GOOD = 25
+# Candidates drawn from l(x) per proposal. More than Optuna's 24: over 30 seeds of the
+# quality benchmark, 100 lowered the median regret at 100 trials on hartmann3 (0.013 ->
+# 0.010), hartmann6 (0.15 -> 0.067) and rosenbrock5 (56 -> 44), left branin and ackley10
+# where they were, and raised it on levy10 (14 -> 20: more exploitation hurts there). It
+# costs about 1 ms per trial at 1,000 trials (g(x) is evaluated at 100 points).
+_N_EI_CANDIDATES = 100
 
 
 def default_gamma(n: int) -> int:
@@ -74,11 +82,13 @@ class TPESampler(Sampler):
         n_startup_trials: until this many trials have finished, configurations come from a
             scrambled Sobol' sequence (`QMCSampler` with the same seed).
         multivariate: fit one joint estimator per group of parameters that are active
-            together (True, the default), or one per parameter (False).
+            together (True, the default), or one per parameter (False). Categorical
+            parameters are always proposed one by one (see `_split_categoricals`).
         gamma: how many trials count as good: None for `default_gamma`
             (min(ceil(0.1 n), 25)); a float in (0, 1] for that quantile (ceil(gamma n)); or
             a function of the number n of finished trials.
-        n_ei_candidates: points drawn from l(x) per proposal.
+        n_ei_candidates: points drawn from l(x) per proposal (default 100, more than
+            Optuna's 24: see `_N_EI_CANDIDATES`).
         prior_weight: weight of the prior kernel (centred in the unit cube, width 1, uniform
             over categories) against weight 1 per recent observation; must be > 0.
         consider_magic_clip: bound bandwidths below by 1 / min(100, n + 2) of the range.
@@ -103,7 +113,7 @@ class TPESampler(Sampler):
         n_startup_trials: int = 10,
         multivariate: bool = True,
         gamma: float | Callable[[int], int] | None = None,
-        n_ei_candidates: int = 24,
+        n_ei_candidates: int = _N_EI_CANDIDATES,
         prior_weight: float = 1.0,
         consider_magic_clip: bool = True,
         constant_liar: bool = True,
@@ -231,17 +241,21 @@ class TPESampler(Sampler):
             return _Plan(startup=True)
         groups: dict[str, Group] = {}
         if self.multivariate:
-            for group in state.inference.update(state.history.finished):
-                groups.update((name, group) for name, _ in group)
+            for inferred in state.inference.update(state.history.finished):
+                for group in _split_categoricals(inferred):
+                    groups.update((name, group) for name, _ in group)
         return _Plan(startup=False, groups=groups)
 
     def _declared_groups(self, space: Space) -> dict[str, Group]:
-        """Each parameter's group: those with the same condition (itself, if univariate)."""
+        """Each parameter's group: the numeric parameters with the same condition (itself,
+        if univariate or categorical: see `_split_categoricals`)."""
         groups = self._declared.get(space)
         if groups is None:
             by_condition: dict[Any, list[str]] = {}
             for name in space.names:
-                key = _condition_key(space[name]) if self.multivariate else name
+                key: Any = name
+                if self.multivariate and not isinstance(space[name], Categorical):
+                    key = _condition_key(space[name])
                 by_condition.setdefault(key, []).append(name)
             groups = {}
             for members in by_condition.values():
@@ -324,6 +338,23 @@ def _weights(trial_numbers: np.ndarray, *, flat: bool = False) -> np.ndarray:
     weights = np.empty(len(trial_numbers))
     weights[np.argsort(trial_numbers, kind="stable")] = default_weights(len(trial_numbers))
     return weights
+
+
+def _split_categoricals(group: Group) -> list[Group]:
+    """The group's numeric parameters as one group, each categorical one on its own.
+
+    In a joint kernel a categorical choice is tied to its observation's numbers, and each
+    kernel keeps almost all its mass on its own choice: once the few good trials share a
+    choice, candidates almost never leave it, and l(x) / g(x) has nothing to compare the
+    other choices with (on the benchmark's `mixed` problem, multivariate TPE ended 9 of 10
+    seeds on a wrong choice, regret >= 0.15, and so does Optuna's multivariate TPE; split,
+    the median regret at 100 trials fell from 0.15 to 0.005 over 30 seeds). Proposed on
+    its own, a categorical gets its own l / g ratio over all its choices, as in univariate
+    TPE, while the numbers keep their joint kernel.
+    """
+    numeric = tuple(item for item in group if not isinstance(item[1], Categorical))
+    parts: list[Group] = [(item,) for item in group if isinstance(item[1], Categorical)]
+    return [numeric, *parts] if numeric else parts
 
 
 def _same(known: Distribution, dist: Distribution) -> bool:
