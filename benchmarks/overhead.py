@@ -20,8 +20,6 @@ import datetime
 import importlib
 import multiprocessing
 import os
-import platform
-import shlex
 import shutil
 import statistics
 import sys
@@ -36,6 +34,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+from _report import command, machine_lines, package_version, write_section
 
 import tuningfork as tf
 
@@ -442,55 +441,16 @@ def _verdict(ok: bool) -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import numpy
 
     return {
-        "platform": platform.platform(),
-        "CPU": f"{cpu}, os.cpu_count() = {os.cpu_count()}",
-        "Python": platform.python_version(),
+        **machine_lines(),
         "tuningfork": tf.__version__,
         "optuna": optuna.__version__,
         "SQLAlchemy": sqlalchemy.__version__,
         "numpy": numpy.__version__,
         "sqlite3 library": __import__("sqlite3").sqlite_version,
     }
-
-
-def command() -> str:
-    exe = os.path.relpath(sys.executable)
-    exe = exe if not exe.startswith("..") else sys.executable
-    return shlex.join([exe, *sys.argv])
-
-
-def write_section(
-    path: Path, body: str, begin: str = BEGIN, end: str = END, follows: str | None = None
-) -> None:
-    """Replace a section of ``path`` (marked by ``begin``/``end``), or add it: right after
-    the line ``follows`` when there is one, else at the end."""
-    section = f"{begin}\n{body.rstrip()}\n{end}\n"
-    text = path.read_text() if path.exists() else ""
-    if begin in text and end in text:
-        before, rest = text.split(begin, 1)
-        after = rest.split(end, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    elif follows is not None and follows in text:
-        before, after = text.split(follows, 1)
-        after = after.lstrip("\n")
-        text = before + follows + "\n\n" + section + ("\n" + after if after else "")
-    elif text.strip():
-        text = text.rstrip() + "\n\n" + section
-    else:
-        text = "# Benchmark results\n\nWritten by the scripts in `benchmarks/`.\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # -- sampling time per trial of the model-based samplers --------------------------------------
@@ -787,7 +747,7 @@ def sampling_main(args: argparse.Namespace) -> int:
     run_sampling(series)
     load.append(os.getloadavg()[0])
     versions = ", ".join(
-        f"{p} {_package_version(p)}"
+        f"{p} {package_version(p)}"
         for p in ("tuningfork", "optuna", "hyperopt", "torch", "greenlet", "numpy", "scipy")
     )
     gp_top = args.gp_trials
@@ -837,15 +797,6 @@ def sampling_main(args: argparse.Namespace) -> int:
     write_section(args.results, body, SAMPLING_BEGIN, SAMPLING_END, follows=END)
     _progress(f"wrote {args.results}")
     return 0
-
-
-def _package_version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -973,7 +924,7 @@ def framework_main(args: argparse.Namespace) -> int:
         lines += [f"- `{e}`" for e in errors[:10]]
     body = "\n".join(lines) + "\n"
     print(body)
-    write_section(args.results, body)
+    write_section(args.results, body, BEGIN, END)
     _progress(f"wrote {args.results}")
     ours = [r for r in throughput if r.framework == "tuningfork"]
     return 0 if ours and all(r.intact for r in ours) else 1

@@ -25,8 +25,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
-import shlex
 import statistics
 import sys
 import time
@@ -39,6 +37,7 @@ from typing import Any
 
 import numpy as np
 from _problems import REAL_PROBLEMS
+from _report import command, machine_lines, package_version, write_section
 from scipy.stats import rankdata
 
 import tuningfork as tf
@@ -171,7 +170,7 @@ def sampler_fingerprint(key: str) -> str:
     # Optuna's GPSampler optimises its acquisition in batches with greenlet, sequentially
     # (slower, slightly different proposals) without it.
     packages = [spec.framework] + (["torch", "greenlet"] if key == "optuna-gp" else [])
-    return ", ".join(f"{p} {_version(p)}" for p in packages)
+    return ", ".join(f"{p} {package_version(p)}" for p in packages)
 
 
 def problem_fingerprint(name: str) -> str:
@@ -182,13 +181,6 @@ def problem_fingerprint(name: str) -> str:
         space = json.dumps(problem.space.to_dict(), sort_keys=True, default=str)
         text = inspect.getsource(problem.function) + space + repr(problem.optimum)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 # -- one job: a problem, a sampler, a seed ----------------------------------------------------
@@ -718,14 +710,6 @@ def _progress(message: str) -> None:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     packages = (
         "tuningfork",
         "optuna",
@@ -737,33 +721,9 @@ def machine() -> dict[str, str]:
         "scikit-learn",
     )
     return {
-        "platform": platform.platform(),
-        "CPU": f"{cpu}, os.cpu_count() = {os.cpu_count()}",
-        "Python": platform.python_version(),
-        "versions": ", ".join(f"{p} {_version(p)}" for p in packages),
+        **machine_lines(),
+        "versions": ", ".join(f"{p} {package_version(p)}" for p in packages),
     }
-
-
-def command() -> str:
-    exe = os.path.relpath(sys.executable)
-    exe = exe if not exe.startswith("..") else sys.executable
-    return shlex.join([exe, *sys.argv])
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace this script's section of ``path`` (marked by BEGIN/END), or add it."""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}\n"
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    elif text.strip():
-        text = text.rstrip() + "\n\n" + section
-    else:
-        text = "# Benchmark results\n\nWritten by the scripts in `benchmarks/`.\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def plan(args: argparse.Namespace, samplers: list[str]) -> list[dict[str, Any]]:
@@ -1046,7 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (load_start, os.getloadavg()[0]),
     )
     print(body)
-    write_section(args.results, body)
+    write_section(args.results, body, BEGIN, END)
     _progress(f"wrote {args.results}")
     return 1 if errors else 0
 

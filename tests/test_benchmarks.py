@@ -14,6 +14,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "overhead.py"
 
 def _load_overhead():
     pytest.importorskip("optuna")
+    if str(SCRIPT.parent) not in sys.path:  # overhead.py imports its sibling _report.py
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("overhead", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("overhead", module)  # dataclasses look their module up there
@@ -64,10 +66,10 @@ def test_quick_run_prints_tables_and_writes_results(tmp_path):
 def test_write_section_replaces_only_its_own_section(tmp_path):
     overhead = _load_overhead()
     path = tmp_path / "RESULTS.md"
-    overhead.write_section(path, "first")
+    overhead.write_section(path, "first", overhead.BEGIN, overhead.END)
     assert path.read_text().startswith("# Benchmark results")
     path.write_text(path.read_text() + "\n## Quality\n\nkept\n")
-    overhead.write_section(path, "second")
+    overhead.write_section(path, "second", overhead.BEGIN, overhead.END)
     text = path.read_text()
     assert "second" in text and "first" not in text
     assert text.count(overhead.BEGIN) == 1 and text.endswith("kept\n")
