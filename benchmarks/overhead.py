@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import importlib.util
 import multiprocessing
 import os
 import shutil
@@ -631,7 +632,12 @@ def sampling_series(args: argparse.Namespace) -> list[Sampling]:
             )
         )
     tuningfork_series("tuningfork GPSampler", "GP", "gp", "GPSampler", gp_top)
-    optuna_series("Optuna GPSampler", "GP", lambda: optuna.samplers.GPSampler(seed=seed), gp_top)
+    if importlib.util.find_spec("torch") is None:  # Optuna's GPSampler runs on torch
+        reason = "torch is not installed (pip install 'tuningfork[bench]')"
+        series.append(Sampling("Optuna GPSampler", "GP", "optuna", gp_top, None, reason))
+    else:
+        make_gp = lambda: optuna.samplers.GPSampler(seed=seed)  # noqa: E731
+        optuna_series("Optuna GPSampler", "GP", make_gp, gp_top)
     return series
 
 
