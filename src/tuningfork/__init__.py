@@ -29,7 +29,18 @@ from tuningfork.samplers import (
     Sampler,
     TPESampler,
 )
-from tuningfork.schedulers import Decision, MedianStopping, NoScheduler, Scheduler
+from tuningfork.schedulers import (
+    AnyOf,
+    Decision,
+    MedianStopping,
+    NoScheduler,
+    PatienceStopping,
+    PercentileStopping,
+    RankStopping,
+    Scheduler,
+    ThresholdStopping,
+    TimeStopping,
+)
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.storage import InMemoryStorage, SQLStorage, Storage, get_storage
 from tuningfork.study import (
@@ -50,6 +61,12 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 __all__ = [
+    "AnyOf",
+    "PatienceStopping",
+    "PercentileStopping",
+    "RankStopping",
+    "ThresholdStopping",
+    "TimeStopping",
     "AutoSampler",
     "GPSampler",
     "TPESampler",

@@ -1,0 +1,363 @@
+"""Early-stopping rules beside the median rule: percentile, threshold, time/budget, rank and
+patience, and `AnyOf` to compose them (stop if any member says stop).
+
+- `PercentileStopping`: the median rule (Golovin et al., 2017, "Google Vizier", 3.2.2) with
+  any percentile, as Optuna's ``PercentilePruner``.
+- `ThresholdStopping`: stop when the reported value leaves ``[lower, upper]`` (or is NaN).
+- `TimeStopping`: stop on wall-clock time since the trial started or on the step reached.
+- `RankStopping`: stop a trial outside the top fraction of the trials that reported at a step.
+- `PatienceStopping`: stop when the best value has not improved for ``patience`` reports
+  (Prechelt, 1998, "Early stopping -- but when?").
+
+Steps are in the user's units of budget (epochs, samples, seconds), as in `Trial.report`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from tuningfork.schedulers.base import Decision, Scheduler
+from tuningfork.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.study import Study
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values`` with linear interpolation, as NumPy's
+    default; q=50 is the median."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _maximize(study: Study) -> bool:
+    return study.direction == "maximize"
+
+
+class PercentileStopping(Scheduler):
+    """Stop trials whose best value so far is worse than a percentile of completed trials.
+
+    For "minimize", a trial is stopped when its best value up to the step is above the
+    ``percentile``-th percentile of the completed trials' values at the step; for "maximize",
+    when it is below the ``(100 - percentile)``-th percentile. So ``percentile=25`` keeps only
+    trials in the best quarter, as Optuna's ``PercentilePruner``, and ``percentile=50`` is
+    `MedianStopping`. Percentiles interpolate linearly between values (as NumPy's default).
+    NaN values are ignored; a trial that reported only NaN is stopped at a checked step.
+
+    Args:
+        percentile: in [0, 100] (default 50.0: the median).
+        n_startup_trials: no trial is stopped until this many trials have completed (default 5).
+        n_warmup_steps: no trial is stopped at a step below this (default 0).
+        interval_steps: only check at steps that are multiples of this after the warm-up
+            (default 1: every report).
+        n_min_trials: at least this many completed trials must have reported at the step
+            (default 1).
+    """
+
+    def __init__(
+        self,
+        percentile: float = 50.0,
+        *,
+        n_startup_trials: int = 5,
+        n_warmup_steps: int = 0,
+        interval_steps: int = 1,
+        n_min_trials: int = 1,
+    ) -> None:
+        percentile = _check_number("percentile", percentile)
+        if not 0.0 <= percentile <= 100.0:
+            raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
+        _check_int("n_startup_trials", n_startup_trials, 0)
+        _check_int("n_warmup_steps", n_warmup_steps, 0)
+        _check_int("interval_steps", interval_steps, 1)
+        _check_int("n_min_trials", n_min_trials, 1)
+        self.percentile = percentile
+        self.n_startup_trials = n_startup_trials
+        self.n_warmup_steps = n_warmup_steps
+        self.interval_steps = interval_steps
+        self.n_min_trials = n_min_trials
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval_steps:
+            return Decision.CONTINUE
+        completed = study.get_trials(states=(TrialState.COMPLETE,))
+        if len(completed) < max(self.n_startup_trials, 1):
+            return Decision.CONTINUE
+        others = [t.intermediate_values[step] for t in completed if step in t.intermediate_values]
+        others = [v for v in others if not math.isnan(v)]
+        if len(others) < self.n_min_trials:
+            return Decision.CONTINUE
+        mine = [v for s, v in trial.intermediate_values.items() if s <= step and not math.isnan(v)]
+        if not mine:
+            return Decision.STOP  # only NaN reported: worse than anything
+        if _maximize(study):
+            worse = max(mine) < _percentile(others, 100.0 - self.percentile)
+        else:
+            worse = min(mine) > _percentile(others, self.percentile)
+        return Decision.STOP if worse else Decision.CONTINUE
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "PercentileStopping",
+            "percentile": self.percentile,
+            "n_startup_trials": self.n_startup_trials,
+            "n_warmup_steps": self.n_warmup_steps,
+            "interval_steps": self.interval_steps,
+            "n_min_trials": self.n_min_trials,
+        }
+
+
+class ThresholdStopping(Scheduler):
+    """Stop a trial whose reported value leaves ``[lower, upper]``, e.g. accuracy below 0.2
+    at epoch 3 or later: ``ThresholdStopping(lower=0.2, n_warmup_steps=3)``.
+
+    Independent of the study's direction. A NaN value always stops the trial, even in the
+    warm-up.
+
+    Args:
+        lower: stop when the value is below this (default None: no lower bound).
+        upper: stop when the value is above this (default None: no upper bound).
+        n_warmup_steps: bounds apply only at steps >= this (default 0).
+    """
+
+    def __init__(
+        self,
+        *,
+        lower: float | None = None,
+        upper: float | None = None,
+        n_warmup_steps: int = 0,
+    ) -> None:
+        if lower is None and upper is None:
+            raise ValueError("lower or upper must be given (both are None)")
+        self.lower = None if lower is None else _check_number("lower", lower)
+        self.upper = None if upper is None else _check_number("upper", upper)
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
+        _check_int("n_warmup_steps", n_warmup_steps, 0)
+        self.n_warmup_steps = n_warmup_steps
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        if math.isnan(value):
+            return Decision.STOP
+        if step < self.n_warmup_steps:
+            return Decision.CONTINUE
+        if self.lower is not None and value < self.lower:
+            return Decision.STOP
+        if self.upper is not None and value > self.upper:
+            return Decision.STOP
+        return Decision.CONTINUE
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "ThresholdStopping",
+            "lower": self.lower,
+            "upper": self.upper,
+            "n_warmup_steps": self.n_warmup_steps,
+        }
+
+
+class TimeStopping(Scheduler):
+    """Stop a trial that has run too long, in wall-clock time or in budget.
+
+    Args:
+        max_seconds: stop once more than this many seconds (``time.time()``) have passed since
+            the trial's ``datetime_start`` (default None: no time limit).
+        max_step: stop a trial that reports at a step above this (default None).
+        max_budget_fraction: in (0, 1]; stop once ``step >= max_budget_fraction * max_step``,
+            i.e. at that fraction of the full budget (default None). Needs ``max_step``.
+
+    At least one of them must be given.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_seconds: float | None = None,
+        max_budget_fraction: float | None = None,
+        max_step: int | None = None,
+    ) -> None:
+        if max_seconds is None and max_budget_fraction is None and max_step is None:
+            raise ValueError("one of max_seconds, max_budget_fraction, max_step must be given")
+        if max_seconds is not None:
+            max_seconds = _check_number("max_seconds", max_seconds)
+            if max_seconds <= 0:
+                raise ValueError(f"max_seconds must be > 0, got {max_seconds!r}")
+        if max_step is not None:
+            _check_int("max_step", max_step, 1)
+        if max_budget_fraction is not None:
+            max_budget_fraction = _check_number("max_budget_fraction", max_budget_fraction)
+            if not 0.0 < max_budget_fraction <= 1.0:
+                raise ValueError(
+                    f"max_budget_fraction must be in (0, 1], got {max_budget_fraction!r}"
+                )
+            if max_step is None:
+                raise ValueError("max_budget_fraction needs max_step (the full budget)")
+        self.max_seconds = max_seconds
+        self.max_budget_fraction = max_budget_fraction
+        self.max_step = max_step
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        start = trial.datetime_start
+        if (
+            self.max_seconds is not None
+            and start is not None
+            and (time.time() - start > self.max_seconds)
+        ):
+            return Decision.STOP
+        if self.max_step is not None:
+            if step > self.max_step:
+                return Decision.STOP
+            if (
+                self.max_budget_fraction is not None
+                and step >= self.max_budget_fraction * self.max_step
+            ):
+                return Decision.STOP
+        return Decision.CONTINUE
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "TimeStopping",
+            "max_seconds": self.max_seconds,
+            "max_budget_fraction": self.max_budget_fraction,
+            "max_step": self.max_step,
+        }
+
+
+class RankStopping(Scheduler):
+    """Stop a trial outside the top ``top_fraction`` of the trials that reported at a step.
+
+    The trials ranked are all trials, completed and running (the trial itself included), with
+    a value at the step; they are ranked by that value in the study's direction, and the best
+    ``ceil(top_fraction * n)`` of them are kept. Ties with the last kept value are kept.
+    Pruned and failed trials are not ranked. A NaN value is always stopped at a checked step.
+
+    Args:
+        top_fraction: in (0, 1], e.g. 0.25 keeps the best quarter.
+        step: the step at which to rank (default None: rank at every report).
+        n_startup_trials: no trial is stopped until this many trials have completed (default 5).
+    """
+
+    def __init__(
+        self, top_fraction: float, *, step: int | None = None, n_startup_trials: int = 5
+    ) -> None:
+        top_fraction = _check_number("top_fraction", top_fraction)
+        if not 0.0 < top_fraction <= 1.0:
+            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction!r}")
+        if step is not None:
+            _check_int("step", step, 0)
+        _check_int("n_startup_trials", n_startup_trials, 0)
+        self.top_fraction = top_fraction
+        self.step = step
+        self.n_startup_trials = n_startup_trials
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        if self.step is not None and step != self.step:
+            return Decision.CONTINUE
+        if math.isnan(value):
+            return Decision.STOP
+        trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.RUNNING))
+        if sum(t.state == TrialState.COMPLETE for t in trials) < self.n_startup_trials:
+            return Decision.CONTINUE
+        values = [
+            t.intermediate_values[step]
+            for t in trials
+            if t.number != trial.number and step in t.intermediate_values
+        ]
+        values = [v for v in values if not math.isnan(v)] + [value]
+        maximize = _maximize(study)
+        values.sort(reverse=maximize)
+        keep = max(1, math.ceil(self.top_fraction * len(values) - 1e-9))
+        cutoff = values[keep - 1]
+        worse = value < cutoff if maximize else value > cutoff
+        return Decision.STOP if worse else Decision.CONTINUE
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "RankStopping",
+            "top_fraction": self.top_fraction,
+            "step": self.step,
+            "n_startup_trials": self.n_startup_trials,
+        }
+
+
+class PatienceStopping(Scheduler):
+    """Stop a trial whose best value has not improved for ``patience`` consecutive reports
+    (Prechelt, 1998, "Early stopping -- but when?").
+
+    A report improves when it beats the best earlier value by more than ``min_delta`` (lower
+    for "minimize", higher for "maximize"). NaN reports never improve. A trial is stopped
+    when its last ``patience`` reports, in step order, are all non-improving.
+
+    Args:
+        patience: number of reports, >= 1.
+        min_delta: >= 0, in the units of the reported value (default 0.0).
+    """
+
+    def __init__(self, patience: int, *, min_delta: float = 0.0) -> None:
+        _check_int("patience", patience, 1)
+        min_delta = _check_number("min_delta", min_delta)
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        self.patience = patience
+        self.min_delta = min_delta
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        sign = -1.0 if _maximize(study) else 1.0  # compare sign * value: lower is better
+        best = math.inf
+        stale = 0
+        for s in sorted(trial.intermediate_values):
+            if s > step:
+                break
+            v = trial.intermediate_values[s]
+            if not math.isnan(v) and sign * v < best - self.min_delta:
+                best = sign * v
+                stale = 0
+            else:
+                stale += 1
+        return Decision.STOP if stale >= self.patience else Decision.CONTINUE
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "PatienceStopping", "patience": self.patience, "min_delta": self.min_delta}
+
+
+class AnyOf(Scheduler):
+    """Compose schedulers: STOP if any member says STOP, else PAUSE if any says PAUSE, else
+    CONTINUE. Every member is asked at every report.
+
+    Args:
+        *schedulers: one or more `Scheduler` instances.
+    """
+
+    def __init__(self, *schedulers: Scheduler) -> None:
+        if not schedulers:
+            raise ValueError("schedulers must hold at least one Scheduler, got none")
+        for member in schedulers:
+            if not isinstance(member, Scheduler):
+                raise ValueError(f"schedulers must be Scheduler instances, got {member!r}")
+        self.schedulers = tuple(schedulers)
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        decisions = [m.decide(study, trial, step, value) for m in self.schedulers]
+        if Decision.STOP in decisions:
+            return Decision.STOP
+        if Decision.PAUSE in decisions:
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "AnyOf", "schedulers": [m.describe() for m in self.schedulers]}
