@@ -750,6 +750,7 @@ class _Runner:
         self.space = space if space is None or isinstance(space, Space) else Space.from_dict(space)
         self.started = 0
         self.lock = threading.Lock()
+        self.asking = threading.Lock()  # held from ask() until the trial is in study._active
         self.stop = threading.Event()
         self.progress: Progress | None = None
         self.error: BaseException | None = None
@@ -774,7 +775,8 @@ class _Runner:
                     thread.join(0.1)
         except KeyboardInterrupt:
             self.stop.set()
-            self._fail_active("interrupted (KeyboardInterrupt)")
+            with self.asking:  # no thread is between ask() and registering its trial
+                self._fail_active("interrupted (KeyboardInterrupt)")
             raise
         if self.error is not None:
             raise self.error
@@ -800,7 +802,10 @@ class _Runner:
     def loop(self) -> None:
         while self._take_slot():
             try:
-                trial = self.study.ask(self.space)
+                with self.asking:
+                    if self.stop.is_set():  # interrupted while waiting: start nothing
+                        return
+                    trial = self.study.ask(self.space)
             except SearchExhausted:
                 self.stop.set()
                 return

@@ -98,7 +98,7 @@ class PercentileStopping(Scheduler):
         completed = study.get_trials(states=(TrialState.COMPLETE,))
         if len(completed) < max(self.n_startup_trials, 1):
             return Decision.CONTINUE
-        others = [t.intermediate_values[step] for t in completed if step in t.intermediate_values]
+        others = [v for v in (self._value_at(t, step) for t in completed) if v is not None]
         others = [v for v in others if not math.isnan(v)]
         if len(others) < self.n_min_trials:
             return Decision.CONTINUE
@@ -110,6 +110,10 @@ class PercentileStopping(Scheduler):
         else:
             worse = min(mine) > _percentile(others, self.percentile)
         return Decision.STOP if worse else Decision.CONTINUE
+
+    def _value_at(self, trial: FrozenTrial, step: int) -> float | None:
+        """A completed trial's value at ``step`` for the comparison (None: not reported)."""
+        return trial.intermediate_values.get(step)
 
     def describe(self) -> dict[str, Any]:
         return {
