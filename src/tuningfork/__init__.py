@@ -10,6 +10,7 @@ from tuningfork.exceptions import (
     MissingExtra,
     ObjectiveValueError,
     ParameterConflict,
+    SchedulerError,
     SchemaVersionError,
     SearchExhausted,
     SpaceError,
@@ -30,8 +31,11 @@ from tuningfork.samplers import (
     TPESampler,
 )
 from tuningfork.schedulers import (
+    ASHA,
+    SHA,
     AnyOf,
     Decision,
+    Hyperband,
     MedianStopping,
     NoScheduler,
     PatienceStopping,
@@ -61,6 +65,10 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 __all__ = [
+    "ASHA",
+    "SHA",
+    "Hyperband",
+    "SchedulerError",
     "AnyOf",
     "PatienceStopping",
     "PercentileStopping",

@@ -53,6 +53,10 @@ class ObjectiveValueError(TuningforkError, ValueError):
     """An objective returned something that is not a finite number (or list of them)."""
 
 
+class SchedulerError(TuningforkError, ValueError):
+    """A scheduler was given options it cannot work with, or a study it cannot schedule."""
+
+
 class SearchExhausted(TuningforkError):
     """The sampler has no configuration left to propose (e.g. every grid point was run)."""
 

@@ -7,6 +7,7 @@ the study's event log and brings it up to date before each decision, so any numb
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -32,7 +33,7 @@ from tuningfork.exceptions import (
 from tuningfork.repro import derive_seed, environment_record, worker_id, worker_record
 from tuningfork.samplers.base import Sampler
 from tuningfork.samplers.random import RandomSampler
-from tuningfork.schedulers.base import Decision, NoScheduler, Scheduler
+from tuningfork.schedulers.base import Assignment, Decision, NoScheduler, Scheduler
 from tuningfork.space import Space, Value
 from tuningfork.storage import Storage, StudyInfo, get_storage
 from tuningfork.storage.view import StudyView, TrialRecord
@@ -186,6 +187,9 @@ class Study:
         With ``space`` (a `Space` or a dict in `Space.from_dict` form), every active
         parameter is sampled now and available as ``trial.params``; without it, parameters
         are sampled as the objective calls ``trial.suggest_*``.
+        A multi-fidelity scheduler may instead hand back a PAUSED trial to resume from its
+        checkpoint (``trial.resumed`` is True, ``trial.last_step`` says where it stopped)
+        and sets ``trial.budget``, the step up to which the trial should train in this run.
         Raises `SearchExhausted` when the sampler has nothing left (e.g. a finished grid).
         """
         if space is not None and not isinstance(space, Space):
@@ -193,9 +197,9 @@ class Study:
         with self._lock:
             self._sync()
             self._reap_stale()
-            trial = self._start_waiting() or self._create(space)
+            trial = self._take_trial(space)
             self._active[trial.number] = trial
-        if space is not None:
+        if space is not None and not trial.resumed:
             try:
                 self._fill_from_space(trial, space)
             except BaseException as error:  # never leave a trial RUNNING with no one on it
@@ -214,44 +218,111 @@ class Study:
         if self.sampler.flush_suggestions:
             self._flush_params(trial)
 
-    def _start_waiting(self) -> Trial | None:
+    def _take_trial(self, space: Space | None) -> Trial:
+        for _ in range(_MAX_CLAIM_TRIES):
+            assignment = self.scheduler.assign(self, space)
+            if assignment is not None and assignment.prune:
+                self._prune_paused(assignment.prune)
+            if assignment is not None and assignment.resume is not None:
+                trial = self._resume(assignment)
+            else:
+                trial = self._start_waiting(assignment) or self._create(space, assignment)
+            if trial is not None:
+                return trial
+        raise SearchExhausted(
+            f"could not claim a configuration in {_MAX_CLAIM_TRIES} tries; other workers "
+            "took every one the sampler or scheduler proposed"
+        )
+
+    def _claim_fields(
+        self, event: dict[str, Any], assignment: Assignment | None, system: dict[str, Any]
+    ) -> None:
+        if self._monitored:
+            system["heartbeat"] = True
+        if assignment is not None:
+            if assignment.claims:
+                event["claims"] = list(assignment.claims)
+            system.update(assignment.system_attrs)
+            if assignment.budget is not None:
+                system["budget"] = assignment.budget
+        if system:
+            event["sys"] = system
+
+    def _start_waiting(self, assignment: Assignment | None) -> Trial | None:
         view = self._view
         while view.waiting:
             number = next(iter(view.waiting))
             token = uuid.uuid4().hex
             event = {"op": "start", "n": number, "worker": self._worker, "t": time.time()}
-            if self._monitored:
-                event["sys"] = {"heartbeat": True}
+            self._claim_fields(event, assignment, {})
             self._append([{**event, "token": token}], sync=True)
             record = view.records[number]
             if record.token == token:
-                return Trial(self, number, fixed_params=record.params)
+                budget = assignment.budget if assignment is not None else None
+                return Trial(self, number, fixed_params=record.params, budget=budget)
+            if record.state is TrialState.WAITING:
+                return None  # the scheduler's claim was taken: ask it again
         return None
 
-    def _create(self, space: Space | None) -> Trial:
-        for _ in range(_MAX_CLAIM_TRIES):
-            reservation = self.sampler.reserve(self, space)
-            event: dict[str, Any] = {
-                "op": "trial",
-                "state": "RUNNING",
-                "worker": self._worker,
+    def _create(self, space: Space | None, assignment: Assignment | None) -> Trial | None:
+        reservation = self.sampler.reserve(self, space)
+        event: dict[str, Any] = {
+            "op": "trial",
+            "state": "RUNNING",
+            "worker": self._worker,
+            "t": time.time(),
+        }
+        system: dict[str, Any] = {}
+        if reservation is not None:
+            event["claim"] = reservation.key
+            system.update(reservation.system_attrs)
+        self._claim_fields(event, assignment, system)
+        seq = self._append([event], sync=True)
+        number = self._view.number_by_seq.pop(seq, None)
+        if number is None:
+            return None
+        fixed = dict(assignment.params) if assignment is not None else {}
+        if reservation is not None:
+            fixed.update(reservation.params)
+        budget = assignment.budget if assignment is not None else None
+        return Trial(self, number, fixed_params=fixed, budget=budget)
+
+    def _resume(self, assignment: Assignment) -> Trial | None:
+        number = assignment.resume
+        assert number is not None
+        token = uuid.uuid4().hex
+        now = time.time()
+        event = {"op": "resume", "n": number, "worker": self._worker, "t": now, "token": token}
+        self._claim_fields(event, assignment, {"resumed_at": now})
+        self._append([event], sync=True)
+        record = self._view.records[number]
+        if record.token != token:
+            return None
+        last = max(record.intermediate_values) if record.intermediate_values else None
+        return Trial(
+            self,
+            number,
+            params=record.params,
+            distributions=record.distributions,
+            budget=assignment.budget,
+            last_step=last,
+        )
+
+    def _prune_paused(self, numbers: Iterable[int]) -> None:
+        events = [
+            {
+                "op": "finish",
+                "n": number,
+                "state": "PRUNED",
+                "if_state": "PAUSED",
+                "reason": "not promoted from its rung",
                 "t": time.time(),
             }
-            system: dict[str, Any] = {"heartbeat": True} if self._monitored else {}
-            if reservation is not None:
-                event["claim"] = reservation.key
-                system.update(reservation.system_attrs)
-            if system:
-                event["sys"] = system
-            seq = self._append([event], sync=True)
-            number = self._view.number_by_seq.pop(seq, None)
-            if number is not None:
-                fixed = dict(reservation.params) if reservation is not None else {}
-                return Trial(self, number, fixed_params=fixed)
-        raise SearchExhausted(
-            f"could not claim a configuration in {_MAX_CLAIM_TRIES} tries; other workers "
-            "took every one the sampler proposed"
-        )
+            for number in numbers
+            if self._view.records[number].state is TrialState.PAUSED
+        ]
+        if events:
+            self._append(events, sync=True)
 
     # -- tell -----------------------------------------------------------------------------
 
@@ -264,14 +335,19 @@ class Study:
         state: TrialState | str | None = None,
         reason: str | None = None,
     ) -> FrozenTrial:
-        """Finish a trial with its objective value(s), or with a state (PRUNED, FAIL).
+        """Finish a trial with its objective value(s), or with a state (PRUNED, FAIL), or
+        pause it (PAUSED: it stopped at a rung with a checkpoint and may be resumed).
 
+        A trial whose last report the scheduler answered with *pause* is recorded as PAUSED
+        whether it is told PRUNED or a value. A trial with a ``budget`` that returns a value
+        without having reported at its budget has that value recorded as its report at the
+        budget, so the scheduler can rank (and pause) it.
         A value that is None, NaN, infinite or not a number fails the trial with a warning
         that says why. Telling a finished trial raises `TrialStateError`.
         """
         handle, number = (trial, trial.number) if isinstance(trial, Trial) else (None, trial)
         final = TrialState(state) if state is not None else TrialState.COMPLETE
-        if final not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        if final in (TrialState.WAITING, TrialState.RUNNING):
             raise TrialStateError(f"tell() ends a trial; state {final} is not a final state")
         raw = values if values is not None else value
         numbers: tuple[float, ...] | None = None
@@ -285,26 +361,54 @@ class Study:
             numbers = tuple(float(v) for v in (raw if isinstance(raw, Sequence) else [raw]))
         with self._lock:
             record = self._record(number)
-            if record.state.is_finished:
+            if record.state.is_finished or record.state is TrialState.PAUSED:
                 raise TrialStateError(
-                    f"trial {number} is already {record.state}; a trial is told only once"
+                    f"trial {number} is already {record.state}; a trial is told only once "
+                    "per run"
                 )
             events = self._pending_events(handle, number)
-            events.append(
-                {
-                    "op": "finish",
-                    "n": number,
-                    "state": final.value,
-                    "values": list(numbers) if numbers is not None else None,
-                    "reason": reason,
-                    "t": time.time(),
-                }
-            )
+            if handle is not None and final is not TrialState.FAIL:
+                if final is TrialState.COMPLETE and numbers is not None:
+                    events += self._report_at_budget(handle, record, numbers)
+                if handle._paused:
+                    final = TrialState.PAUSED
+            if final is TrialState.PAUSED:
+                events.append({"op": "pause", "n": number, "t": time.time()})
+            else:
+                events.append(
+                    {
+                        "op": "finish",
+                        "n": number,
+                        "state": final.value,
+                        "values": list(numbers) if numbers is not None else None,
+                        "reason": reason,
+                        "t": time.time(),
+                    }
+                )
             self._append(events, sync=True)
             if handle is not None:
                 handle._finished = True
             self._active.pop(number, None)
             return self._view.records[number].frozen()
+
+    def _report_at_budget(
+        self, handle: Trial, record: TrialRecord, numbers: tuple[float, ...]
+    ) -> list[dict[str, Any]]:
+        """A trial that trained to its budget and returned without reporting there: its value
+        becomes the report at the budget, and the scheduler decides whether it pauses."""
+        budget = handle.budget
+        if budget is None or len(numbers) != 1 or isinstance(self.scheduler, NoScheduler):
+            return []
+        steps = record.intermediate_values
+        if steps and max(steps) >= budget:
+            return []
+        step = math.ceil(budget)
+        frozen = dataclasses.replace(
+            record.frozen(), intermediate_values={**steps, step: numbers[0]}
+        )
+        if self.scheduler.decide(self, frozen, step, numbers[0]) is Decision.PAUSE:
+            handle._paused = True
+        return [{"op": "report", "n": handle.number, "step": step, "value": numbers[0]}]
 
     def _pending_events(self, handle: Trial | None, number: int) -> list[dict[str, Any]]:
         if handle is None:
@@ -330,7 +434,9 @@ class Study:
         if step is None:
             return False
         decision = self.scheduler.decide(self, frozen, step, frozen.intermediate_values[step])
-        return decision is Decision.STOP
+        if decision is Decision.PAUSE:
+            trial._paused = True
+        return decision is not Decision.CONTINUE
 
     def _flush_params(self, trial: Trial) -> None:
         """Write the trial's pending suggestions now (see `Sampler.flush_suggestions`)."""
@@ -495,7 +601,8 @@ class Study:
             record = self._view.records[number]
             if number in self._active or not record.system_attrs.get("heartbeat"):
                 continue  # only trials run by optimize() promise heartbeats
-            beat = max(beats.get(number, 0.0), record.datetime_start or 0.0)
+            started = max(record.datetime_start or 0.0, record.system_attrs.get("resumed_at", 0.0))
+            beat = max(beats.get(number, 0.0), started)
             if wall - beat <= self.grace_period:
                 continue
             worker = record.worker

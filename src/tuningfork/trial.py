@@ -125,6 +125,7 @@ class Trial:
         params: Mapping[str, Value] | None = None,
         distributions: Mapping[str, Distribution] | None = None,
         budget: float | None = None,
+        last_step: int | None = None,
     ) -> None:
         self.study = study
         self.number = number
@@ -133,7 +134,9 @@ class Trial:
         self._params: dict[str, Value] = dict(params or {})
         self._distributions: dict[str, Distribution] = dict(distributions or {})
         self._pending: dict[str, Value] = {}
-        self._last_step: int | None = None
+        self._last_step = last_step
+        self._resumed = last_step is not None or params is not None
+        self._paused = False
         self._finished = False
 
     # -- parameters -----------------------------------------------------------------------
@@ -218,10 +221,39 @@ class Trial:
         self._last_step = step
         self.study._report(self, number, step)
 
+    @property
+    def budget(self) -> float | None:
+        """How far to train in this run, in the scheduler's step units (epochs, samples,
+        seconds): a multi-fidelity scheduler pauses or stops the trial at a report at or past
+        this step. None when the study's scheduler does not set budgets."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: float | None) -> None:
+        self._budget = value
+
+    @property
+    def last_step(self) -> int | None:
+        """The largest step reported so far; on a resumed trial, where it stopped before
+        (continue training from ``last_step + 1``). None before any report."""
+        return self._last_step
+
+    @property
+    def resumed(self) -> bool:
+        """True when this run continues a PAUSED trial: load ``checkpoint_dir`` first."""
+        return self._resumed
+
+    @property
+    def paused(self) -> bool:
+        """True once the scheduler has answered *pause*: save a checkpoint and return; the
+        trial is recorded as PAUSED and a later ask may resume it at a larger budget."""
+        return self._paused
+
     def should_stop(self) -> bool:
         """Ask the study's scheduler whether this trial should stop after its last report.
 
-        Raise ``TrialPruned`` when it returns True, so that the trial is recorded as PRUNED.
+        Raise ``TrialPruned`` when it returns True: the trial is recorded as PRUNED, or as
+        PAUSED when the scheduler paused it (``trial.paused``; checkpoint before raising).
         """
         if self._last_step is None:
             return False

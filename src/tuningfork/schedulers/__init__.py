@@ -1,6 +1,8 @@
 """Schedulers watch a trial's reports and answer continue, stop or pause."""
 
-from tuningfork.schedulers.base import Decision, NoScheduler, Scheduler
+from tuningfork.schedulers._rungs import Bracket, hyperband_brackets
+from tuningfork.schedulers.asha import ASHA
+from tuningfork.schedulers.base import Assignment, Decision, NoScheduler, Scheduler
 from tuningfork.schedulers.early_stopping import (
     AnyOf,
     PatienceStopping,
@@ -9,10 +11,18 @@ from tuningfork.schedulers.early_stopping import (
     ThresholdStopping,
     TimeStopping,
 )
+from tuningfork.schedulers.hyperband import Hyperband
 from tuningfork.schedulers.median import MedianStopping
+from tuningfork.schedulers.sha import SHA
 
 __all__ = [
+    "ASHA",
     "AnyOf",
+    "Assignment",
+    "Bracket",
+    "Hyperband",
+    "SHA",
+    "hyperband_brackets",
     "Decision",
     "MedianStopping",
     "NoScheduler",

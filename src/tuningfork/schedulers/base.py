@@ -1,17 +1,22 @@
 """The scheduler interface: at each report, continue, stop or pause the trial.
 
 Stopping-type rules (median, ASHA-as-pruning) answer only CONTINUE or STOP; promotion-type
-algorithms (SHA/ASHA with promotions, Hyperband with resume, PBT) also answer PAUSE.
+algorithms (SHA/ASHA with promotions, Hyperband with resume, PBT) also answer PAUSE, and
+take part in `Study.ask` through `Scheduler.assign`: resume a paused trial at a larger
+budget, or start a new one with a budget (and possibly a bracket and a configuration).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
+    from tuningfork.space import Space, Value
     from tuningfork.study import Study
 
 
@@ -23,12 +28,39 @@ class Decision(str, enum.Enum):
     PAUSE = "pause"
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """What the next `Study.ask` should do, as decided by a scheduler.
+
+    ``resume``: the number of a PAUSED trial to run on (None: start a new trial).
+    ``budget``: how far the trial may train in this run, in the user's step units
+    (becomes ``trial.budget``). ``claims``: keys settled by log order, so that two workers
+    never take the same slot or promotion (the loser asks the scheduler again).
+    ``system_attrs``: recorded on the trial (e.g. its bracket and rung). ``params``: a
+    configuration for a new trial (parameters it does not name come from the sampler).
+    ``prune``: PAUSED trials that lost their rung, to be recorded as PRUNED.
+    """
+
+    resume: int | None = None
+    budget: float | None = None
+    claims: tuple[str, ...] = ()
+    system_attrs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Value] = field(default_factory=dict)
+    prune: tuple[int, ...] = ()
+
+
 class Scheduler:
-    """Base class of every scheduler. Subclasses implement `decide`."""
+    """Base class of every scheduler. Subclasses implement `decide` (and, for promotions,
+    `assign`)."""
 
     def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
         """The answer to ``trial`` having reported ``value`` at ``step`` (its last report)."""
         raise NotImplementedError(f"{type(self).__name__} must implement decide()")
+
+    def assign(self, study: Study, space: Space | None) -> Assignment | None:
+        """Called by `Study.ask` with the study's view up to date: None for a plain new trial
+        (the default), or an `Assignment`. ``space`` is the space given to ``ask``, if any."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """A JSON record of this scheduler's class and options, kept in the study's record."""

@@ -10,8 +10,14 @@ Events (plain JSON dicts, key ``op``):
   params  add suggested parameters to a trial
   report  an intermediate value at a step
   attrs   user and system attributes of a trial
-  finish  the final state, values and reason (the first finish wins)
+  finish  the final state, values and reason (the first finish wins; with ``if_state``,
+          only a trial in that state is finished, e.g. pruning a trial still PAUSED)
+  pause   a RUNNING trial stops at a rung with a checkpoint (state PAUSED)
+  resume  claim a PAUSED trial to run it on at a larger budget (first resume wins)
   study   study-level attributes (reproducibility record, sampler and scheduler names)
+
+``trial``, ``start`` and ``resume`` events may carry ``claim`` (one key) and ``claims`` (a
+list): the event takes effect only if none of its keys was claimed before it in the log.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ _STATES = {state.value: state for state in TrialState}
 _RUNNING = TrialState.RUNNING
 _WAITING = TrialState.WAITING
 _COMPLETE = TrialState.COMPLETE
+_PAUSED = TrialState.PAUSED
 
 
 class TrialRecord:
@@ -93,6 +100,7 @@ class StudyView:
         self.number_by_seq: dict[int, int] = {}
         self.waiting: dict[int, None] = {}  # insertion-ordered set of WAITING trial numbers
         self.running: dict[int, None] = {}
+        self.paused: dict[int, None] = {}
         self.study_attrs: dict[str, Any] = {}
         self.workers: dict[str, Any] = {}
         self.best_number: int | None = None
@@ -113,12 +121,20 @@ class StudyView:
                     handler(self, seq, event)
             self.last_seq = seq
 
+    def _claim(self, seq: int, event: Event) -> bool:
+        """Register the event's claim keys; False if any was claimed earlier (lost race)."""
+        keys = list(event.get("claims", ()))
+        if event.get("claim") is not None:
+            keys.append(event["claim"])
+        if any(key in self.claims for key in keys):
+            return False
+        for key in keys:
+            self.claims[key] = seq
+        return True
+
     def _on_trial(self, seq: int, event: Event) -> None:
-        claim = event.get("claim")
-        if claim is not None:
-            if claim in self.claims:
-                return  # lost the race: this trial never existed
-            self.claims[claim] = seq
+        if not self._claim(seq, event):
+            return  # lost the race: this trial never existed
         number = len(self.records)
         record = TrialRecord(number, _STATES[event.get("state", "RUNNING")])
         if "params" in event:
@@ -141,7 +157,7 @@ class StudyView:
 
     def _on_start(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
-        if record.state is not _WAITING:
+        if record.state is not _WAITING or not self._claim(seq, event):
             return  # another worker started it first
         record.state = _RUNNING
         record.datetime_start = event.get("t")
@@ -175,6 +191,8 @@ class StudyView:
         record = self.records[event["n"]]
         if record.state.is_finished:
             return  # the first finish wins (e.g. a stale-trial reaper racing the worker)
+        if "if_state" in event and record.state.value != event["if_state"]:
+            return
         record.state = _STATES[event["state"]]
         values = event.get("values")
         record.values = tuple(values) if values is not None else None
@@ -183,9 +201,32 @@ class StudyView:
         record._frozen = None
         self.running.pop(record.number, None)
         self.waiting.pop(record.number, None)
+        self.paused.pop(record.number, None)
         if record.state is _COMPLETE:
             self.n_complete += 1
             self._update_best(record)
+
+    def _on_pause(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        if record.state is not _RUNNING:
+            return
+        record.state = _PAUSED
+        record.system_attrs.update(event.get("sys", {}))
+        record._frozen = None
+        self.running.pop(record.number, None)
+        self.paused[record.number] = None
+
+    def _on_resume(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        if record.state is not _PAUSED or not self._claim(seq, event):
+            return  # another worker resumed it first
+        record.state = _RUNNING
+        record.worker = event.get("worker")
+        record.token = event.get("token")
+        record.system_attrs.update(event.get("sys", {}))
+        record._frozen = None
+        del self.paused[record.number]
+        self.running[record.number] = None
 
     def _on_study(self, seq: int, event: Event) -> None:
         self.study_attrs.update(event.get("attrs", {}))
@@ -229,5 +270,7 @@ _HANDLERS = {
     "report": StudyView._on_report,
     "attrs": StudyView._on_attrs,
     "finish": StudyView._on_finish,
+    "pause": StudyView._on_pause,
+    "resume": StudyView._on_resume,
     "study": StudyView._on_study,
 }

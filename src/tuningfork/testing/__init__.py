@@ -15,6 +15,7 @@ sampler in fresh processes). Needs pytest, which tuningfork itself does not depe
 from __future__ import annotations
 
 from tuningfork.testing.samplers import SamplerContract
+from tuningfork.testing.schedulers import SchedulerContract
 from tuningfork.testing.storages import StorageContract, run_in_processes
 
-__all__ = ["SamplerContract", "StorageContract", "run_in_processes"]
+__all__ = ["SamplerContract", "SchedulerContract", "StorageContract", "run_in_processes"]

@@ -1,0 +1,325 @@
+"""The engine under SHA, ASHA, Hyperband, BOHB and DEHB: brackets of successive halving,
+synchronous or asynchronous, in stopping or promotion mode.
+
+Everything is derived from the study's trials (their reports and the bracket / instance /
+rung recorded in their system attributes), so every worker, and a worker restarted later,
+makes the same decisions. Slots of a synchronous bracket and promotions are claimed in the
+log: two workers never fill one slot or resume one trial.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tuningfork.exceptions import SchedulerError
+from tuningfork.repro import derive_seed
+from tuningfork.schedulers._rungs import Bracket, check_budgets, rung_reached, value_at
+from tuningfork.schedulers.base import Assignment, Decision, Scheduler
+from tuningfork.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.space import Space
+    from tuningfork.study import Study
+
+_MODES = ("stopping", "promotion")
+_ENDED = (TrialState.FAIL, TrialState.COMPLETE)
+
+
+class HalvingScheduler(Scheduler):
+    """Successive halving over one or more brackets (see `SHA`, `ASHA`, `Hyperband`).
+
+    Args:
+        min_budget, max_budget: the smallest and largest budget, in the steps the objective
+            reports (epochs, samples, seconds).
+        eta: the reduction factor: 1/eta of a rung goes on to eta times the budget.
+        mode: ``"stopping"``: a trial runs on to max_budget and is stopped at a rung where it
+            does not qualify; ``"promotion"``: a trial pauses at each rung's budget and a
+            later ask resumes it (from ``trial.checkpoint_dir``) at the next rung's budget.
+        asynchronous: promote as soon as a trial is in the top 1/eta of its rung (ASHA);
+            otherwise a rung waits until it is full (SHA).
+        brackets: the brackets to run; synchronous brackets are run in turn, asynchronous
+            ones are drawn for each new trial with probability proportional to their size.
+        seed: seeds the draw of asynchronous brackets (default: the study's seed).
+    """
+
+    def __init__(
+        self,
+        min_budget: float,
+        max_budget: float,
+        eta: float,
+        *,
+        mode: str,
+        asynchronous: bool,
+        brackets: Sequence[Bracket],
+        seed: int | None = None,
+    ) -> None:
+        check_budgets(min_budget, max_budget, eta)
+        if mode not in _MODES:
+            raise SchedulerError(f"mode must be 'stopping' or 'promotion', got {mode!r}")
+        self.min_budget = min_budget
+        self.max_budget = max_budget
+        self.eta = eta
+        self.mode = mode
+        self.asynchronous = asynchronous
+        self.brackets = {bracket.s: bracket for bracket in brackets}
+        self.order = [bracket.s for bracket in brackets]
+        self.seed = seed
+
+    # -- the answer to a report -----------------------------------------------------------
+
+    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+        bracket = self._bracket_of(trial)
+        if bracket is None:
+            return Decision.CONTINUE
+        if self.mode == "promotion":
+            budget = trial.system_attrs.get("budget")
+            if budget is not None and step >= budget and budget < self.max_budget:
+                return Decision.PAUSE
+            return Decision.CONTINUE
+        rung = _rung_crossed(trial, step, bracket.budgets)
+        if rung is None or rung == len(bracket.budgets) - 1:
+            return Decision.CONTINUE
+        _check_single_objective(study)
+        if self.asynchronous:
+            return self._decide_async(study, trial, bracket, rung, value)
+        return self._decide_sync(study, trial, bracket, rung, value)
+
+    def _decide_async(
+        self, study: Study, trial: FrozenTrial, bracket: Bracket, rung: int, value: float
+    ) -> Decision:
+        values = self._rung_values(study, bracket, rung, trial)
+        sign = _sign(study)
+        better = sum(1 for other in values if sign * other < sign * value)
+        keep = max(1, int(len(values) // self.eta))
+        return Decision.CONTINUE if better < keep else Decision.STOP
+
+    def _decide_sync(
+        self, study: Study, trial: FrozenTrial, bracket: Bracket, rung: int, value: float
+    ) -> Decision:
+        instance = trial.system_attrs.get("instance")
+        members = [t for t in _trials(study, trial) if t.system_attrs.get("instance") == instance]
+        budget = bracket.budgets[rung]
+        sign = _sign(study)
+        values = [v for v in (value_at(t, budget) for t in members) if v is not None]
+        better = sum(1 for other in values if sign * other < sign * value)
+        n_next = bracket.sizes[rung + 1]
+        if better >= n_next:
+            return Decision.STOP
+        ended = sum(
+            1
+            for t in members
+            if t.state in _ENDED
+            and value_at(t, budget) is None
+            and (rung == 0 or value_at(t, bracket.budgets[rung - 1]) is not None)
+        )
+        pending = max(0, bracket.sizes[rung] - len(values) - ended)
+        if better + pending < n_next:
+            return Decision.CONTINUE
+        return Decision.PAUSE  # cannot tell yet: wait, checkpointed, for the rung to fill
+
+    # -- the next trial to run ------------------------------------------------------------
+
+    def assign(self, study: Study, space: Space | None) -> Assignment:
+        _check_single_objective(study)
+        if self.asynchronous:
+            return self._promote_async(study) or self._new_async(study)
+        return self._assign_sync(study)
+
+    def _promote_async(self, study: Study) -> Assignment | None:
+        """Li et al. (2020), Algorithm 2: look for a promotable trial from the top rung down."""
+        if self.mode != "promotion":
+            return None
+        trials = _trials(study)
+        sign = _sign(study)
+        by_bracket: dict[int, list[FrozenTrial]] = {}
+        for t in trials:
+            s = t.system_attrs.get("bracket")
+            if s in self.brackets:
+                by_bracket.setdefault(s, []).append(t)
+        best: tuple[int, Assignment] | None = None
+        for s, members in by_bracket.items():
+            bracket = self.brackets[s]
+            for rung in range(len(bracket.budgets) - 2, -1, -1):
+                if best is not None and best[0] >= rung:
+                    break
+                found = self._promotable(members, bracket, rung, sign)
+                if found is not None:
+                    best = (rung, self._resume(found, bracket, rung + 1))
+                    break
+        return best[1] if best is not None else None
+
+    def _promotable(
+        self, members: list[FrozenTrial], bracket: Bracket, rung: int, sign: float
+    ) -> FrozenTrial | None:
+        budget = bracket.budgets[rung]
+        scored = [(v, t) for t in members if (v := value_at(t, budget)) is not None]
+        scored.sort(key=lambda item: (sign * item[0], item[1].number))
+        top = scored[: int(len(scored) // self.eta)]
+        for _, t in top:
+            if t.state is TrialState.PAUSED and rung_reached(t, bracket.budgets) == rung:
+                return t
+        return None
+
+    def _new_async(self, study: Study) -> Assignment:
+        bracket = self._draw_bracket(study)
+        return Assignment(
+            budget=self._first_budget(bracket),
+            system_attrs={"bracket": bracket.s, "rung": 0},
+        )
+
+    def _draw_bracket(self, study: Study) -> Bracket:
+        if len(self.order) == 1:
+            return self.brackets[self.order[0]]
+        seed = self.seed if self.seed is not None else int(study.system_attrs.get("seed") or 0)
+        count = len(study._view.records)
+        u = derive_seed(seed, "bracket", count) / 2**32
+        weights = [self.brackets[s].sizes[0] for s in self.order]
+        total = sum(weights)
+        acc = 0.0
+        for s, weight in zip(self.order, weights):
+            acc += weight / total
+            if u < acc:
+                return self.brackets[s]
+        return self.brackets[self.order[-1]]
+
+    def _assign_sync(self, study: Study) -> Assignment:
+        trials = _trials(study)
+        sign = _sign(study)
+        instances: dict[int, list[FrozenTrial]] = {}
+        for t in trials:
+            j = t.system_attrs.get("instance")
+            if j is not None:
+                instances.setdefault(j, []).append(t)
+        losers: list[int] = []
+        for j in sorted(instances):
+            resume = self._promote_sync(self._instance_bracket(j), instances[j], sign, losers)
+            if resume is not None:
+                return Assignment(
+                    resume=resume.resume,
+                    budget=resume.budget,
+                    claims=resume.claims,
+                    system_attrs=resume.system_attrs,
+                    prune=tuple(losers),
+                )
+        new = self._new_sync(instances)
+        return Assignment(
+            budget=new.budget,
+            claims=new.claims,
+            system_attrs=new.system_attrs,
+            prune=tuple(losers),
+        )
+
+    def _promote_sync(
+        self, bracket: Bracket, members: list[FrozenTrial], sign: float, losers: list[int]
+    ) -> Assignment | None:
+        admitted = members
+        if len(members) < bracket.sizes[0]:
+            return None  # rung 0 is not full yet
+        for rung in range(len(bracket.budgets) - 1):
+            budget = bracket.budgets[rung]
+            if any(value_at(t, budget) is None and not t.state.is_finished for t in admitted):
+                return None  # the rung is not complete: wait
+            scored = [(v, t) for t in admitted if (v := value_at(t, budget)) is not None]
+            scored.sort(key=lambda item: (sign * item[0], item[1].number))
+            winners = [t for _, t in scored[: bracket.sizes[rung + 1]]]
+            chosen = {t.number for t in winners}
+            for _, t in scored:
+                paused_here = (
+                    t.state is TrialState.PAUSED and rung_reached(t, bracket.budgets) == rung
+                )
+                if paused_here and t.number not in chosen:
+                    losers.append(t.number)
+            for t in winners:
+                if t.state is TrialState.PAUSED and rung_reached(t, bracket.budgets) == rung:
+                    return self._resume(t, bracket, rung + 1)
+            admitted = winners
+        return None
+
+    def _new_sync(self, instances: dict[int, list[FrozenTrial]]) -> Assignment:
+        for j in sorted(instances):
+            bracket = self._instance_bracket(j)
+            if len(instances[j]) < bracket.sizes[0]:
+                return self._slot(j, bracket, len(instances[j]))
+        j = max(instances) + 1 if instances else 0
+        return self._slot(j, self._instance_bracket(j), 0)
+
+    def _slot(self, j: int, bracket: Bracket, index: int) -> Assignment:
+        return Assignment(
+            budget=self._first_budget(bracket),
+            claims=(f"slot:{j}:{index}",),
+            system_attrs={"bracket": bracket.s, "instance": j, "rung": 0},
+        )
+
+    def _instance_bracket(self, j: int) -> Bracket:
+        return self.brackets[self.order[j % len(self.order)]]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _first_budget(self, bracket: Bracket) -> float:
+        return bracket.budgets[0] if self.mode == "promotion" else self.max_budget
+
+    def _resume(self, trial: FrozenTrial, bracket: Bracket, rung: int) -> Assignment:
+        budget = bracket.budgets[rung] if self.mode == "promotion" else self.max_budget
+        return Assignment(
+            resume=trial.number,
+            budget=budget,
+            claims=(f"promote:{trial.number}:{rung}",),
+            system_attrs={"rung": rung},
+        )
+
+    def _bracket_of(self, trial: FrozenTrial) -> Bracket | None:
+        s = trial.system_attrs.get("bracket")
+        if s is None:  # started before this scheduler, or enqueued outside it
+            return self.brackets[self.order[0]] if self.asynchronous else None
+        return self.brackets.get(s)
+
+    def _rung_values(
+        self, study: Study, bracket: Bracket, rung: int, current: FrozenTrial
+    ) -> list[float]:
+        budget = bracket.budgets[rung]
+        values = []
+        for t in _trials(study, current):
+            s = t.system_attrs.get("bracket", self.order[0])
+            if s == bracket.s and (v := value_at(t, budget)) is not None:
+                values.append(v)
+        return values
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": type(self).__name__,
+            "min_budget": self.min_budget,
+            "max_budget": self.max_budget,
+            "eta": self.eta,
+            "mode": self.mode,
+        }
+
+
+def _rung_crossed(trial: FrozenTrial, step: int, budgets: tuple[float, ...]) -> int | None:
+    """The rung this report reaches for the first time (None if it reaches none)."""
+    earlier = [s for s in trial.intermediate_values if s < step]
+    previous = max(earlier) if earlier else -math.inf
+    crossed = [i for i, budget in enumerate(budgets) if previous < budget <= step]
+    return crossed[-1] if crossed else None
+
+
+def _trials(study: Study, current: FrozenTrial | None = None) -> list[FrozenTrial]:
+    """Every trial of the study as of its view, with ``current`` in its latest form."""
+    with study._lock:
+        trials = [record.frozen() for record in study._view.records]
+    if current is not None and current.number < len(trials):
+        trials[current.number] = current
+    return trials
+
+
+def _sign(study: Study) -> float:
+    return 1.0 if study.directions[0] == "minimize" else -1.0
+
+
+def _check_single_objective(study: Study) -> None:
+    if len(study.directions) != 1:
+        raise SchedulerError(
+            "successive halving ranks trials by one objective; this study has "
+            f"{len(study.directions)} directions"
+        )

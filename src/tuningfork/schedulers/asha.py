@@ -1,0 +1,57 @@
+"""Asynchronous successive halving, ASHA (Li et al., 2020, "A system for massively parallel
+hyperparameter tuning", MLSys).
+
+A trial goes on from a rung as soon as it is in the top 1/eta of the values recorded at
+that rung so far; nobody waits for a rung to fill, so N workers stay busy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuningfork.exceptions import SchedulerError
+from tuningfork.schedulers._halving import HalvingScheduler
+from tuningfork.schedulers._rungs import Bracket, bracket_budgets, check_budgets, s_max
+
+
+class ASHA(HalvingScheduler):
+    """Asynchronous successive halving.
+
+    Args:
+        min_budget: budget of the first rung, in the steps the objective reports (default 1).
+        max_budget: budget of the last rung (default 81).
+        eta: reduction factor (default 3). Rung budgets are max_budget * eta^-k.
+        min_early_stopping_rate: skip this many of the lowest rungs (Li et al.'s ``s``;
+            default 0).
+        mode: ``"stopping"`` (default): a trial runs on and is stopped at a rung where it
+            is not in the top 1/eta of the values there so far (the first trial at a rung
+            always goes on); ``"promotion"``: a trial pauses at each rung budget and an ask
+            resumes the best paused trial that is in the top 1/eta of its rung (Algorithm
+            2), else starts a new trial at the smallest budget.
+    """
+
+    def __init__(
+        self,
+        min_budget: float = 1,
+        max_budget: float = 81,
+        eta: float = 3,
+        *,
+        min_early_stopping_rate: int = 0,
+        mode: str = "stopping",
+    ) -> None:
+        check_budgets(min_budget, max_budget, eta)
+        s = s_max(min_budget, max_budget, eta) - min_early_stopping_rate
+        if min_early_stopping_rate < 0 or s < 1:
+            raise SchedulerError(
+                f"min_early_stopping_rate must be in [0, {s + min_early_stopping_rate - 1}] "
+                f"for these budgets, got {min_early_stopping_rate}"
+            )
+        sizes = tuple(max(1, int(eta ** (s - i))) for i in range(s + 1))
+        bracket = Bracket(s, bracket_budgets(s, min_budget, max_budget, eta), sizes)
+        super().__init__(
+            min_budget, max_budget, eta, mode=mode, asynchronous=True, brackets=[bracket]
+        )
+        self.min_early_stopping_rate = min_early_stopping_rate
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "min_early_stopping_rate": self.min_early_stopping_rate}

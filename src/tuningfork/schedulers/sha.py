@@ -1,0 +1,57 @@
+"""Successive halving, synchronous (Jamieson & Talwalkar, 2016, "Non-stochastic best arm
+identification and hyperparameter optimization", AISTATS; Karnin et al., 2013).
+
+n trials start at the smallest budget; when the rung is full, the best 1/eta go on to eta
+times the budget, and so on up to the largest budget. "Synchronous": nobody is promoted
+from a rung before every trial of the rung has reported there. While a rung fills, new
+trials open the next instance of the bracket, so workers never idle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuningfork.exceptions import SchedulerError
+from tuningfork.schedulers._halving import HalvingScheduler
+from tuningfork.schedulers._rungs import Bracket, bracket_budgets, check_budgets, s_max
+
+
+class SHA(HalvingScheduler):
+    """Synchronous successive halving.
+
+    Args:
+        min_budget: budget of the first rung, in the steps the objective reports (default 1).
+        max_budget: budget of the last rung (e.g. the number of epochs of a full training).
+        eta: reduction factor (default 3): the best 1/eta of a rung go on, at eta times
+            the budget. Rung budgets are max_budget * eta^-k, down to min_budget.
+        n_trials: trials in the first rung of each instance (default eta^s, where s + 1 is
+            the number of rungs, so that one trial reaches max_budget).
+        mode: ``"promotion"`` (default): a trial pauses at each rung budget (checkpoint
+            and return) and is resumed from its checkpoint if promoted; ``"stopping"``: a
+            trial runs on and is stopped at a rung where it cannot be among the best 1/eta,
+            continues where it is certainly among them, and pauses only while undecided.
+    """
+
+    def __init__(
+        self,
+        min_budget: float = 1,
+        max_budget: float = 81,
+        eta: float = 3,
+        *,
+        n_trials: int | None = None,
+        mode: str = "promotion",
+    ) -> None:
+        check_budgets(min_budget, max_budget, eta)
+        s = s_max(min_budget, max_budget, eta)
+        n = n_trials if n_trials is not None else int(round(eta**s))
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise SchedulerError(f"n_trials must be a positive int, got {n_trials!r}")
+        sizes = tuple(max(1, int(n // eta**i)) for i in range(s + 1))
+        bracket = Bracket(s, bracket_budgets(s, min_budget, max_budget, eta), sizes)
+        super().__init__(
+            min_budget, max_budget, eta, mode=mode, asynchronous=False, brackets=[bracket]
+        )
+        self.n_trials = n
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "n_trials": self.n_trials}

@@ -1,0 +1,47 @@
+"""The scheduler contract (tuningfork.testing.SchedulerContract) applied to every built-in
+scheduler, in each of its modes."""
+
+from __future__ import annotations
+
+import tuningfork as tf
+from tuningfork.testing import SchedulerContract
+
+
+class TestMedianStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.MedianStopping(n_startup_trials=3)
+
+
+class TestASHAStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.ASHA(1, 27, 3, mode="stopping")
+
+
+class TestASHAPromotion(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.ASHA(1, 27, 3, mode="promotion")
+
+
+class TestSHAStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.SHA(1, 27, 3, mode="stopping", n_trials=9)
+
+
+class TestSHAPromotion(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.SHA(1, 27, 3, mode="promotion", n_trials=9)
+
+
+class TestHyperbandPromotion(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.Hyperband(1, 27, 3)
+
+
+class TestHyperbandStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.Hyperband(1, 27, 3, mode="stopping")
+
+
+class TestAsyncHyperband(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.Hyperband(1, 27, 3, mode="promotion", asynchronous=True, seed=seed)
