@@ -32,6 +32,7 @@ from tuningfork.samplers import (
 )
 from tuningfork.schedulers import (
     ASHA,
+    BOHB,
     SHA,
     AnyOf,
     Decision,
@@ -66,6 +67,7 @@ except Exception:  # running from a source tree that is not installed
 
 __all__ = [
     "ASHA",
+    "BOHB",
     "SHA",
     "Hyperband",
     "SchedulerError",

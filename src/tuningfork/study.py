@@ -209,7 +209,8 @@ class Study:
 
     def _fill_from_space(self, trial: Trial, space: Space) -> None:
         for name in space.names:  # queued values first, so the sampler conditions on them
-            if name in trial._fixed and space.is_active(name, trial._params):
+            preset = name in trial._fixed or name in trial._hints
+            if preset and space.is_active(name, trial._params):
                 trial.suggest(name, space[name])
         params = self.sampler.sample_space(self, trial.frozen(), space)
         for name in space.active_names(params):
@@ -281,11 +282,10 @@ class Study:
         number = self._view.number_by_seq.pop(seq, None)
         if number is None:
             return None
-        fixed = dict(assignment.params) if assignment is not None else {}
-        if reservation is not None:
-            fixed.update(reservation.params)
+        fixed = dict(reservation.params) if reservation is not None else {}
+        hints = dict(assignment.params) if assignment is not None else {}
         budget = assignment.budget if assignment is not None else None
-        return Trial(self, number, fixed_params=fixed, budget=budget)
+        return Trial(self, number, fixed_params=fixed, budget=budget, hints=hints)
 
     def _resume(self, assignment: Assignment) -> Trial | None:
         number = assignment.resume
@@ -363,8 +363,7 @@ class Study:
             record = self._record(number)
             if record.state.is_finished or record.state is TrialState.PAUSED:
                 raise TrialStateError(
-                    f"trial {number} is already {record.state}; a trial is told only once "
-                    "per run"
+                    f"trial {number} is already {record.state}; a trial is told only once per run"
                 )
             events = self._pending_events(handle, number)
             if handle is not None and final is not TrialState.FAIL:
@@ -493,6 +492,9 @@ class Study:
     ) -> None:
         """Run ``objective`` on new trials until ``n_trials`` have run, ``timeout`` seconds
         have passed, or the sampler is exhausted.
+
+        With a scheduler that pauses and resumes trials (promotion-mode SHA, ASHA,
+        Hyperband), ``n_trials`` counts runs: resuming a paused trial counts as one.
 
         ``n_jobs`` threads run trials at once (-1: one per CPU). An exception of a type in
         ``catch`` fails its trial with a warning and the study goes on; any other exception

@@ -126,11 +126,13 @@ class Trial:
         distributions: Mapping[str, Distribution] | None = None,
         budget: float | None = None,
         last_step: int | None = None,
+        hints: Mapping[str, Value] | None = None,
     ) -> None:
         self.study = study
         self.number = number
         self.budget = budget
         self._fixed = dict(fixed_params or {})
+        self._hints = dict(hints or {})  # a scheduler's proposal; the sampler if out of range
         self._params: dict[str, Value] = dict(params or {})
         self._distributions: dict[str, Distribution] = dict(distributions or {})
         self._pending: dict[str, Value] = {}
@@ -191,13 +193,7 @@ class Trial:
 
     def _pick(self, name: str, distribution: Distribution) -> Value:
         if name in self._fixed:
-            value = self._fixed[name]
-            if (
-                isinstance(distribution, Float)
-                and isinstance(value, int)
-                and not isinstance(value, bool)
-            ):
-                value = float(value)
+            value = _as_float(distribution, self._fixed[name])
             if not distribution.contains(value):
                 raise SpaceError(
                     f"parameter {name!r}: the fixed value {value!r} (enqueued, or from the "
@@ -205,6 +201,9 @@ class Trial:
                     "or the range"
                 )
             return value
+        hint = self._hints.get(name)
+        if name in self._hints and distribution.contains(_as_float(distribution, hint)):
+            return _as_float(distribution, hint)
         return self.study.sampler.sample(self.study, self.frozen(), name, distribution)
 
     # -- progress -------------------------------------------------------------------------
@@ -313,6 +312,12 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
+
+
+def _as_float(distribution: Distribution, value: Value) -> Value:
+    if isinstance(distribution, Float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 @functools.lru_cache(maxsize=4096)

@@ -45,3 +45,8 @@ class TestHyperbandStopping(SchedulerContract):
 class TestAsyncHyperband(SchedulerContract):
     def make_scheduler(self, seed: int) -> tf.Scheduler:
         return tf.Hyperband(1, 27, 3, mode="promotion", asynchronous=True, seed=seed)
+
+
+class TestBOHB(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.BOHB(1, 27, 3, seed=seed)

@@ -367,3 +367,22 @@ def test_processes_resume_each_others_trials(tmp_path) -> None:
         assert sorted(t.intermediate_values) == list(range(1, len(t.intermediate_values) + 1))
     resumed = [run for run in runs if run[1] > 1]
     assert resumed
+
+
+class _Proposing(tf.ASHA):
+    """ASHA that proposes x = 2.0 for every new trial (outside [0, 1] in the test below)."""
+
+    def assign(self, study, space):
+        import dataclasses
+
+        return dataclasses.replace(super().assign(study, space), params={"x": 2.0, "y": 0.5})
+
+
+def test_scheduler_proposals_outside_the_range_fall_back_to_the_sampler() -> None:
+    study = study_with(_Proposing(1, 9, 3))
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)  # the range changed since the proposal was made
+    y = trial.suggest_float("y", 0.0, 1.0)
+    assert 0.0 <= x <= 1.0 and y == 0.5
+    trial = study.ask(tf.Space(x=tf.Float(0.0, 1.0), y=tf.Float(0.0, 1.0)))
+    assert 0.0 <= trial.params["x"] <= 1.0 and trial.params["y"] == 0.5

@@ -3,6 +3,7 @@
 from tuningfork.schedulers._rungs import Bracket, hyperband_brackets
 from tuningfork.schedulers.asha import ASHA
 from tuningfork.schedulers.base import Assignment, Decision, NoScheduler, Scheduler
+from tuningfork.schedulers.bohb import BOHB
 from tuningfork.schedulers.early_stopping import (
     AnyOf,
     PatienceStopping,
@@ -19,6 +20,7 @@ __all__ = [
     "ASHA",
     "AnyOf",
     "Assignment",
+    "BOHB",
     "Bracket",
     "Hyperband",
     "SHA",

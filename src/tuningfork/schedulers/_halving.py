@@ -172,7 +172,9 @@ class HalvingScheduler(Scheduler):
     def _draw_bracket(self, study: Study) -> Bracket:
         if len(self.order) == 1:
             return self.brackets[self.order[0]]
-        seed = self.seed if self.seed is not None else int(study.system_attrs.get("seed") or 0)
+        seed = self.seed
+        if seed is None:
+            seed = int(study._view.study_attrs.get("seed") or 0)
         count = len(study._view.records)
         u = derive_seed(seed, "bracket", count) / 2**32
         weights = [self.brackets[s].sizes[0] for s in self.order]

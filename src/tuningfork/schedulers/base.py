@@ -37,7 +37,8 @@ class Assignment:
     (becomes ``trial.budget``). ``claims``: keys settled by log order, so that two workers
     never take the same slot or promotion (the loser asks the scheduler again).
     ``system_attrs``: recorded on the trial (e.g. its bracket and rung). ``params``: a
-    configuration for a new trial (parameters it does not name come from the sampler).
+    configuration for a new trial (parameters it does not name, and values outside the
+    distribution the objective suggests, come from the sampler).
     ``prune``: PAUSED trials that lost their rung, to be recorded as PRUNED.
     """
 
