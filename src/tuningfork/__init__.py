@@ -33,6 +33,7 @@ from tuningfork.samplers import (
 from tuningfork.schedulers import (
     ASHA,
     BOHB,
+    DEHB,
     SHA,
     AnyOf,
     Decision,
@@ -68,6 +69,7 @@ except Exception:  # running from a source tree that is not installed
 __all__ = [
     "ASHA",
     "BOHB",
+    "DEHB",
     "SHA",
     "Hyperband",
     "SchedulerError",

@@ -212,10 +212,12 @@ class Study:
             preset = name in trial._fixed or name in trial._hints
             if preset and space.is_active(name, trial._params):
                 trial.suggest(name, space[name])
-        params = self.sampler.sample_space(self, trial.frozen(), space)
-        for name in space.active_names(params):
-            if name not in trial._params:
-                trial._assign(name, space[name], params[name])
+        # a queued or scheduler-proposed configuration may leave nothing to sample
+        if any(name not in trial._params for name in space.active_names(trial._params)):
+            params = self.sampler.sample_space(self, trial.frozen(), space)
+            for name in space.active_names(params):
+                if name not in trial._params:
+                    trial._assign(name, space[name], params[name])
         if self.sampler.flush_suggestions:
             self._flush_params(trial)
 
@@ -371,6 +373,8 @@ class Study:
                     events += self._report_at_budget(handle, record, numbers)
                 if handle._paused:
                     final = TrialState.PAUSED
+                elif handle._stopped:
+                    final, numbers = TrialState.PRUNED, None
             if final is TrialState.PAUSED:
                 events.append({"op": "pause", "n": number, "t": time.time()})
             else:
@@ -405,8 +409,9 @@ class Study:
         frozen = dataclasses.replace(
             record.frozen(), intermediate_values={**steps, step: numbers[0]}
         )
-        if self.scheduler.decide(self, frozen, step, numbers[0]) is Decision.PAUSE:
-            handle._paused = True
+        decision = self.scheduler.decide(self, frozen, step, numbers[0])
+        handle._paused = decision is Decision.PAUSE
+        handle._stopped = decision is Decision.STOP
         return [{"op": "report", "n": handle.number, "step": step, "value": numbers[0]}]
 
     def _pending_events(self, handle: Trial | None, number: int) -> list[dict[str, Any]]:

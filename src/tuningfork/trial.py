@@ -139,6 +139,7 @@ class Trial:
         self._last_step = last_step
         self._resumed = last_step is not None or params is not None
         self._paused = False
+        self._stopped = False
         self._finished = False
 
     # -- parameters -----------------------------------------------------------------------

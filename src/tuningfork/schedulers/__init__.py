@@ -4,6 +4,7 @@ from tuningfork.schedulers._rungs import Bracket, hyperband_brackets
 from tuningfork.schedulers.asha import ASHA
 from tuningfork.schedulers.base import Assignment, Decision, NoScheduler, Scheduler
 from tuningfork.schedulers.bohb import BOHB
+from tuningfork.schedulers.dehb import DEHB
 from tuningfork.schedulers.early_stopping import (
     AnyOf,
     PatienceStopping,
@@ -21,6 +22,7 @@ __all__ = [
     "AnyOf",
     "Assignment",
     "BOHB",
+    "DEHB",
     "Bracket",
     "Hyperband",
     "SHA",
