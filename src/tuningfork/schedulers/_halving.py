@@ -9,14 +9,18 @@ log: two workers never fill one slot or resume one trial.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import SchedulerError
 from tuningfork.repro import derive_seed
+from tuningfork.schedulers._index import TrialIndex
 from tuningfork.schedulers._rungs import Bracket, check_budgets, rung_reached, value_at
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
+from tuningfork.storage.view import StudyView
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -66,12 +70,16 @@ class HalvingScheduler(Scheduler):
         self.brackets = {bracket.s: bracket for bracket in brackets}
         self.order = [bracket.s for bracket in brackets]
         self.seed = seed
+        self._indexes: weakref.WeakKeyDictionary[StudyView, TrialIndex] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- the answer to a report -----------------------------------------------------------
 
     def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
-        bracket = self._bracket_of(trial)
-        if bracket is None:
+        s = trial.system_attrs.get("bracket", self.order[0] if self.asynchronous else None)
+        bracket = self.brackets.get(s)  # type: ignore[arg-type]
+        if bracket is None:  # started before this scheduler, or enqueued outside it
             return Decision.CONTINUE
         if self.mode == "promotion":
             budget = trial.system_attrs.get("budget")
@@ -82,28 +90,23 @@ class HalvingScheduler(Scheduler):
         if rung is None or rung == len(bracket.budgets) - 1:
             return Decision.CONTINUE
         _check_single_objective(study)
-        if self.asynchronous:
-            return self._decide_async(study, trial, bracket, rung, value)
-        return self._decide_sync(study, trial, bracket, rung, value)
-
-    def _decide_async(
-        self, study: Study, trial: FrozenTrial, bracket: Bracket, rung: int, value: float
-    ) -> Decision:
-        values = self._rung_values(study, bracket, rung, trial)
-        sign = _sign(study)
-        better = sum(1 for other in values if sign * other < sign * value)
-        keep = max(1, int(len(values) // self.eta))
-        return Decision.CONTINUE if better < keep else Decision.STOP
+        with study._lock:
+            index = self._index(study)
+            if self.asynchronous:
+                better, n = index.rank(bracket.s, rung, value, trial.number)
+                keep = max(1, int(n // self.eta))
+                return Decision.CONTINUE if better < keep else Decision.STOP
+            return self._decide_sync(index, trial, bracket, rung, value)
 
     def _decide_sync(
-        self, study: Study, trial: FrozenTrial, bracket: Bracket, rung: int, value: float
+        self, index: TrialIndex, trial: FrozenTrial, bracket: Bracket, rung: int, value: float
     ) -> Decision:
-        instance = trial.system_attrs.get("instance")
-        members = [t for t in _trials(study, trial) if t.system_attrs.get("instance") == instance]
+        numbers = index.instances.get(trial.system_attrs.get("instance"), [])  # type: ignore[arg-type]
+        members = [trial if n == trial.number else index.trials[n] for n in numbers]
         budget = bracket.budgets[rung]
-        sign = _sign(study)
+        key = index.key(value)
         values = [v for v in (value_at(t, budget) for t in members) if v is not None]
-        better = sum(1 for other in values if sign * other < sign * value)
+        better = sum(1 for other in values if index.key(other) < key)
         n_next = bracket.sizes[rung + 1]
         if better >= n_next:
             return Decision.STOP
@@ -123,43 +126,48 @@ class HalvingScheduler(Scheduler):
 
     def assign(self, study: Study, space: Space | None) -> Assignment:
         _check_single_objective(study)
-        if self.asynchronous:
-            return self._promote_async(study) or self._new_async(study)
-        return self._assign_sync(study)
+        with study._lock:
+            index = self._index(study)
+            if self.asynchronous:
+                return self._promote_async(index) or self._new_async(study)
+            return self._assign_sync(index)
 
-    def _promote_async(self, study: Study) -> Assignment | None:
+    def _index(self, study: Study) -> TrialIndex:
+        """This study's index, brought up to date (call with the study's lock held)."""
+        view = study._view
+        index = self._indexes.get(view)
+        if index is None:
+            default = self.order[0] if self.asynchronous else None
+            index = self._indexes[view] = TrialIndex(self.brackets, default, _sign(study))
+        index.update(view)
+        return index
+
+    def _promote_async(self, index: TrialIndex) -> Assignment | None:
         """Li et al. (2020), Algorithm 2: look for a promotable trial from the top rung down."""
         if self.mode != "promotion":
             return None
-        trials = _trials(study)
-        sign = _sign(study)
-        by_bracket: dict[int, list[FrozenTrial]] = {}
-        for t in trials:
-            s = t.system_attrs.get("bracket")
-            if s in self.brackets:
-                by_bracket.setdefault(s, []).append(t)
         best: tuple[int, Assignment] | None = None
-        for s, members in by_bracket.items():
+        for s in self.order:
             bracket = self.brackets[s]
             for rung in range(len(bracket.budgets) - 2, -1, -1):
                 if best is not None and best[0] >= rung:
                     break
-                found = self._promotable(members, bracket, rung, sign)
+                found = self._promotable(index, s, rung)
                 if found is not None:
                     best = (rung, self._resume(found, bracket, rung + 1))
                     break
         return best[1] if best is not None else None
 
-    def _promotable(
-        self, members: list[FrozenTrial], bracket: Bracket, rung: int, sign: float
-    ) -> FrozenTrial | None:
-        budget = bracket.budgets[rung]
-        scored = [(v, t) for t in members if (v := value_at(t, budget)) is not None]
-        scored.sort(key=lambda item: (sign * item[0], item[1].number))
-        top = scored[: int(len(scored) // self.eta)]
-        for _, t in top:
-            if t.state is TrialState.PAUSED and rung_reached(t, bracket.budgets) == rung:
-                return t
+    def _promotable(self, index: TrialIndex, s: int, rung: int) -> int | None:
+        """The best PAUSED trial of the rung's top floor(n / eta), if any."""
+        paused = index.paused.get((s, rung))
+        entries = index.rungs.get((s, rung), [])
+        top = int(len(entries) // self.eta)
+        if not paused or top == 0:
+            return None
+        for _, number in entries[:top]:
+            if number in paused:
+                return number
         return None
 
     def _new_async(self, study: Study) -> Assignment:
@@ -186,35 +194,23 @@ class HalvingScheduler(Scheduler):
                 return self.brackets[s]
         return self.brackets[self.order[-1]]
 
-    def _assign_sync(self, study: Study) -> Assignment:
-        trials = _trials(study)
-        sign = _sign(study)
-        instances: dict[int, list[FrozenTrial]] = {}
-        for t in trials:
-            j = t.system_attrs.get("instance")
-            if j is not None:
-                instances.setdefault(j, []).append(t)
+    def _assign_sync(self, index: TrialIndex) -> Assignment:
         losers: list[int] = []
-        for j in sorted(instances):
-            resume = self._promote_sync(self._instance_bracket(j), instances[j], sign, losers)
+        for j in sorted(index.instances):
+            if j in index.done:
+                continue
+            members = [index.trials[n] for n in index.instances[j]]
+            bracket = self._instance_bracket(j)
+            if len(members) >= bracket.sizes[0] and all(t.state.is_finished for t in members):
+                index.done.add(j)  # finished states are final: never look again
+                continue
+            resume = self._promote_sync(index, bracket, members, losers)
             if resume is not None:
-                return Assignment(
-                    resume=resume.resume,
-                    budget=resume.budget,
-                    claims=resume.claims,
-                    system_attrs=resume.system_attrs,
-                    prune=tuple(losers),
-                )
-        new = self._new_sync(instances)
-        return Assignment(
-            budget=new.budget,
-            claims=new.claims,
-            system_attrs=new.system_attrs,
-            prune=tuple(losers),
-        )
+                return dataclasses.replace(resume, prune=tuple(losers))
+        return dataclasses.replace(self._new_sync(index.instances), prune=tuple(losers))
 
     def _promote_sync(
-        self, bracket: Bracket, members: list[FrozenTrial], sign: float, losers: list[int]
+        self, index: TrialIndex, bracket: Bracket, members: list[FrozenTrial], losers: list[int]
     ) -> Assignment | None:
         admitted = members
         if len(members) < bracket.sizes[0]:
@@ -224,7 +220,7 @@ class HalvingScheduler(Scheduler):
             if any(value_at(t, budget) is None and not t.state.is_finished for t in admitted):
                 return None  # the rung is not complete: wait
             scored = [(v, t) for t in admitted if (v := value_at(t, budget)) is not None]
-            scored.sort(key=lambda item: (sign * item[0], item[1].number))
+            scored.sort(key=lambda item: (index.key(item[0]), item[1].number))
             winners = [t for _, t in scored[: bracket.sizes[rung + 1]]]
             chosen = {t.number for t in winners}
             for _, t in scored:
@@ -235,11 +231,11 @@ class HalvingScheduler(Scheduler):
                     losers.append(t.number)
             for t in winners:
                 if t.state is TrialState.PAUSED and rung_reached(t, bracket.budgets) == rung:
-                    return self._resume(t, bracket, rung + 1)
+                    return self._resume(t.number, bracket, rung + 1)
             admitted = winners
         return None
 
-    def _new_sync(self, instances: dict[int, list[FrozenTrial]]) -> Assignment:
+    def _new_sync(self, instances: dict[int, list[int]]) -> Assignment:
         for j in sorted(instances):
             bracket = self._instance_bracket(j)
             if len(instances[j]) < bracket.sizes[0]:
@@ -262,31 +258,14 @@ class HalvingScheduler(Scheduler):
     def _first_budget(self, bracket: Bracket) -> float:
         return bracket.budgets[0] if self.mode == "promotion" else self.max_budget
 
-    def _resume(self, trial: FrozenTrial, bracket: Bracket, rung: int) -> Assignment:
+    def _resume(self, number: int, bracket: Bracket, rung: int) -> Assignment:
         budget = bracket.budgets[rung] if self.mode == "promotion" else self.max_budget
         return Assignment(
-            resume=trial.number,
+            resume=number,
             budget=budget,
-            claims=(f"promote:{trial.number}:{rung}",),
+            claims=(f"promote:{number}:{rung}",),
             system_attrs={"rung": rung},
         )
-
-    def _bracket_of(self, trial: FrozenTrial) -> Bracket | None:
-        s = trial.system_attrs.get("bracket")
-        if s is None:  # started before this scheduler, or enqueued outside it
-            return self.brackets[self.order[0]] if self.asynchronous else None
-        return self.brackets.get(s)
-
-    def _rung_values(
-        self, study: Study, bracket: Bracket, rung: int, current: FrozenTrial
-    ) -> list[float]:
-        budget = bracket.budgets[rung]
-        values = []
-        for t in _trials(study, current):
-            s = t.system_attrs.get("bracket", self.order[0])
-            if s == bracket.s and (v := value_at(t, budget)) is not None:
-                values.append(v)
-        return values
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -304,15 +283,6 @@ def _rung_crossed(trial: FrozenTrial, step: int, budgets: tuple[float, ...]) -> 
     previous = max(earlier) if earlier else -math.inf
     crossed = [i for i, budget in enumerate(budgets) if previous < budget <= step]
     return crossed[-1] if crossed else None
-
-
-def _trials(study: Study, current: FrozenTrial | None = None) -> list[FrozenTrial]:
-    """Every trial of the study as of its view, with ``current`` in its latest form."""
-    with study._lock:
-        trials = [record.frozen() for record in study._view.records]
-    if current is not None and current.number < len(trials):
-        trials[current.number] = current
-    return trials
 
 
 def _sign(study: Study) -> float:

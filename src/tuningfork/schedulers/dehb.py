@@ -12,8 +12,8 @@ instance (the code takes the top n_i of the lower budget's whole sub-population;
 as in the code, only the very first bracket's first rung is purely random, later brackets'
 first rungs evolve from their budget's sub-population already in the first iteration
 (random first rungs throughout that iteration: 0.0089). A trial below the maximum budget
-ends PAUSED, since `Study.tell` records a trial that returns at its budget without
-reporting as PAUSED when its scheduler pauses it, but never as PRUNED.
+ends PAUSED (its evaluation at that budget is done; DEHB never resumes it: a higher rung
+re-runs configurations fresh), so that only maximum-budget evaluations COMPLETE.
 """
 
 from __future__ import annotations
