@@ -27,8 +27,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet --no-deps dehb==0.1.2
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/multifidelity.py
+	$(PY) benchmarks/speedup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -632,3 +632,31 @@ def test_categorical_parameters_get_groups_of_their_own():
     assert [n for n, _ in groups["lr"]] == ["dropout", "layers", "lr", "units"]
     assert [n for n, _ in groups["optimizer"]] == ["optimizer"]
     assert [n for n, _ in groups["batch_norm"]] == ["batch_norm"]
+
+
+def test_paused_trials_count_like_pruned_ones_and_follow_their_resumption() -> None:
+    from tuningfork.samplers._history import History
+
+    study = tf.create_study(storage="memory", scheduler=tf.ASHA(1, 9, 3, mode="promotion"))
+    space = tf.Space(x=tf.Float(0.0, 1.0))
+    for value in (3.0, 2.0, 1.0):  # three trials paused at rung 0
+        trial = study.ask(space)
+        trial.report(value, 1)
+        assert trial.should_stop() and trial.paused
+        study.tell(trial, state="PRUNED")
+    history = History(study.directions)
+    history.refresh(study._view)
+    assert len(history) == 3
+    assert list(history.numbers()[history.below(1)]) == [2]  # best value at step 1
+    resumed = study.ask(space)  # trial 2 resumed to budget 3
+    assert resumed.number == 2
+    resumed.report(5.0, 2)
+    resumed.report(5.0, 3)  # worse than before, but a later step ranks first
+    assert resumed.should_stop()
+    study.tell(resumed, state="PRUNED")
+    other = study.ask(space)  # a new trial, finished with a value
+    study.tell(other, state="PRUNED")
+    history.refresh(study._view)
+    assert len(history) == 4
+    assert list(history.numbers()[history.below(1)]) == [2]
+    assert list(history.numbers()[history.below(2)]) == [1, 2]

@@ -3,6 +3,8 @@
 Finished trials never change, so each is read once: its rank key (for the good/bad split)
 goes into growing arrays, and its encoded row goes into the matrix of every parameter set
 (group) that has asked for rows. Running trials are re-read on every call; there are few.
+PAUSED trials (stopped at a rung by a multi-fidelity scheduler) count like pruned ones, by
+the step they reached; their key is updated in place when they are resumed and go further.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Encoded", "Observed", "History"]
 
 _COMPLETE, _PRUNED, _RUNNING = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
+_PAUSED = TrialState.PAUSED
 # Encoded matrices kept per study: one per group of parameters (a few in practice).
 _MAX_ENCODINGS = 64
 
@@ -62,6 +65,9 @@ class _Column:
     @property
     def values(self) -> np.ndarray:
         return self._data[: self.size]
+
+    def set(self, position: int, row: Any) -> None:
+        self._data[position] = row
 
 
 class Encoded:
@@ -129,6 +135,7 @@ class History:
         self._dominated = _Column()  # multi-objective: complete trials dominating each one
         self._cursor = 0  # records of the view looked at
         self._unfinished: dict[int, None] = {}  # looked at, not finished yet
+        self._paused: dict[int, tuple[int, Any]] = {}  # taken while PAUSED: position, frozen
         self._encodings: OrderedDict[Group, Encoded] = OrderedDict()
         self._split: tuple[int, int, np.ndarray] | None = None
 
@@ -140,22 +147,42 @@ class History:
     def refresh(self, view: StudyView) -> None:
         """Take in the trials that finished since the last call (hold the study's lock)."""
         records = view.records
+        for number in list(self._paused):
+            self._recheck(records[number])
         for number in list(self._unfinished):
-            if records[number].state.is_finished:
+            state = records[number].state
+            if state.is_finished or state is _PAUSED:
                 del self._unfinished[number]
                 self._take(records[number])
         for number in range(self._cursor, len(records)):
             record = records[number]
-            if record.state.is_finished:
+            if record.state.is_finished or record.state is _PAUSED:
                 self._take(record)
             else:
                 self._unfinished[number] = None
         self._cursor = len(records)
 
+    def _recheck(self, record: TrialRecord) -> None:
+        """Update the key of a trial taken while PAUSED, if it has changed since."""
+        position, seen = self._paused[record.number]
+        frozen = record.frozen()
+        if frozen is seen:
+            return
+        key = self._key(record)
+        if key is not None:  # a FAIL after a pause keeps what the trial showed before
+            self._keys.set(position, key)
+            self._split = None
+        if record.state.is_finished:
+            del self._paused[record.number]
+        else:
+            self._paused[record.number] = (position, frozen)
+
     def _take(self, record: TrialRecord) -> None:
         key = self._key(record)
         if key is None:
             return  # failed trials say nothing about their configuration
+        if record.state is _PAUSED:
+            self._paused[record.number] = (len(self.finished), record.frozen())
         self.finished.append(Observed(record))
         self._keys.append(key)
         if self._losses is not None:
@@ -168,7 +195,7 @@ class History:
         if record.state is _COMPLETE and record.values:
             loss = 0.0 if self._multi else self._loss(record.values[0])
             return (0.0, 0.0, loss, float(record.number))
-        if record.state is not _PRUNED:
+        if record.state is not _PRUNED and record.state is not _PAUSED:
             return None
         steps = record.intermediate_values
         if not steps:
