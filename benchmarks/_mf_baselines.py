@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from quality import optuna_suggest
 
-from tuningfork.space import Categorical, Distribution, Float, Int, Space
+from tuningfork.space import Categorical, Float, Int, Space
 from tuningfork.testing.mf_functions import Meter, MFProblem
 
 ETA = 3
@@ -42,20 +43,6 @@ def run_random(problem: MFProblem, seed: int, meter: Meter) -> None:
 
 
 # -- Optuna -----------------------------------------------------------------------------------
-
-
-def optuna_suggest(trial: Any, name: str, distribution: Distribution) -> Any:
-    if isinstance(distribution, Float):
-        return trial.suggest_float(
-            name, distribution.low, distribution.high, log=distribution.log, step=distribution.step
-        )
-    if isinstance(distribution, Int):
-        return trial.suggest_int(
-            name, distribution.low, distribution.high, step=distribution.step, log=distribution.log
-        )
-    if isinstance(distribution, Categorical):
-        return trial.suggest_categorical(name, list(distribution.choices))
-    raise TypeError(f"no Optuna translation for {distribution!r}")
 
 
 def _run_optuna(problem: MFProblem, seed: int, meter: Meter, pruner: Any) -> None:

@@ -42,7 +42,8 @@ def _runner(make_scheduler: Callable[[int, int], tf.Scheduler], sampler: str) ->
     """A runner; ``make_scheduler(seed, max_step)`` builds the scheduler."""
 
     def run(problem: MFProblem, seed: int, meter: Meter) -> None:
-        chosen = tf.TPESampler(seed=seed) if sampler == "tpe" else tf.RandomSampler(seed=seed)
+        samplers = {"tpe": tf.TPESampler, "gp": tf.GPSampler, "random": tf.RandomSampler}
+        chosen = samplers[sampler](seed=seed)
         scheduler = make_scheduler(seed, meter.max_step)
         study = tf.create_study(storage="memory", sampler=chosen, scheduler=scheduler, seed=seed)
         run_study(study, problem, meter)
@@ -57,6 +58,7 @@ TUNINGFORK: dict[str, Runner] = {
     ),
     "tf-hyperband": _runner(lambda s, r: tf.Hyperband(MIN_STEP, r, ETA), "random"),
     "tf-hyperband-tpe": _runner(lambda s, r: tf.Hyperband(MIN_STEP, r, ETA), "tpe"),
+    "tf-hyperband-gp": _runner(lambda s, r: tf.Hyperband(MIN_STEP, r, ETA), "gp"),
     "tf-bohb": _runner(lambda s, r: tf.BOHB(MIN_STEP, r, ETA, seed=s), "random"),
     "tf-dehb": _runner(lambda s, r: tf.DEHB(MIN_STEP, r, ETA, seed=s), "random"),
 }
@@ -65,6 +67,7 @@ LABELS = {
     "tf-asha-promotion-tpe": "tuningfork ASHA (promotion) + TPE",
     "tf-hyperband": "tuningfork Hyperband (random)",
     "tf-hyperband-tpe": "tuningfork Hyperband + TPE",
+    "tf-hyperband-gp": "tuningfork Hyperband + GP",
     "tf-bohb": "tuningfork BOHB",
     "tf-dehb": "tuningfork DEHB",
 }

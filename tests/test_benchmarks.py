@@ -122,3 +122,25 @@ def test_quality_quick_run_prints_tables_and_writes_results(tmp_path):
     assert (
         len(list((tmp_path / "cache").glob("*.json"))) == 2 * 3 * 2
     )  # problems x samplers x seeds
+
+
+def test_speedup_quick_run(tmp_path):
+    out = tmp_path / "speedup.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT.parent / "speedup.py"),
+            "--quick",
+            "--seeds", "1",
+            "--ref-time", "10",
+            "--problems", "mf_branin",
+            "--schedulers", "asha-stopping", "hyperband-sync",
+            "--workers", "4",
+            "--processes", "1",
+            "--out", str(out),
+        ],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "4 workers" in completed.stdout
+    assert out.with_suffix(".md").exists()

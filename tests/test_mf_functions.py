@@ -245,6 +245,10 @@ def test_benchmark_quick_run(tmp_path):
             "--methods",
             "random",
             "optuna-tpe-sha",
+            "tf-asha-tpe",
+            "tf-hyperband",
+            "tf-bohb",
+            "tf-dehb",
             "--out",
             str(out),
         ],
@@ -255,6 +259,6 @@ def test_benchmark_quick_run(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "### mf_branin" in completed.stdout and "**lowest median**" in completed.stdout
     record = json.loads(out.read_text())
-    assert len(record["runs"]) == 4 and record["marks"] == [5.0]
+    assert len(record["runs"]) == 12 and record["marks"] == [5.0]
     assert all(run["cost"] >= 5.0 and run["exhausted_budget"] for run in record["runs"])
     assert out.with_suffix(".md").read_text().startswith("## Multi-fidelity")
