@@ -362,8 +362,87 @@ def render(
         lines += [f"### {name} ({len(problem.space)} parameters, {what})", ""]
         lines += problem_table(name, methods, marks, results)
         lines.append("")
+    lines += targets(problems, methods, results)
     lines += ["### Time per run (all problems)", "", *time_table(methods, results), ""]
     return "\n".join(lines)
+
+
+OPTUNA = ("optuna-tpe-sha", "optuna-tpe-hyperband")
+TARGET_MARKS = (30.0, 100.0)
+
+
+def _values(results: Sequence[dict], problem: str, method: str, mark: float) -> list[float]:
+    return [
+        v
+        for r in results
+        if r["problem"] == problem and r["method"] == method and not r["error"]
+        if (v := at_mark(r, mark)) is not None
+    ]
+
+
+def _best(results: Sequence[dict], problem: str, methods: Sequence[str], mark: float):
+    """(median, method) of the method with the lowest median regret, or None."""
+    medians = [
+        (float(np.median(values)), m)
+        for m in methods
+        if (values := _values(results, problem, m, mark))
+    ]
+    return min(medians) if medians else None
+
+
+def targets(problems: Sequence[str], methods: Sequence[str], results: Sequence[dict]) -> list:
+    """Issue 4's targets: tuningfork's best method beats Optuna's best at 30 and 100 units
+    on every problem; tuningfork's DEHB is no worse than the dehb package."""
+    ours = [m for m in methods if m.startswith("tf-")]
+    theirs = [m for m in methods if m in OPTUNA]
+    lines = ["### Targets", ""]
+    if ours and theirs:
+        lines += [
+            "tuningfork's best method against Optuna's best (lowest median regret of each "
+            "side, per problem and budget):",
+            "",
+            "| problem | units | tuningfork's best | median | Optuna's best | median | |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for problem in problems:
+            for mark in TARGET_MARKS:
+                mine, other = (
+                    _best(results, problem, ours, mark),
+                    _best(results, problem, theirs, mark),
+                )
+                if mine is None or other is None:
+                    continue
+                verdict = "PASS" if mine[0] < other[0] else "FAIL"
+                lines.append(
+                    f"| {problem} | {mark:g} | {label(mine[1])} | {_g(mine[0])} | "
+                    f"{label(other[1])} | {_g(other[0])} | {verdict} |"
+                )
+        lines.append("")
+    if "tf-dehb" in methods and "dehb" in methods:
+        from scipy.stats import mannwhitneyu
+
+        lines += [
+            "tuningfork DEHB against the `dehb` package: no worse = a lower or equal median, "
+            "or a median difference that a one-sided Mann-Whitney U test does not find "
+            'significant (p >= 0.05 for "tuningfork\'s regrets are larger").',
+            "",
+            "| problem | units | tuningfork DEHB | dehb | p | |",
+            "|---|---|---|---|---|---|",
+        ]
+        for problem in problems:
+            for mark in marks_for(max(TARGET_MARKS)):
+                mine = _values(results, problem, "tf-dehb", mark)
+                other = _values(results, problem, "dehb", mark)
+                if not mine or not other:
+                    continue
+                p = float(mannwhitneyu(mine, other, alternative="greater").pvalue)
+                ok = np.median(mine) <= np.median(other) or p >= 0.05
+                lines.append(
+                    f"| {problem} | {mark:g} | {_g(float(np.median(mine)))} | "
+                    f"{_g(float(np.median(other)))} | {p:.2f} | {'PASS' if ok else 'FAIL'} |"
+                )
+        lines.append("")
+    return lines
 
 
 # -- main -------------------------------------------------------------------------------------

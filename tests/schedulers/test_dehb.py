@@ -121,8 +121,22 @@ def test_deterministic_under_a_seed():
     assert params(3) != params(4)
 
 
-def test_parents_come_from_the_lower_rung_then_the_lower_budget():
+def test_parents_come_from_the_best_of_the_lower_budget():
     dehb = DEHB(1, 27, 3, mutation_factor=0.1, crossover_prob=1.0, seed=1)
+    study = new_study(dehb, seed=1)
+    drive(study, asks=65 + 27)  # the first iteration, then rung 0 of instance 4 (s = 3)
+    pool = dehb.parent_pool(study, 4, 1)
+    best = [t for t in members(study, 1) if isinstance(t, FrozenTrial)][:9]
+    assert len(pool) == 9 and pool == best  # the top n_1 of budget 1's sub-population
+    assert {t.number for t in pool} != {t.number for t in ranked(cell(study, 4, 0))[:9]}
+    child = study.ask(SPACE)  # with CR = 1: r1 + F (r2 - r3) of three of them
+    vectors = [SPACE.encode(t.params) for t in pool]
+    x = SPACE.encode(child.params)
+    assert any(is_mutant(x, a, b, c, 0.1) for a, b, c in itertools.permutations(vectors, 3))
+
+
+def test_bracket_parents_come_from_the_lower_rung_then_the_lower_budget():
+    dehb = DEHB(1, 27, 3, mutation_factor=0.1, crossover_prob=1.0, parents="bracket", seed=1)
     study = new_study(dehb, seed=1)
     drive(study, asks=65 + 27)  # the first iteration, then rung 0 of instance 4 (s = 3)
     rung0 = cell(study, 4, 0)
@@ -255,6 +269,8 @@ def test_rejects_bad_options():
         DEHB(mutation_factor=0)
     with pytest.raises(SchedulerError, match="crossover_prob"):
         DEHB(crossover_prob=1.5)
+    with pytest.raises(SchedulerError, match="parents"):
+        DEHB(parents="elsewhere")
     with pytest.raises(SchedulerError, match="min_budget"):
         DEHB(9, 3)
     study = tf.create_study(storage="memory", directions=["minimize", "minimize"], scheduler=DEHB())
@@ -272,5 +288,6 @@ def test_describe_is_json():
         "mutation_factor": 0.5,
         "crossover_prob": 0.5,
         "strategy": "best1_exp",
+        "parents": "budget",
         "seed": 3,
     }
