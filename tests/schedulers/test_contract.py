@@ -50,3 +50,33 @@ class TestAsyncHyperband(SchedulerContract):
 class TestBOHB(SchedulerContract):
     def make_scheduler(self, seed: int) -> tf.Scheduler:
         return tf.BOHB(1, 27, 3, seed=seed)
+
+
+class TestPercentileStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.PercentileStopping(25.0, n_startup_trials=3)
+
+
+class TestThresholdStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.ThresholdStopping(upper=0.6, n_warmup_steps=2)
+
+
+class TestTimeStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.TimeStopping(max_seconds=600.0)
+
+
+class TestRankStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.RankStopping(0.5, step=3, n_startup_trials=3)
+
+
+class TestPatienceStopping(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.PatienceStopping(3)
+
+
+class TestAnyOf(SchedulerContract):
+    def make_scheduler(self, seed: int) -> tf.Scheduler:
+        return tf.AnyOf(tf.ThresholdStopping(upper=1.0), tf.RankStopping(0.5, step=9))
