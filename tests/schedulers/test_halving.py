@@ -386,3 +386,14 @@ def test_scheduler_proposals_outside_the_range_fall_back_to_the_sampler() -> Non
     assert 0.0 <= x <= 1.0 and y == 0.5
     trial = study.ask(tf.Space(x=tf.Float(0.0, 1.0), y=tf.Float(0.0, 1.0)))
     assert 0.0 <= trial.params["x"] <= 1.0 and trial.params["y"] == 0.5
+
+
+def test_any_of_keeps_promotions_and_adds_a_threshold() -> None:
+    study = study_with(
+        tf.AnyOf(tf.ASHA(1, 9, 3, mode="promotion"), tf.ThresholdStopping(upper=5.0))
+    )
+    for value in (3.0, 2.0, 1.0):
+        assert run_to_budget(study, study.ask(SPACE), value) is TrialState.PAUSED
+    promoted = study.ask(SPACE)
+    assert promoted.resumed and promoted.number == 2 and promoted.budget == 3
+    assert run_to_budget(study, promoted, 9.0) is TrialState.PRUNED  # above the threshold

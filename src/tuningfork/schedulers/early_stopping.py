@@ -18,10 +18,11 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from tuningfork.schedulers.base import Decision, Scheduler
+from tuningfork.schedulers.base import Assignment, Decision, Scheduler
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
+    from tuningfork.space import Space
     from tuningfork.study import Study
 
 
@@ -341,7 +342,9 @@ class PatienceStopping(Scheduler):
 
 class AnyOf(Scheduler):
     """Compose schedulers: STOP if any member says STOP, else PAUSE if any says PAUSE, else
-    CONTINUE. Every member is asked at every report.
+    CONTINUE. Every member is asked at every report. At an ask, the first member with an
+    assignment (a promotion, a budget) decides, so e.g. ``AnyOf(ASHA(mode="promotion"),
+    ThresholdStopping(lower=0.1))`` promotes as ASHA does and also stops hopeless trials.
 
     Args:
         *schedulers: one or more `Scheduler` instances.
@@ -362,6 +365,13 @@ class AnyOf(Scheduler):
         if Decision.PAUSE in decisions:
             return Decision.PAUSE
         return Decision.CONTINUE
+
+    def assign(self, study: Study, space: Space | None) -> Assignment | None:
+        for member in self.schedulers:
+            assignment = member.assign(study, space)
+            if assignment is not None:
+                return assignment
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"name": "AnyOf", "schedulers": [m.describe() for m in self.schedulers]}
