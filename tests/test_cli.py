@@ -313,3 +313,20 @@ def test_console_script_runs(url):
     )
     assert done.returncode == 0, done.stderr
     assert [s["name"] for s in json.loads(done.stdout)["studies"]] == ["demo", "pareto"]
+
+
+def test_copy_moves_a_study_between_storages(tmp_path) -> None:
+    import tuningfork as tf
+    from tuningfork.cli import main
+
+    source = f"sqlite:///{tmp_path / 'a.db'}"
+    target = f"journal://{tmp_path / 'b.log'}"
+    study = tf.create_study("moved", storage=source, seed=0)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
+    assert main(["copy", "moved", "--from", source, "--to", target]) == 0
+    copied = tf.load_study("moved", storage=target)
+    assert [t.to_json() for t in copied.trials] == [t.to_json() for t in study.trials]
+    assert main(["copy", "moved", "--from", source, "--to", target]) == 2  # name taken
+    assert main(["compact", target]) == 0
+    assert main(["compact", source]) == 2
+    assert len(tf.load_study("moved", storage=target).trials) == 5

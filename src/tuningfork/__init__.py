@@ -48,7 +48,14 @@ from tuningfork.schedulers import (
     TimeStopping,
 )
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
-from tuningfork.storage import InMemoryStorage, SQLStorage, Storage, get_storage
+from tuningfork.storage import (
+    InMemoryStorage,
+    JournalStorage,
+    SQLStorage,
+    Storage,
+    copy_study,
+    get_storage,
+)
 from tuningfork.study import (
     Study,
     StudySummary,
@@ -90,6 +97,7 @@ __all__ = [
     "FrozenTrial",
     "GridSampler",
     "InMemoryStorage",
+    "JournalStorage",
     "Int",
     "MedianStopping",
     "MissingExtra",
@@ -116,6 +124,7 @@ __all__ = [
     "TrialState",
     "TrialStateError",
     "TuningforkError",
+    "copy_study",
     "create_study",
     "delete_study",
     "get_storage",

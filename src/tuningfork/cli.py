@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from tuningfork import __version__, _export
 from tuningfork.exceptions import StorageError, TuningforkError
-from tuningfork.storage import default_url
+from tuningfork.storage import copy_study, default_url, get_storage
 from tuningfork.study import Study, StudySummary, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print one JSON document")
     parser = argparse.ArgumentParser(
-        prog="tuningfork", description="Inspect and export tuningfork studies."
+        prog="tuningfork", description="Inspect, export and copy tuningfork studies."
     )
     parser.add_argument("--version", action="version", version=f"tuningfork {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -85,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
         "--format", choices=("csv", "json"), help="default: from --out's suffix, else csv"
     )
     export.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    text = "copy a study, every event of it, from one storage to another"
+    copy = commands.add_parser("copy", help=text, description=text)
+    copy.set_defaults(handler=_cmd_copy)
+    copy.add_argument("study", metavar="STUDY", help="the study's name")
+    copy.add_argument("--from", dest="source", metavar="URL", required=True, help="from here")
+    copy.add_argument("--to", dest="target", metavar="URL", required=True, help="to here")
+    copy.add_argument("--new-name", metavar="NAME", help="its name there (default: the same)")
+    copy.add_argument("--json", action="store_true", help="print one JSON document")
+    text = "rewrite a journal file without its deleted studies and torn lines"
+    compact = commands.add_parser("compact", help=text, description=text)
+    compact.set_defaults(handler=_cmd_compact)
+    compact.add_argument("storage", metavar="URL", help="a journal:// storage")
+    compact.add_argument("--json", action="store_true", help="print one JSON document")
     return parser
 
 
@@ -104,6 +117,31 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     else:
         headers = ["NAME", "DIRECTIONS", "TRIALS", *_TABLE_STATES, "BEST", "CREATED"]
         print(_table(headers, [_summary_row(s) for s in summaries], "<<>>>>>><"))
+    return EXIT_OK
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    source = _storage_url(args.source)
+    info = copy_study(args.study, source, args.target, new_name=args.new_name)
+    doc = {"study": args.study, "from": source, "to": args.target, "copied_as": info.name}
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"copied study {args.study!r} from {source} to {args.target} as {info.name!r}")
+    return EXIT_OK
+
+
+def _cmd_compact(args: argparse.Namespace) -> int:
+    if not args.storage.startswith("journal://"):
+        raise StorageError(
+            f"compact works on journal files (journal:///path/to/file.log), not {args.storage}"
+        )
+    storage = get_storage(args.storage)
+    storage.compact()  # type: ignore[attr-defined]
+    if args.json:
+        _print_json({"storage": args.storage, "compacted": True})
+    else:
+        print(f"compacted {args.storage}")
     return EXIT_OK
 
 

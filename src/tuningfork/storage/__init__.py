@@ -7,6 +7,8 @@ import threading
 
 from tuningfork.exceptions import StorageError
 from tuningfork.storage.base import Storage, StudyInfo
+from tuningfork.storage.copy import copy_study
+from tuningfork.storage.journal import JournalStorage, journal_path
 from tuningfork.storage.memory import InMemoryStorage
 from tuningfork.storage.sql import SQLStorage
 
@@ -20,9 +22,11 @@ _open_lock = threading.Lock()
 __all__ = [
     "DEFAULT_URL",
     "InMemoryStorage",
+    "JournalStorage",
     "SQLStorage",
     "Storage",
     "StudyInfo",
+    "copy_study",
     "default_url",
     "get_storage",
 ]
@@ -47,8 +51,10 @@ def _absolute(url: str) -> str:
 def get_storage(storage: Storage | str | None) -> Storage:
     """A storage object from a URL, an existing storage, or None (the default URL).
 
-    ``"memory"`` gives a new in-memory storage. SQL URLs are opened once per process
-    and shared, so that threads reuse one connection pool.
+    ``"memory"`` gives a new in-memory storage. ``journal://PATH`` opens a journal file
+    (`JournalStorage`; ``journal:///abs/path.log`` is absolute, ``journal://rel.log``
+    relative to the current directory). SQL and journal URLs are opened once per process
+    and shared, so that threads reuse one connection pool (one journal index).
     """
     if isinstance(storage, Storage):
         return storage
@@ -61,8 +67,15 @@ def get_storage(storage: Storage | str | None) -> Storage:
         return InMemoryStorage()
     if "://" not in url:
         raise StorageError(
-            f"{url!r} is not a storage URL; use e.g. 'sqlite:///study.db' or 'memory'"
+            f"{url!r} is not a storage URL; use e.g. 'sqlite:///study.db', "
+            "'journal:///path/study.log' or 'memory'"
         )
+    if url.startswith("journal://"):
+        key = (os.getpid(), f"journal://{journal_path(url)}")
+        with _open_lock:
+            if key not in _open:
+                _open[key] = JournalStorage(key[1])
+            return _open[key]
     key = (os.getpid(), _absolute(url))
     with _open_lock:
         if key not in _open:

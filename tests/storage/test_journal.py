@@ -1,0 +1,226 @@
+"""The journal-file storage: the storage contract, many writer processes, torn lines,
+format versions and compaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import tuningfork as tf
+from tuningfork.exceptions import SchemaVersionError, StorageError
+from tuningfork.storage import get_storage
+from tuningfork.storage.journal import JournalStorage, journal_path
+from tuningfork.testing import StorageContract
+from tuningfork.testing.storages import run_in_processes
+from tuningfork.trial import TrialState
+
+
+class TestJournalStorage(StorageContract):
+    processes = True
+
+    def make_storage(self, tmp_path: Path) -> tf.Storage:
+        return JournalStorage(tmp_path / "contract.log")
+
+
+# -- URLs -----------------------------------------------------------------------------------
+
+
+def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert journal_path("journal:///abs/x.log") == "/abs/x.log"
+    monkeypatch.chdir(tmp_path)
+    assert journal_path("journal://rel/x.log") == str(tmp_path / "rel" / "x.log")
+    store = get_storage("journal://study.log")
+    assert isinstance(store, JournalStorage)
+    assert store.url == f"journal://{tmp_path / 'study.log'}"
+    assert get_storage(store.url) is store
+    assert store.artifact_root() == tmp_path / "tuningfork_artifacts"
+    with pytest.raises(StorageError, match="does not exist"):
+        get_storage(f"journal://{tmp_path}/missing/x.log")
+    with pytest.raises(StorageError, match="journal file"):
+        get_storage("journal://")
+
+
+def test_create_study_with_a_url(tmp_path: Path) -> None:
+    url = f"journal://{tmp_path}/x.log"
+    study = tf.create_study("s", storage=url)
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=5)
+    assert len(tf.load_study("s", storage=url).trials) == 5
+
+
+# -- many processes -------------------------------------------------------------------------
+
+
+def _append_worker(path: str, index: int, n: int) -> list[int]:
+    store = JournalStorage(path)
+    study = store.get_study("s").study_id
+    return [
+        store.append(study, [{"op": "test", "w": index, "i": i, "k": k} for k in range(3)])
+        for i in range(n)
+    ]
+
+
+def test_concurrent_writer_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "j.log")
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    n, per = 8, 100
+    seqs = run_in_processes(_append_worker, [(path, w, per) for w in range(n)])
+    batches = JournalStorage(path).read(study, 0)
+    assert [seq for seq, _ in batches] == list(range(1, n * per + 1))
+    assert sorted(s for chunk in seqs for s in chunk) == list(range(1, n * per + 1))
+    seen = [(events[0]["w"], events[0]["i"]) for _, events in batches]
+    assert sorted(seen) == [(w, i) for w in range(n) for i in range(per)]
+    for _, events in batches:
+        assert [e["k"] for e in events] == [0, 1, 2]
+        assert len({(e["w"], e["i"]) for e in events}) == 1
+    for w in range(n):  # each writer's batches in its own order
+        assert [i for ww, i in seen if ww == w] == list(range(per))
+    assert store.read(study, 0) == batches  # the first handle catches up too
+
+
+def _study_worker(url: str, index: int, n_total: int) -> list[int]:
+    """One of 8 processes: runs its share of three studies (spawning costs ~1 s each,
+    so one set of processes serves the three checks)."""
+    opt = tf.load_study("opt", storage=url, sampler=tf.RandomSampler(seed=index))
+    opt.optimize(
+        lambda t: t.suggest_float("x", 0.0, 1.0) + t.suggest_int("i", 0, 5),
+        n_trials=n_total // 8,
+    )
+    grid = tf.load_study("grid", storage=url, sampler=tf.GridSampler(_GRID))
+    grid.optimize(
+        lambda t: (
+            t.suggest_categorical("a", _GRID["a"]) * 10 + t.suggest_categorical("b", _GRID["b"])
+        ),
+        n_trials=40,
+    )
+    queue = tf.load_study("queue", storage=url, sampler=tf.RandomSampler(seed=index))
+    numbers = []
+    for _ in range(5):  # 8 x 5 = the 40 queued configurations, each taken exactly once
+        trial = queue.ask()
+        x = trial.suggest_int("x", 0, 1000)
+        queue.tell(trial, float(x))
+        numbers.append(trial.number)
+    return numbers
+
+
+_GRID = {"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3]}
+
+
+def test_8_processes_optimize_grid_and_queue(tmp_path: Path) -> None:
+    url = f"journal://{tmp_path}/studies.log"
+    opt = tf.create_study("opt", storage=url, sampler=tf.RandomSampler(seed=0))
+    grid = tf.create_study("grid", storage=url, sampler=tf.GridSampler(_GRID))
+    queue = tf.create_study("queue", storage=url, sampler=tf.RandomSampler(seed=0))
+    for x in range(40):
+        queue.enqueue_trial({"x": x})
+    n = 160
+    numbers = run_in_processes(_study_worker, [(url, index, n) for index in range(8)])
+    # optimize: exactly n trials, unique numbers, every value recorded
+    trials = opt.trials
+    assert len(trials) == n
+    assert [t.number for t in trials] == list(range(n))
+    assert all(t.state is TrialState.COMPLETE and t.value is not None for t in trials)
+    assert all(t.value == t.params["x"] + t.params["i"] for t in trials)
+    # grid: every point exactly once
+    complete = [t for t in grid.trials if t.state is TrialState.COMPLETE]
+    assert sorted(t.value for t in complete) == [a * 10 + b for a in range(5) for b in range(4)]
+    # queue: every enqueued configuration exactly once, and nothing else
+    assert sorted(n for chunk in numbers for n in chunk) == list(range(40))
+    assert len(queue.trials) == 40
+    assert sorted(t.value for t in queue.trials) == [float(x) for x in range(40)]
+
+
+# -- torn lines, versions, compaction -------------------------------------------------------
+
+
+def test_a_torn_last_line_is_skipped_and_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "torn.log"
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    store.append(study, [{"op": "test", "i": 0}])
+    whole = json.dumps({"study": study, "seq": 2, "events": [{"op": "test", "i": "lost"}]})
+    with open(path, "ab") as f:  # a writer that crashed halfway through its line
+        f.write(whole[: len(whole) // 2].encode())
+    reader = JournalStorage(path)
+    assert [events[0]["i"] for _, events in reader.read(study, 0)] == [0]
+    assert store.read(study, 0) == reader.read(study, 0)
+    # the next writer terminates the torn line and appends after it
+    assert reader.append(study, [{"op": "test", "i": 1}]) == 2
+    assert path.read_bytes().count(b"\n") == 5  # header, create, batch, torn, batch
+    for handle in (store, reader, JournalStorage(path)):
+        assert [(s, e[0]["i"]) for s, e in handle.read(study, 0)] == [(1, 0), (2, 1)]
+    assert store.append(study, [{"op": "test", "i": 2}]) == 3
+    store.compact()
+    assert b"lost" not in path.read_bytes()
+    assert [e[0]["i"] for _, e in JournalStorage(path).read(study, 0)] == [0, 1, 2]
+
+
+def test_a_garbage_line_in_the_middle_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.log"
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    store.append(study, [{"op": "test", "i": 0}])
+    with open(path, "ab") as f:  # e.g. a torn write with a hole, on NFS
+        f.write(b'\x00\x00\x00{"study": 1, "se\n')
+    store.append(study, [{"op": "test", "i": 1}])
+    fresh = JournalStorage(path)
+    assert [(s, e[0]["i"]) for s, e in fresh.read(study, 0)] == [(1, 0), (2, 1)]
+
+
+def test_format_version(tmp_path: Path) -> None:
+    path = tmp_path / "new.log"
+    path.write_text(json.dumps({"tuningfork_journal": 99, "generation": 0}) + "\n")
+    with pytest.raises(SchemaVersionError, match="format version 99"):
+        JournalStorage(path)
+    other = tmp_path / "other.txt"
+    other.write_text("hello\n")
+    with pytest.raises(StorageError, match="not a tuningfork journal"):
+        JournalStorage(other)
+
+
+def test_compaction_keeps_studies_and_open_readers(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    writer = JournalStorage(path)
+    reader = JournalStorage(path)
+    keep = writer.create_study("keep", ("maximize",))
+    gone = writer.create_study("gone", ("minimize",))
+    for i in range(5):
+        writer.append(keep.study_id, [{"op": "test", "i": i}])
+        writer.append(gone.study_id, [{"op": "test", "i": i}])
+    seen = reader.read(keep.study_id, 0)
+    assert len(seen) == 5
+    writer.heartbeat(gone.study_id, [0], "w", 1.0)
+    writer.delete_study("gone")
+    size = path.stat().st_size
+    writer.compact()
+    assert path.stat().st_size < size
+    assert b'"gone"' not in path.read_bytes()
+    for i in range(5, 8):
+        writer.append(keep.study_id, [{"op": "test", "i": i}])
+    # the reader notices the new file; its old `after` still works
+    later = reader.read(keep.study_id, seen[-1][0])
+    assert [e[0]["i"] for _, e in later] == [5, 6, 7]
+    assert [e[0]["i"] for _, e in reader.read(keep.study_id, 0)] == list(range(8))
+    assert [s for s, _ in reader.read(keep.study_id, 0)] == list(range(1, 9))
+    assert [info.name for info in reader.list_studies()] == ["keep"]
+    assert reader.get_study("keep") == keep
+    # study ids are never reused, even after the deleted study left the file
+    again = reader.create_study("gone", ("minimize",))
+    assert again.study_id > gone.study_id
+    assert writer.heartbeats(again.study_id) == {}
+    assert writer.read(again.study_id, 0) == []
+
+
+def test_compaction_of_a_real_study(tmp_path: Path) -> None:
+    url = f"journal://{tmp_path}/real.log"
+    study = tf.create_study("real", storage=url, sampler=tf.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=20)
+    before = [t.to_json() for t in study.trials]
+    get_storage(url).compact()  # type: ignore[attr-defined]
+    fresh = JournalStorage(f"{tmp_path}/real.log")
+    loaded = tf.load_study("real", storage=fresh)
+    assert [t.to_json() for t in loaded.trials] == before
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=5)
+    assert [t.number for t in loaded.trials] == list(range(25))
