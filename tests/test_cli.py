@@ -330,3 +330,17 @@ def test_copy_moves_a_study_between_storages(tmp_path) -> None:
     assert main(["compact", target]) == 0
     assert main(["compact", source]) == 2
     assert len(tf.load_study("moved", storage=target).trials) == 5
+
+
+def test_worker_runs_trials_of_an_objective_file(tmp_path) -> None:
+    import tuningfork as tf
+    from tuningfork.cli import main
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    tf.create_study("w", storage=url, seed=0)
+    objective = tmp_path / "objective.py"
+    objective.write_text("def f(trial):\n    return trial.suggest_float('x', 0, 1) ** 2\n")
+    assert main(["worker", "w", "--storage", url, "--objective", f"{objective}:f",
+                 "--n-trials", "4"]) == 0  # fmt: skip
+    assert len(tf.load_study("w", storage=url).get_trials(["COMPLETE"])) == 4
+    assert main(["worker", "w", "--storage", url, "--objective", "no_such_module:f"]) == 2

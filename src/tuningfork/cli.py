@@ -93,6 +93,22 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", metavar="URL", required=True, help="to here")
     copy.add_argument("--new-name", metavar="NAME", help="its name there (default: the same)")
     copy.add_argument("--json", action="store_true", help="print one JSON document")
+    text = "run trials of a study with an objective given as module:function"
+    worker = command("worker", _cmd_worker, text)
+    worker.add_argument(
+        "--objective", metavar="REF", required=True,
+        help="module:function or path/to/file.py:function; takes a trial, returns a value",
+    )  # fmt: skip
+    worker.add_argument("--n-trials", type=int, metavar="N", help="trials for this worker")
+    worker.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    worker.add_argument("--n-jobs", type=int, default=1, metavar="N", help="threads (default 1)")
+    worker.add_argument("--max-retries", type=int, metavar="N", help="override the study's")
+    worker.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds")
+    worker.add_argument("--grace-period", type=float, metavar="S", help="seconds")
+    worker.add_argument(
+        "--signal", dest="signals", action="append", metavar="NAME",
+        help="also checkpoint and stop on this signal (e.g. SIGUSR1 for sbatch --signal=USR1@60)",
+    )  # fmt: skip
     text = "rewrite a journal file without its deleted studies and torn lines"
     compact = commands.add_parser("compact", help=text, description=text)
     compact.set_defaults(handler=_cmd_compact)
@@ -129,6 +145,23 @@ def _cmd_copy(args: argparse.Namespace) -> int:
     else:
         print(f"copied study {args.study!r} from {source} to {args.target} as {info.name!r}")
     return EXIT_OK
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from tuningfork.execution.worker import run_worker
+
+    return run_worker(
+        args.study,
+        _storage_url(args.storage),
+        args.objective,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        n_jobs=args.n_jobs,
+        max_retries=args.max_retries,
+        heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period,
+        preempt_signals=("SIGTERM", *(args.signals or ())),
+    )
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:

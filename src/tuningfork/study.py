@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import threading
 import time
 import traceback
@@ -71,6 +72,10 @@ class Study:
         self._monitored = False  # True while optimize() sends heartbeats for our trials
         self.heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL_S
         self.grace_period = DEFAULT_GRACE_PERIOD_S
+        self._max_retries: int | None = None  # None: the study's record decides
+        self._retry_failed_exceptions: bool | None = None
+        self._preempt = False  # set by optimize()'s signal handler: stop at the next report
+        self._preempted_by: int | None = None
         self._sync()
         self.sampler = sampler if sampler is not None else self._recorded_sampler()
         self.scheduler = scheduler if scheduler is not None else NoScheduler()
@@ -145,6 +150,89 @@ class Study:
         user[key] = _json_checked(value, f"study attribute {key!r}")
         self._append([{"op": "study", "attrs": {"user": user}}])
 
+    # -- retries and preemption -----------------------------------------------------------
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a failed trial is retried (a new WAITING trial with the same
+        parameters, linked by ``retry_of`` / ``retried_by``). The study's record decides
+        (``create_study(max_retries=...)``) unless this handle overrides it: assign to it, or
+        pass ``max_retries`` to `load_study`."""
+        if self._max_retries is not None:
+            return self._max_retries
+        return int(self._view.study_attrs.get("max_retries") or 0)
+
+    @max_retries.setter
+    def max_retries(self, value: int | None) -> None:
+        self._max_retries = _check_retries(value)
+
+    @property
+    def retry_failed_exceptions(self) -> bool:
+        """Whether trials failed by the objective (an exception, a bad value) are retried too;
+        otherwise only stale trials (their worker vanished) are. Interrupted trials (Ctrl-C)
+        never are. From the study's record unless this handle overrides it."""
+        if self._retry_failed_exceptions is not None:
+            return self._retry_failed_exceptions
+        return bool(self._view.study_attrs.get("retry_failed_exceptions", False))
+
+    @retry_failed_exceptions.setter
+    def retry_failed_exceptions(self, value: bool | None) -> None:
+        self._retry_failed_exceptions = None if value is None else bool(value)
+
+    @property
+    def preempted_by(self) -> int | None:
+        """The signal number that stopped the last `optimize` call early (None if none did)."""
+        return self._preempted_by
+
+    def _wants_retry(self, record: TrialRecord) -> bool:
+        if record.state is not TrialState.FAIL or "retried_by" in record.system_attrs:
+            return False
+        if int(record.system_attrs.get("retry_count", 0)) >= self.max_retries:
+            return False
+        reason = record.reason or ""
+        if reason.startswith("stale"):
+            return True
+        return self.retry_failed_exceptions and not reason.startswith("interrupted")
+
+    def _queue_retries(self, numbers: Iterable[int]) -> None:
+        """Queue a retry of each failed trial in ``numbers`` that the study's retry rule
+        allows. The claim ``retry:<n>`` makes it exactly once, however many workers try."""
+        if self.max_retries <= 0:
+            return
+        events = []
+        for number in numbers:
+            record = self._view.records[number]
+            if not self._wants_retry(record):
+                continue
+            system = record.system_attrs
+            events.append(
+                {
+                    "op": "trial",
+                    "state": "WAITING",
+                    "params": dict(record.params),
+                    "dists": {k: d._json() for k, d in record.distributions.items()},
+                    "sys": {
+                        "retry_of": number,
+                        "retry_count": int(system.get("retry_count", 0)) + 1,
+                        # whose checkpoint directory the chain of retries shares
+                        "checkpoint_of": system.get("checkpoint_of", number),
+                    },
+                    "claim": f"retry:{number}",
+                }
+            )
+        if events:
+            self._append(events, sync=True)
+
+    def _handle(self, trial: Trial) -> Trial:
+        """Mark a trial handle with what its objective may need to know: ``retry_of`` (the
+        failed trial this one retries, or None), ``checkpoint_of`` (whose checkpoint
+        directory to load from: the first trial of a retry chain) and ``preempted``."""
+        system = self._view.records[trial.number].system_attrs
+        trial.retry_of = system.get("retry_of")
+        trial.checkpoint_of = system.get("checkpoint_of", trial.number)
+        trial.preempted = False
+        return trial
+
     # -- the log --------------------------------------------------------------------------
 
     def _sync(self) -> None:
@@ -190,6 +278,9 @@ class Study:
         A multi-fidelity scheduler may instead hand back a PAUSED trial to resume from its
         checkpoint (``trial.resumed`` is True, ``trial.last_step`` says where it stopped)
         and sets ``trial.budget``, the step up to which the trial should train in this run.
+        Before any of that, a trial that a signal paused (``preempted``, see `optimize`)
+        is resumed; a queued retry of a failed trial (``trial.retry_of``) runs like any
+        queued configuration.
         Raises `SearchExhausted` when the sampler has nothing left (e.g. a finished grid).
         """
         if space is not None and not isinstance(space, Space):
@@ -222,6 +313,9 @@ class Study:
             self._flush_params(trial)
 
     def _take_trial(self, space: Space | None) -> Trial:
+        preempted = self._resume_preempted()
+        if preempted is not None:
+            return preempted
         for _ in range(_MAX_CLAIM_TRIES):
             assignment = self.scheduler.assign(self, space)
             if assignment is not None and assignment.prune:
@@ -262,7 +356,7 @@ class Study:
             record = view.records[number]
             if record.token == token:
                 budget = assignment.budget if assignment is not None else None
-                return Trial(self, number, fixed_params=record.params, budget=budget)
+                return self._handle(Trial(self, number, fixed_params=record.params, budget=budget))
             if record.state is TrialState.WAITING:
                 return None  # the scheduler's claim was taken: ask it again
         return None
@@ -287,7 +381,7 @@ class Study:
         fixed = dict(reservation.params) if reservation is not None else {}
         hints = dict(assignment.params) if assignment is not None else {}
         budget = assignment.budget if assignment is not None else None
-        return Trial(self, number, fixed_params=fixed, budget=budget, hints=hints)
+        return self._handle(Trial(self, number, fixed_params=fixed, budget=budget, hints=hints))
 
     def _resume(self, assignment: Assignment) -> Trial | None:
         number = assignment.resume
@@ -301,7 +395,7 @@ class Study:
         if record.token != token:
             return None
         last = max(record.intermediate_values) if record.intermediate_values else None
-        return Trial(
+        trial = Trial(
             self,
             number,
             params=record.params,
@@ -309,6 +403,24 @@ class Study:
             budget=assignment.budget,
             last_step=last,
         )
+        return self._handle(trial)
+
+    def _resume_preempted(self) -> Trial | None:
+        """Resume a trial that a signal paused (system attr ``preempted``) before anything
+        else, at the budget it had; the first resume in the log wins."""
+        for number in list(self._view.paused):
+            record = self._view.records[number]
+            if not record.system_attrs.get("preempted"):
+                continue
+            assignment = Assignment(
+                resume=number,
+                budget=record.system_attrs.get("budget"),
+                system_attrs={"preempted": False},
+            )
+            trial = self._resume(assignment)
+            if trial is not None:
+                return trial
+        return None
 
     def _prune_paused(self, numbers: Iterable[int]) -> None:
         events = [
@@ -322,6 +434,8 @@ class Study:
             }
             for number in numbers
             if self._view.records[number].state is TrialState.PAUSED
+            # a trial paused by a signal mid-rung is resumed, never judged on its rung
+            and not self._view.records[number].system_attrs.get("preempted")
         ]
         if events:
             self._append(events, sync=True)
@@ -376,7 +490,11 @@ class Study:
                 elif handle._stopped:
                     final, numbers = TrialState.PRUNED, None
             if final is TrialState.PAUSED:
-                events.append({"op": "pause", "n": number, "t": time.time()})
+                pause: dict[str, Any] = {"op": "pause", "n": number, "t": time.time()}
+                if handle is not None and handle.preempted:
+                    pause["reason"] = "preempted"
+                    pause["sys"] = {"preempted": True}
+                events.append(pause)
             else:
                 events.append(
                     {
@@ -392,6 +510,8 @@ class Study:
             if handle is not None:
                 handle._finished = True
             self._active.pop(number, None)
+            if final is TrialState.FAIL:
+                self._queue_retries([number])
             return self._view.records[number].frozen()
 
     def _report_at_budget(
@@ -432,6 +552,10 @@ class Study:
             self._append(events, sync=True)
 
     def _should_stop(self, trial: Trial) -> bool:
+        if self._preempt:  # a signal asked this worker to stop: checkpoint and return
+            trial.preempted = True
+            trial._paused = True
+            return True
         with self._lock:
             frozen = self._view.records[trial.number].frozen()
         step = frozen.last_step
@@ -494,6 +618,7 @@ class Study:
         show_progress_bar: bool | None = None,
         *,
         space: Space | Mapping[str, Any] | None = None,
+        preempt_signals: Iterable[int | str] = ("SIGTERM",),
     ) -> None:
         """Run ``objective`` on new trials until ``n_trials`` have run, ``timeout`` seconds
         have passed, or the sampler is exhausted.
@@ -507,10 +632,24 @@ class Study:
         wrong type fails the trial with a warning. Ctrl-C marks running trials failed
         (reason "interrupted") and raises KeyboardInterrupt; the storage stays consistent.
         ``show_progress_bar`` defaults to True when stderr is a terminal.
+
+        Preemption: while optimize runs in the main thread, each signal in
+        ``preempt_signals`` (default SIGTERM, which SLURM sends before killing a job; add
+        "SIGUSR1" for ``sbatch --signal=USR1@60``; ``()`` to keep the process's own handlers)
+        stops the run cleanly: no new trial starts, each running trial gets
+        ``trial.preempted = True`` and ``trial.should_stop()`` True at its next report, so the
+        objective saves its checkpoint and raises `TrialPruned` (or returns); the trial is
+        recorded PAUSED with reason "preempted", and the next ``ask`` of any worker resumes it
+        first (``trial.resumed``, ``trial.last_step``, same ``checkpoint_dir``). optimize then
+        returns normally and `preempted_by` names the signal. A trial that ignores the
+        request and completes is recorded as usual. The previous handlers are restored.
         """
         runner = _Runner(self, objective, n_trials, timeout, catch, callbacks, space)
         progress = Progress(self, n_trials, timeout, show_progress_bar)
         runner.progress = progress
+        self._preempt = False
+        self._preempted_by = None
+        previous = _install_preemption(self, runner, preempt_signals)
         heart = _Heartbeat(self)
         self._monitored = True
         try:
@@ -519,6 +658,8 @@ class Study:
             self._monitored = False
             heart.stop()
             progress.close()
+            for number, handler in previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
     # -- results --------------------------------------------------------------------------
 
@@ -619,6 +760,7 @@ class Study:
             )
         if events:
             self._append(events, sync=True)
+            self._queue_retries(event["n"] for event in events)
 
 
 @dataclass(frozen=True)
@@ -647,6 +789,8 @@ def create_study(
     load_if_exists: bool = False,
     seed: int | None = None,
     artifact_root: str | Path | None = None,
+    max_retries: int = 0,
+    retry_failed_exceptions: bool = False,
 ) -> Study:
     """Create a study (or load it, with ``load_if_exists``).
 
@@ -664,8 +808,17 @@ def create_study(
             drawn and recorded).
         artifact_root: where trials' checkpoint directories go (default: beside the
             SQLite file, or the current directory).
+        max_retries: how many times a trial that failed because its worker vanished (stale)
+            is retried: a new WAITING trial with the same parameters, system attrs
+            ``retry_of`` / ``retry_count`` / ``checkpoint_of``, and ``retried_by`` on the
+            failed one. Recorded in the study, so every worker agrees (`load_study` may
+            override it for one handle). With ``load_if_exists`` the record of an existing
+            study wins.
+        retry_failed_exceptions: retry trials whose objective raised (or returned a bad
+            value) too, not only stale ones (as Optuna's RetryFailedTrialCallback does).
     """
     chosen = _check_directions(direction, directions)
+    max_retries = _check_retries(max_retries)
     store = get_storage(storage)
     name = (
         name
@@ -697,6 +850,8 @@ def create_study(
         "scheduler": study.scheduler.describe(),
         "environment": environment_record(),
         "created_by": study._worker,
+        "max_retries": max_retries,
+        "retry_failed_exceptions": bool(retry_failed_exceptions),
     }
     study._append([{"op": "study", "attrs": record}], sync=True)
     return study
@@ -709,10 +864,14 @@ def load_study(
     sampler: Sampler | None = None,
     scheduler: Scheduler | None = None,
     artifact_root: str | Path | None = None,
+    max_retries: int | None = None,
+    retry_failed_exceptions: bool | None = None,
 ) -> Study:
     """Open an existing study. ``name`` may be left out when the storage holds one study.
 
     Without a ``sampler``, the default sampler is re-created with the study's recorded seed.
+    ``max_retries`` / ``retry_failed_exceptions`` override the study's recorded retry rule
+    for this handle only (None: use the record).
     """
     store = get_storage(storage)
     if name is None:
@@ -724,7 +883,10 @@ def load_study(
             )
         name = studies[0].name
     info = store.get_study(name)
-    return Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
+    study = Study(info, store, sampler=sampler, scheduler=scheduler, artifact_root=artifact_root)
+    study.max_retries = max_retries
+    study.retry_failed_exceptions = retry_failed_exceptions
+    return study
 
 
 def delete_study(name: str, storage: Storage | str | None = None) -> None:
@@ -767,6 +929,52 @@ def _check_directions(direction: str | None, directions: Sequence[str] | None) -
                 f"direction {item!r} is not allowed; use 'minimize' or 'maximize'"
             )
     return chosen
+
+
+def _check_retries(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TuningforkError(f"max_retries must be an int >= 0, got {value!r}")
+    return value
+
+
+def _signal_number(item: int | str) -> int:
+    if isinstance(item, str):
+        name = item.upper() if item.upper().startswith("SIG") else f"SIG{item.upper()}"
+        number = getattr(signal, name, None)
+        if number is None:
+            raise TuningforkError(f"unknown signal {item!r} (e.g. 'SIGTERM', 'SIGUSR1')")
+        return int(number)
+    return int(item)
+
+
+def _install_preemption(
+    study: Study, runner: _Runner, signals: Iterable[int | str]
+) -> dict[int, Any]:
+    """Install the preemption handler for ``signals``; the handlers it replaced."""
+    numbers = [_signal_number(item) for item in signals]
+    if not numbers or threading.current_thread() is not threading.main_thread():
+        return {}  # signal handlers can only be set from the main thread
+
+    def handler(signum: int, frame: Any) -> None:
+        # only flags here: the main thread may be inside a storage call
+        study._preempted_by = signum
+        study._preempt = True
+        runner.stop.set()
+        for _ in range(3):
+            try:
+                trials = list(study._active.values())
+            except RuntimeError:  # changed size in another thread: look again
+                continue
+            for trial in trials:
+                trial.preempted = True
+            break
+
+    previous = {}
+    for number in numbers:
+        previous[number] = signal.signal(number, handler)
+    return previous
 
 
 def _check_name(name: str) -> None:
@@ -922,6 +1130,11 @@ class _Runner:
                     trial = self.study.ask(self.space)
             except SearchExhausted:
                 self.stop.set()
+                return
+            if self.study._preempt:  # the signal came while asking: run nothing, pause it
+                trial.preempted = True
+                trial._paused = True
+                self._tell(trial, state=TrialState.PRUNED, reason="preempted")
                 return
             frozen = self.run_one(trial)
             if frozen is None:

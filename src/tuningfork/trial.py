@@ -140,6 +140,9 @@ class Trial:
         self._resumed = last_step is not None or params is not None
         self._paused = False
         self._stopped = False
+        self.retry_of: int | None = None  # the failed trial this run retries
+        self.checkpoint_of: int = number  # whose checkpoint directory this trial uses
+        self.preempted = False  # a signal asked the worker to stop: checkpoint and return
         self._finished = False
 
     # -- parameters -----------------------------------------------------------------------
@@ -282,8 +285,12 @@ class Trial:
 
     @property
     def checkpoint_dir(self) -> Path:
-        """A directory for this trial's checkpoints, under the study's artefact root (created)."""
-        path = self.study.artifact_dir / f"trial_{self.number}"
+        """A directory for this trial's checkpoints, under the study's artefact root (created).
+
+        A retry of a failed trial (``retry_of``) gets the directory of the first trial of its
+        retry chain (``checkpoint_of``), so it can go on from the last checkpoint saved there.
+        """
+        path = self.study.artifact_dir / f"trial_{self.checkpoint_of}"
         os.makedirs(path, exist_ok=True)
         return path
 

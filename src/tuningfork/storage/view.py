@@ -12,12 +12,17 @@ Events (plain JSON dicts, key ``op``):
   attrs   user and system attributes of a trial
   finish  the final state, values and reason (the first finish wins; with ``if_state``,
           only a trial in that state is finished, e.g. pruning a trial still PAUSED)
-  pause   a RUNNING trial stops at a rung with a checkpoint (state PAUSED)
+  pause   a RUNNING trial stops at a rung with a checkpoint (state PAUSED; optional
+          ``reason``, e.g. "preempted" when its worker was told to stop by a signal)
   resume  claim a PAUSED trial to run it on at a larger budget (first resume wins)
   study   study-level attributes (reproducibility record, sampler and scheduler names)
 
 ``trial``, ``start`` and ``resume`` events may carry ``claim`` (one key) and ``claims`` (a
 list): the event takes effect only if none of its keys was claimed before it in the log.
+
+A ``trial`` event whose system attributes hold ``retry_of: n`` is the retry of trial ``n``
+(queued with the claim ``retry:n``, so there is at most one); replaying it also records
+``retried_by`` on trial ``n``, so the link needs no second event.
 """
 
 from __future__ import annotations
@@ -154,6 +159,11 @@ class StudyView:
             self.waiting[number] = None
         self.records.append(record)
         self.number_by_seq[seq] = number
+        retry_of = record.system_attrs.get("retry_of")
+        if isinstance(retry_of, int) and 0 <= retry_of < number:
+            failed = self.records[retry_of]
+            failed.system_attrs["retried_by"] = number
+            failed._frozen = None
 
     def _on_start(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
@@ -212,6 +222,7 @@ class StudyView:
             return
         record.state = _PAUSED
         record.system_attrs.update(event.get("sys", {}))
+        record.reason = event.get("reason")
         record._frozen = None
         self.running.pop(record.number, None)
         self.paused[record.number] = None
@@ -223,6 +234,7 @@ class StudyView:
         record.state = _RUNNING
         record.worker = event.get("worker")
         record.token = event.get("token")
+        record.reason = None  # the pause's reason (e.g. "preempted") no longer holds
         record.system_attrs.update(event.get("sys", {}))
         record._frozen = None
         del self.paused[record.number]

@@ -1,0 +1,170 @@
+"""The worker loop: load a study, import the objective, run trials until told to stop.
+
+Start one per GPU, node or SLURM job; they share the study through its storage::
+
+    from tuningfork.execution.worker import run_worker
+    raise SystemExit(run_worker("mnist", "sqlite:///hpo.db", "train:objective", n_trials=20))
+
+A worker sends heartbeats for its trials, so a worker that dies (``kill -9``, a node lost)
+has its trial failed as ``stale`` by another worker after ``grace_period`` seconds and,
+when the study has ``max_retries``, re-queued as a linked retry. SIGTERM (and the signals
+in ``preempt_signals``, e.g. SLURM's ``--signal=USR1@60``) makes the worker stop cleanly:
+running trials are asked to checkpoint and are recorded PAUSED ("preempted"), and the next
+worker resumes them first. The worker's host, pid and SLURM ids are recorded in the study
+(`Study.workers`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tuningfork.exceptions import TuningforkError
+
+__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_ERROR", "EXIT_OK", "load_objective", "run_worker"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the objective raised an exception not in ``catch``
+EXIT_BAD_ARGUMENTS = 2  # the objective could not be imported, or the study not loaded
+
+
+def load_objective(ref: str) -> Callable[..., Any]:
+    """Import ``"module:function"`` or ``"path/to/file.py:function"`` (dotted attribute
+    paths such as ``"pkg.mod:Class.method"`` work too). A module name is looked up on
+    ``sys.path`` plus the current directory, as ``python -m`` would."""
+    module_part, sep, attr = ref.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise TuningforkError(
+            f"objective {ref!r} must look like 'module:function' or 'path/to/file.py:function'"
+        )
+    if module_part.endswith(".py") or "/" in module_part or os.sep in module_part:
+        path = Path(module_part).expanduser().resolve()
+        if not path.is_file():
+            raise TuningforkError(f"objective file {str(path)!r} does not exist")
+        name = f"_tuningfork_objective_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise TuningforkError(f"cannot import {str(path)!r} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # so pickling and dataclasses inside it work
+        directory = str(path.parent)
+        if directory not in sys.path:  # its sibling modules import as in `python file.py`
+            sys.path.insert(0, directory)
+        spec.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = importlib.import_module(module_part)
+    target: Any = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise TuningforkError(f"{module_part!r} has no attribute {attr!r}") from None
+    if not callable(target):
+        raise TuningforkError(f"objective {ref!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def run_worker(
+    study_name: str | None,
+    storage_url: str,
+    objective_ref: str | Callable[..., Any],
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    *,
+    n_jobs: int = 1,
+    catch: Iterable[type[BaseException]] = (Exception,),
+    max_retries: int | None = None,
+    retry_failed_exceptions: bool | None = None,
+    heartbeat_interval: float | None = None,
+    grace_period: float | None = None,
+    preempt_signals: Iterable[int | str] = ("SIGTERM",),
+    space: Mapping[str, Any] | None = None,
+    artifact_root: str | Path | None = None,
+    show_progress_bar: bool = False,
+) -> int:
+    """Run one worker on study ``study_name`` in ``storage_url``; return a process exit code.
+
+    Args:
+        study_name: the study (None: the storage's only study). It must exist
+            (`create_study` or ``tuningfork run`` first).
+        storage_url: e.g. ``sqlite:///hpo.db``, ``postgresql+psycopg://...``.
+        objective_ref: ``"module:function"`` or ``"path/to/file.py:function"`` (or the
+            callable itself).
+        n_trials: trial runs for this worker (None: until ``timeout`` or the sampler is
+            exhausted). N workers with ``n_trials=k`` run N*k trials in all.
+        timeout: seconds after which this worker starts no new trial.
+        n_jobs: threads in this worker.
+        catch: exception types that fail only their trial (default: any ``Exception``, so
+            one bad configuration does not end the worker).
+        max_retries / retry_failed_exceptions: override the study's retry rule (None: the
+            study's record).
+        heartbeat_interval / grace_period: seconds between heartbeats, and of silence after
+            which another worker's trial counts as stale (defaults: 10 and 60).
+        preempt_signals: signals that stop the worker cleanly (see `Study.optimize`);
+            SIGTERM by default, add "SIGUSR1" for ``sbatch --signal=USR1@60``.
+        space: a declared search space (`Space.from_dict` form), if the objective does not
+            suggest its own parameters.
+
+    Returns:
+        0 when the worker ran out of trials, time or configurations, or was preempted
+        cleanly (running trials paused for resumption); 1 when the objective raised an
+        exception not in ``catch`` (its trial is failed); 2 when the objective could not be
+        imported or the study could not be loaded. 130 after Ctrl-C.
+    """
+    from tuningfork.study import load_study
+
+    try:
+        objective = objective_ref if callable(objective_ref) else load_objective(str(objective_ref))
+    except Exception as error:  # ImportError, SyntaxError, TuningforkError, ...
+        _say(f"cannot load the objective {objective_ref!r}: {type(error).__name__}: {error}")
+        return EXIT_BAD_ARGUMENTS
+    try:
+        study = load_study(
+            study_name,
+            storage_url,
+            artifact_root=artifact_root,
+            max_retries=max_retries,
+            retry_failed_exceptions=retry_failed_exceptions,
+        )
+    except TuningforkError as error:
+        _say(f"cannot load study {study_name!r} from {storage_url!r}: {error}")
+        return EXIT_BAD_ARGUMENTS
+    if heartbeat_interval is not None:
+        study.heartbeat_interval = float(heartbeat_interval)
+    if grace_period is not None:
+        study.grace_period = float(grace_period)
+    try:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_jobs=n_jobs,
+            catch=tuple(catch),
+            show_progress_bar=show_progress_bar,
+            space=space,
+            preempt_signals=preempt_signals,
+        )
+    except KeyboardInterrupt:
+        _say("interrupted; running trials were marked failed")
+        return 130
+    except Exception:
+        _say("the objective raised; its trial was marked failed:\n" + traceback.format_exc())
+        return EXIT_ERROR
+    if study.preempted_by is not None:
+        _say(
+            f"stopped by signal {study.preempted_by}; running trials were paused and will be "
+            "resumed by the next worker"
+        )
+    return EXIT_OK
+
+
+def _say(message: str) -> None:
+    print(f"tuningfork worker: {message}", file=sys.stderr, flush=True)
