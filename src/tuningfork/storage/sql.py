@@ -1,36 +1,70 @@
-"""SQL storage on SQLAlchemy 2 Core: SQLite (the embedded default) and, later, PostgreSQL.
+"""SQL storage on SQLAlchemy 2 Core: SQLite (the embedded default) and PostgreSQL.
 
 Tables: ``tuningfork_meta`` (schema version), ``tuningfork_studies``, ``tuningfork_events``
 (one row per appended batch, its body JSON, never pickle) and ``tuningfork_heartbeats``.
 The only query on the hot path reads a study's events after a sequence number, served by
 the primary key index on ``(seq)`` with the ``(study_id, seq)`` index. SQLite runs in WAL
 mode with a busy timeout, so readers never block and writers queue instead of failing.
+
+PostgreSQL (``postgresql+psycopg://user@host:port/db``; ``postgresql://`` is read as the
+same, and needs ``pip install 'tuningfork[postgres]'``):
+
+* **No lost events.** A ``bigserial`` is handed out at INSERT time but rows become visible
+  in commit order, so a reader polling "seq > last seen" could skip a batch that committed
+  after a later-numbered one. Each append therefore takes
+  ``pg_advisory_xact_lock(namespace, study_id)`` before its INSERT: a study's appends are
+  serialised, commit order equals sequence order within the study, and the lock is released
+  only after the commit is visible. Other studies append in parallel.
+* **Retries.** Transient errors (a dropped or terminated connection, a server restart, a
+  serialisation failure) retry the whole transaction with exponential backoff. An append
+  whose COMMIT succeeded but whose reply was lost must not be appended twice, so each
+  append also records a random token in ``tuningfork_batches`` (PostgreSQL only) in the same
+  transaction; a retry first takes the study lock (so the lost transaction has finished,
+  one way or the other) and then returns the recorded sequence number if its token is
+  there. A study created just before its reply was lost is recognised by its name and
+  creation time.
+* Connections come from SQLAlchemy's pool with ``pool_pre_ping=True``; the tables are
+  created under an advisory lock in one transaction, so many workers may start at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from tuningfork.exceptions import (
     DuplicatedStudyError,
     SchemaVersionError,
     StorageError,
     StudyNotFound,
+    require,
 )
 from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
 from tuningfork.storage.memory import _not_found
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 120.0
+RETRIES = 8
+"""How many times a PostgreSQL transaction is retried after a transient error (backoff
+from 50 ms doubling to 2 s between tries: about 5 s in all)."""
+
+# first key of the two-key advisory locks (an arbitrary constant: "tf" + 1), so that
+# tuningfork's locks do not collide with an application's own single-key locks
+_LOCK_NAMESPACE = 0x7466_0001
+_SCHEMA_LOCK = 0  # second key of the lock held while creating the tables (study ids are > 0)
+
+T = TypeVar("T")
 
 _metadata = sa.MetaData()
 _meta = sa.Table(
@@ -51,7 +85,13 @@ _studies = sa.Table(
 _events = sa.Table(
     "tuningfork_events",
     _metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    # BIGSERIAL on PostgreSQL; SQLite keeps INTEGER PRIMARY KEY AUTOINCREMENT
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("study_id", sa.Integer, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Index("ix_tuningfork_events_study_seq", "study_id", "seq"),
@@ -66,6 +106,17 @@ _heartbeats = sa.Table(
     sa.Column("beat", sa.Float, nullable=False),
 )
 
+# PostgreSQL only: the token of each appended batch, so that a retried append whose first
+# COMMIT went through is not appended again (see the module docstring)
+_pg_metadata = sa.MetaData()
+_batches = sa.Table(
+    "tuningfork_batches",
+    _pg_metadata,
+    sa.Column("token", sa.String(32), primary_key=True),
+    sa.Column("study_id", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
 _SELECT_EVENTS = (
     sa.select(_events.c.seq, _events.c.body)
     .where(_events.c.study_id == sa.bindparam("study_id"))
@@ -73,18 +124,39 @@ _SELECT_EVENTS = (
     .order_by(_events.c.seq)
 )
 _INSERT_EVENT = _events.insert()
+_INSERT_EVENT_RETURNING = _events.insert().returning(_events.c.seq)
+_STUDY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+_SELECT_TOKEN = sa.select(_batches.c.seq).where(_batches.c.token == sa.bindparam("token"))
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs as ``postgresql+psycopg://`` (psycopg 3;
+    SQLAlchemy 2.0 would otherwise pick psycopg2). Other URLs are returned unchanged."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 class SQLStorage(Storage):
-    """Studies in a SQL database given by a SQLAlchemy URL, e.g. ``sqlite:///study.db``.
+    """Studies in a SQL database given by a SQLAlchemy URL, e.g. ``sqlite:///study.db`` or
+    ``postgresql+psycopg://user@host:5432/db``.
 
     Safe to share between threads and between processes on one machine (SQLite) or many
-    machines (PostgreSQL, in a later release).
+    machines (PostgreSQL). On PostgreSQL, transient errors are retried ``retries`` times.
     """
 
-    def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None) -> None:
-        self.url = url
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine_kwargs: dict[str, Any] | None = None,
+        retries: int = RETRIES,
+    ) -> None:
+        self.url = normalize_url(url)
         self._engine_kwargs = dict(engine_kwargs or {})
+        self._postgres = sa.make_url(self.url).get_backend_name() == "postgresql"
+        self._retries = retries if self._postgres else 0
         self._pid = -1
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
@@ -118,73 +190,130 @@ class SQLStorage(Storage):
         base = Path(path).resolve().parent if path else Path.cwd()
         return base / "tuningfork_artifacts"
 
+    def _run(self, work: Callable[[sa.Connection, int], T]) -> T:
+        """``work(connection, attempt)`` on a pooled connection; on PostgreSQL, retried
+        from the start after a transient error (``work`` must be safe to run again)."""
+        delay = 0.05
+        attempt = 0
+        while True:
+            try:
+                with self.engine.connect() as conn:
+                    return work(conn, attempt)
+            except DBAPIError as error:
+                if attempt >= self._retries or not _transient(error):
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(2 * delay, 2.0)
+            attempt += 1
+
     # -- studies --------------------------------------------------------------------------
 
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
         created = time.time()
-        try:
-            with self.engine.begin() as conn:
-                result = conn.execute(
-                    _studies.insert().values(
-                        name=name, directions=json.dumps(list(directions)), created=created
+        encoded = json.dumps(list(directions))
+
+        def work(conn: sa.Connection, attempt: int) -> int:
+            try:
+                with conn.begin():
+                    result = conn.execute(
+                        _studies.insert().values(name=name, directions=encoded, created=created)
                     )
-                )
-                study_id = int(result.inserted_primary_key[0])
-        except IntegrityError:
-            raise DuplicatedStudyError(
-                f"a study named {name!r} already exists in {self.url}; pass "
-                "load_if_exists=True to continue it, or choose another name"
-            ) from None
+                    return int(result.inserted_primary_key[0])
+            except IntegrityError:
+                if attempt > 0:  # did our first try commit before its reply was lost?
+                    row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+                    if row is not None and row.created == created and row.directions == encoded:
+                        return int(row.study_id)
+                raise DuplicatedStudyError(
+                    f"a study named {name!r} already exists in {self._shown}; pass "
+                    "load_if_exists=True to continue it, or choose another name"
+                ) from None
+
+        study_id = self._run(work)
         return StudyInfo(study_id, name, tuple(directions), created)
 
     def get_study(self, name: str) -> StudyInfo:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+        query = sa.select(_studies).where(_studies.c.name == name)
+        row = self._run(lambda conn, _: conn.execute(query).first())
         if row is None:
             names = [info.name for info in self.list_studies()]
-            raise StudyNotFound(_not_found(name, names) + f" (storage: {self.url})")
+            raise StudyNotFound(_not_found(name, names) + f" (storage: {self._shown})")
         return _info(row)
 
     def list_studies(self) -> list[StudyInfo]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(_studies).order_by(_studies.c.study_id)).all()
+        query = sa.select(_studies).order_by(_studies.c.study_id)
+        rows = self._run(lambda conn, _: conn.execute(query).all())
         return [_info(row) for row in rows]
 
     def delete_study(self, name: str) -> None:
-        info = self.get_study(name)
-        with self.engine.begin() as conn:
-            conn.execute(_events.delete().where(_events.c.study_id == info.study_id))
-            conn.execute(_heartbeats.delete().where(_heartbeats.c.study_id == info.study_id))
-            conn.execute(_studies.delete().where(_studies.c.study_id == info.study_id))
+        study_id = self.get_study(name).study_id
+
+        def work(conn: sa.Connection, _: int) -> None:
+            with conn.begin():
+                conn.execute(_events.delete().where(_events.c.study_id == study_id))
+                conn.execute(_heartbeats.delete().where(_heartbeats.c.study_id == study_id))
+                if self._postgres:
+                    conn.execute(_batches.delete().where(_batches.c.study_id == study_id))
+                conn.execute(_studies.delete().where(_studies.c.study_id == study_id))
+
+        self._run(work)
 
     # -- the log --------------------------------------------------------------------------
 
     def append(self, study_id: int, events: list[Event]) -> int:
         body = json.dumps(events, separators=(",", ":"))
+        if self._postgres:
+            token = uuid.uuid4().hex
+            return self._run(lambda conn, attempt: _pg_append(conn, study_id, body, token, attempt))
         with self.engine.begin() as conn:
             result = conn.execute(_INSERT_EVENT, {"study_id": study_id, "body": body})
             return int(result.inserted_primary_key[0])
 
     def read(self, study_id: int, after: int) -> list[Batch]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(_SELECT_EVENTS, {"study_id": study_id, "after": after}).all()
+        params = {"study_id": study_id, "after": after}
+        rows = self._run(lambda conn, _: conn.execute(_SELECT_EVENTS, params).all())
         return [(int(seq), json.loads(body)) for seq, body in rows]
 
     def append_and_read(
         self, study_id: int, events: list[Event], after: int
     ) -> tuple[int, list[Batch]]:
         body = json.dumps(events, separators=(",", ":"))
-        with self.engine.connect() as conn:
-            with conn.begin():
-                result = conn.execute(_INSERT_EVENT, {"study_id": study_id, "body": body})
-                seq = int(result.inserted_primary_key[0])
-            rows = conn.execute(_SELECT_EVENTS, {"study_id": study_id, "after": after}).all()
+        params = {"study_id": study_id, "after": after}
+        if self._postgres:
+            token = uuid.uuid4().hex
+
+            def work(conn: sa.Connection, attempt: int) -> tuple[int, list[Any]]:
+                seq = _pg_append(conn, study_id, body, token, attempt)
+                return seq, conn.execute(_SELECT_EVENTS, params).all()
+
+            seq, rows = self._run(work)
+        else:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    result = conn.execute(_INSERT_EVENT, {"study_id": study_id, "body": body})
+                    seq = int(result.inserted_primary_key[0])
+                rows = conn.execute(_SELECT_EVENTS, params).all()
         return seq, [(int(s), json.loads(b)) for s, b in rows]
 
     def heartbeat(self, study_id: int, numbers: list[int], worker: str, now: float) -> None:
         if not numbers:
             return
         rows = [{"study_id": study_id, "number": n, "worker": worker, "beat": now} for n in numbers]
+        if self._postgres:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            upsert = pg_insert(_heartbeats)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[_heartbeats.c.study_id, _heartbeats.c.number],
+                set_={"worker": upsert.excluded.worker, "beat": upsert.excluded.beat},
+            )
+
+            def work(conn: sa.Connection, _: int) -> None:
+                with conn.begin():
+                    conn.execute(upsert, rows)
+
+            self._run(work)
+            return
         with self.engine.begin() as conn:
             conn.execute(
                 _heartbeats.delete().where(
@@ -194,16 +323,50 @@ class SQLStorage(Storage):
             conn.execute(_heartbeats.insert(), rows)
 
     def heartbeats(self, study_id: int) -> dict[int, float]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(_heartbeats.c.number, _heartbeats.c.beat).where(
-                    _heartbeats.c.study_id == study_id
-                )
-            ).all()
+        query = sa.select(_heartbeats.c.number, _heartbeats.c.beat).where(
+            _heartbeats.c.study_id == study_id
+        )
+        rows = self._run(lambda conn, _: conn.execute(query).all())
         return {int(number): float(beat) for number, beat in rows}
 
+    @property
+    def _shown(self) -> str:
+        """The URL for messages, without its password."""
+        return _display(self.url)
+
     def __repr__(self) -> str:
-        return f"SQLStorage({self.url!r})"
+        return f"SQLStorage({self._shown!r})"
+
+
+def _pg_append(conn: sa.Connection, study_id: int, body: str, token: str, attempt: int) -> int:
+    """One PostgreSQL append transaction (see the module docstring)."""
+    with conn.begin():
+        # serialise this study's appends: commit order = sequence order (no lost events)
+        conn.execute(_STUDY_LOCK, {"namespace": _LOCK_NAMESPACE, "key": study_id})
+        if attempt > 0:  # the lost try, if it committed, did so before we got the lock
+            seq = conn.execute(_SELECT_TOKEN, {"token": token}).scalar()
+            if seq is not None:
+                return int(seq)
+        seq = conn.execute(
+            _INSERT_EVENT_RETURNING, {"study_id": study_id, "body": body}
+        ).scalar_one()
+        conn.execute(_batches.insert(), {"token": token, "study_id": study_id, "seq": seq})
+    return int(seq)
+
+
+def _transient(error: DBAPIError) -> bool:
+    """Whether retrying the transaction may succeed: the connection was lost, or the server
+    reported an operational problem (shutdown, restart, serialisation failure, deadlock)."""
+    return bool(error.connection_invalidated) or isinstance(
+        error, (OperationalError, InterfaceError)
+    )
+
+
+def _display(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: shown as given
+        return url
 
 
 def _info(row: Any) -> StudyInfo:
@@ -222,6 +385,10 @@ def _sqlite_path(url: str) -> str | None:
 
 def _make_engine(url: str, kwargs: dict[str, Any]) -> sa.Engine:
     parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() in ("psycopg", "psycopg_async"):
+            require("psycopg", "postgres")
+        return sa.create_engine(url, **{"pool_pre_ping": True, **kwargs})
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
     path = _sqlite_path(url)
@@ -251,6 +418,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _create_schema(engine: sa.Engine, url: str) -> None:
+    if engine.dialect.name == "postgresql":
+        _create_pg_schema(engine, url)
+        return
     for attempt in range(5):
         try:
             _metadata.create_all(engine, checkfirst=True)
@@ -272,6 +442,38 @@ def _create_schema(engine: sa.Engine, url: str) -> None:
             row = conn.execute(
                 sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
             ).first()
+    _check_version(row, url)
+
+
+def _create_pg_schema(engine: sa.Engine, url: str) -> None:
+    """Create the tables and record the schema version in one transaction, under an
+    advisory lock, so that workers starting together neither race nor fail."""
+    query = sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
+    delay = 0.05
+    for attempt in range(RETRIES + 1):
+        try:
+            with engine.begin() as conn:
+                conn.execute(_STUDY_LOCK, {"namespace": _LOCK_NAMESPACE, "key": _SCHEMA_LOCK})
+                _metadata.create_all(conn, checkfirst=True)
+                _pg_metadata.create_all(conn, checkfirst=True)
+                row = conn.execute(query).first()
+                if row is None:
+                    conn.execute(
+                        _meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+                    )
+                    row = (str(SCHEMA_VERSION),)
+            break
+        except DBAPIError as error:
+            # a server that refuses the first connection is reported at once, not retried
+            refused = attempt == 0 and str(error.orig).startswith("connection failed")
+            if attempt == RETRIES or not _transient(error) or refused:
+                raise StorageError(f"cannot open {_display(url)}: {error.orig}") from error
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(2 * delay, 2.0)
+    _check_version(row, _display(url))
+
+
+def _check_version(row: Any, url: str) -> None:
     found = int(row[0]) if row is not None else SCHEMA_VERSION
     if found != SCHEMA_VERSION:
         raise SchemaVersionError(
