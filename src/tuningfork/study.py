@@ -78,9 +78,24 @@ class Study:
         self._preempted_by: int | None = None
         self._sync()
         self.sampler = sampler if sampler is not None else self._recorded_sampler()
-        self.scheduler = scheduler if scheduler is not None else NoScheduler()
+        self.scheduler = scheduler if scheduler is not None else self._recorded_scheduler()
         root = Path(artifact_root) if artifact_root is not None else storage.artifact_root()
         self.artifact_dir = root / info.name
+
+    def _recorded_scheduler(self) -> Scheduler:
+        from tuningfork.schedulers import scheduler_from_record
+
+        record = self._view.study_attrs.get("scheduler") or {"name": "NoScheduler"}
+        scheduler = scheduler_from_record(record)
+        if scheduler is None:
+            warnings.warn(
+                f"study {self.name!r} was run with scheduler {record.get('name')!r}, which "
+                "cannot be re-created from its record; no trial will be stopped or paused. "
+                "Pass scheduler= to load_study to go on with your own.",
+                stacklevel=3,
+            )
+            scheduler = NoScheduler()
+        return scheduler
 
     def _recorded_sampler(self) -> Sampler:
         from tuningfork.samplers import sampler_from_record
@@ -619,6 +634,7 @@ class Study:
         *,
         space: Space | Mapping[str, Any] | None = None,
         preempt_signals: Iterable[int | str] = ("SIGTERM",),
+        executor: Any = None,
     ) -> None:
         """Run ``objective`` on new trials until ``n_trials`` have run, ``timeout`` seconds
         have passed, or the sampler is exhausted.
@@ -643,7 +659,30 @@ class Study:
         first (``trial.resumed``, ``trial.last_step``, same ``checkpoint_dir``). optimize then
         returns normally and `preempted_by` names the signal. A trial that ignores the
         request and completes is recorded as usual. The previous handlers are restored.
+
+        ``executor``: run the trials elsewhere instead of in threads here, e.g.
+        ``tuningfork.execution.dask.DaskExecutor(client)`` (one Dask task per trial run, on
+        any Dask cluster; the storage must be shared, not "memory"). ``catch``, callbacks
+        (run here) and ``timeout`` behave as above; ``n_jobs`` must stay 1 and
+        ``preempt_signals`` are not used (the executor's workers handle their signals).
         """
+        if executor is not None:
+            if n_jobs != 1:
+                raise TuningforkError(
+                    "n_jobs applies to threads in this process; with an executor, set how "
+                    "many trials run at once on the executor (e.g. DaskExecutor(n_workers=))"
+                )
+            executor.run(
+                self,
+                objective,
+                n_trials=n_trials,
+                timeout=timeout,
+                catch=catch,
+                callbacks=callbacks,
+                show_progress_bar=show_progress_bar,
+                space=space,
+            )
+            return
         runner = _Runner(self, objective, n_trials, timeout, catch, callbacks, space)
         progress = Progress(self, n_trials, timeout, show_progress_bar)
         runner.progress = progress
@@ -869,9 +908,10 @@ def load_study(
 ) -> Study:
     """Open an existing study. ``name`` may be left out when the storage holds one study.
 
-    Without a ``sampler``, the default sampler is re-created with the study's recorded seed.
-    ``max_retries`` / ``retry_failed_exceptions`` override the study's recorded retry rule
-    for this handle only (None: use the record).
+    Without a ``sampler`` or ``scheduler``, the ones the study was created with are
+    re-created from its record (their class, options and seed), so every worker of a study
+    samples and schedules alike. ``max_retries`` / ``retry_failed_exceptions`` override the
+    study's recorded retry rule for this handle only (None: use the record).
     """
     store = get_storage(storage)
     if name is None:

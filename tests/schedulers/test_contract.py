@@ -80,3 +80,23 @@ class TestPatienceStopping(SchedulerContract):
 class TestAnyOf(SchedulerContract):
     def make_scheduler(self, seed: int) -> tf.Scheduler:
         return tf.AnyOf(tf.ThresholdStopping(upper=1.0), tf.RankStopping(0.5, step=9))
+
+
+def test_load_study_recreates_the_recorded_scheduler() -> None:
+    from tuningfork.storage import InMemoryStorage
+
+    storage = InMemoryStorage()
+    made = [
+        tf.ASHA(1, 27, 3, mode="promotion"),
+        tf.Hyperband(1, 27, 3, asynchronous=True, seed=4),
+        tf.BOHB(1, 27, 3, seed=2),
+        tf.DEHB(1, 27, 3, seed=1),
+        tf.AnyOf(tf.MedianStopping(n_startup_trials=2), tf.PatienceStopping(3)),
+    ]
+    for i, scheduler in enumerate(made):
+        tf.create_study(f"s{i}", storage=storage, scheduler=scheduler)
+        again = tf.load_study(f"s{i}", storage=storage).scheduler
+        assert type(again) is type(scheduler)
+        assert again.describe() == scheduler.describe()
+    assert isinstance(tf.load_study("s0", storage=storage, scheduler=tf.NoScheduler()).scheduler,
+                      tf.NoScheduler)  # fmt: skip

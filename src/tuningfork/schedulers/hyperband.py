@@ -62,4 +62,9 @@ class Hyperband(HalvingScheduler):
         return [self.brackets[s] for s in self.order]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "asynchronous": self.asynchronous, "sizes": self.sizes}
+        return {
+            **super().describe(),
+            "asynchronous": self.asynchronous,
+            "sizes": self.sizes,
+            "seed": self.seed,
+        }
