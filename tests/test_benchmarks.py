@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,47 @@ def test_speedup_quick_run(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "4 workers" in completed.stdout
     assert out.with_suffix(".md").exists()
+
+
+def test_storage_quick_run_sqlite_and_journal(tmp_path):
+    pytest.importorskip("optuna")
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n<!-- begin overhead.py -->\nkept\n<!-- end overhead.py -->\n"
+    )
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT.parent / "storage.py"),
+            "--quick",
+            "--kinds", "sqlite", "journal",
+            "--workers", "1", "2",
+            "--out", str(tmp_path / "storage"),
+            "--results", str(results),
+            "--dir", str(tmp_path / "files"),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for header in (
+        "### Throughput (trials/s, all processes together)",
+        "| storage | framework | 1 process | 2 processes |",
+        "| SQLite | ratio tuningfork / Optuna |",
+        "| journal | ratio tuningfork / Optuna |",
+        "### Ask+tell time per trial, one process",
+        "### Targets",
+    ):
+        assert header in out, header
+    assert "(NOT intact)" not in out and "| crashed" not in out
+    assert "PASS  tuningfork: no lost or duplicated trial in any run: 4/4 runs intact" in out
+    assert "PostgreSQL" not in out.split("### Throughput")[1]
+    data = json.loads((tmp_path / "storage.json").read_text())
+    assert {(r["kind"], r["framework"]) for r in data["throughput"]} == {
+        (kind, framework)
+        for kind in ("SQLite", "journal")
+        for framework in ("tuningfork", "optuna")
+    }
+    assert all(r["intact"] for r in data["throughput"])
+    text = results.read_text()
+    assert text.count("<!-- begin storage.py") == 1 and "kept" in text
