@@ -10,7 +10,9 @@ missing or unreachable server fails them instead.
 
 from __future__ import annotations
 
+import glob
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -382,3 +384,44 @@ def test_dropped_connections_lose_no_completed_trial(pg_url: str) -> None:
         thread.join()
     assert sum(killed) > 0, "no connection was terminated: the test tested nothing"
     _check_complete(tf.load_study("drops", storage=pg_url), workers * per)
+
+
+def _slow_objective(trial: tf.Trial) -> float:
+    time.sleep(0.02)
+    return _objective(trial)
+
+
+def _slow_worker(url: str, name: str, index: int, n_trials: int) -> int:
+    from tuningfork.samplers.random import RandomSampler
+
+    study = tf.load_study(name, storage=url, sampler=RandomSampler(seed=index))
+    study.optimize(_slow_objective, n_trials=n_trials)
+    return n_trials
+
+
+def test_a_server_restart_loses_no_completed_trial(pg_url: str) -> None:
+    """Restart the PostgreSQL server under 4 running workers: every trial completes once."""
+    data = Path(os.environ.get("PGDIR", "/tmp/pg-ci")) / "data"
+    if os.geteuid() != 0 or not (data / "PG_VERSION").exists():
+        pytest.skip("restarting the server needs root and the server of .ci/pg-up.sh")
+    pg_ctl = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))[-1]
+    tf.create_study("restart", storage=pg_url)
+    restarted: list[int] = []
+
+    def restart() -> None:
+        time.sleep(1.0)
+        done = subprocess.run(
+            ["runuser", "-u", "postgres", "--", pg_ctl, "-D", str(data), "-m", "fast", "-w",
+             "-l", str(data.parent / "server.log"), "restart"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+        restarted.append(done.returncode)
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        run_in_processes(_slow_worker, [(pg_url, "restart", i, 40) for i in range(4)])
+    finally:
+        thread.join()
+    assert restarted == [0], "the server was not restarted: the test tested nothing"
+    _check_complete(tf.load_study("restart", storage=pg_url), 160)
