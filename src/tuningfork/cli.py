@@ -109,6 +109,52 @@ def _parser() -> argparse.ArgumentParser:
         "--signal", dest="signals", action="append", metavar="NAME",
         help="also checkpoint and stop on this signal (e.g. SIGUSR1 for sbatch --signal=USR1@60)",
     )  # fmt: skip
+    text = "submit workers of a study as one SLURM job array (submitit)"
+    launch = command("launch", _cmd_launch, text)
+    launch.add_argument(
+        "--slurm", action="store_true", required=True,
+        help="launch on SLURM (the only launcher for now)",
+    )  # fmt: skip
+    launch.add_argument(
+        "--objective", metavar="REF", required=True,
+        help="module:function or path/to/file.py:function, importable on the nodes",
+    )  # fmt: skip
+    launch.add_argument("--workers", type=int, required=True, metavar="N", help="array tasks")
+    launch.add_argument("--n-trials", type=int, metavar="N", help="trials per worker")
+    launch.add_argument("--timeout", type=float, metavar="S", help="per worker, seconds")
+    launch.add_argument("--partition", metavar="P", help="sbatch --partition")
+    launch.add_argument("--account", metavar="A", help="sbatch --account")
+    launch.add_argument("--qos", metavar="Q", help="sbatch --qos")
+    launch.add_argument(
+        "--time", type=int, default=60, metavar="MIN",
+        help="time limit per task, minutes (default 60)",
+    )  # fmt: skip
+    launch.add_argument(
+        "--gpus-per-task", type=int, metavar="G",
+        help="default: no GPU request; 1 = one GPU per trial",
+    )  # fmt: skip
+    launch.add_argument("--cpus-per-task", type=int, default=1, metavar="C", help="default 1")
+    launch.add_argument("--mem-gb", type=float, metavar="M", help="sbatch --mem, in GB")
+    launch.add_argument(
+        "--sbatch", action="append", default=[], metavar="KEY=VALUE",
+        help="another sbatch option, e.g. constraint=v100-32g or exclusive (repeatable)",
+    )  # fmt: skip
+    launch.add_argument(
+        "--signal-before", type=int, default=60, metavar="S",
+        help="signal the workers S seconds before the time limit (default 60)",
+    )  # fmt: skip
+    launch.add_argument(
+        "--no-requeue", dest="requeue", action="store_false",
+        help="do not requeue a signalled or preempted task",
+    )  # fmt: skip
+    launch.add_argument(
+        "--log-dir", default="tuningfork_slurm/%j", metavar="DIR",
+        help="submitit folder for scripts and logs (default tuningfork_slurm/%%j)",
+    )  # fmt: skip
+    launch.add_argument("--max-retries", type=int, metavar="N", help="override the study's")
+    launch.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds")
+    launch.add_argument("--grace-period", type=float, metavar="S", help="seconds")
+    launch.add_argument("--wait", action="store_true", help="wait for the jobs to end")
     text = "rewrite a journal file without its deleted studies and torn lines"
     compact = commands.add_parser("compact", help=text, description=text)
     compact.set_defaults(handler=_cmd_compact)
@@ -162,6 +208,35 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         grace_period=args.grace_period,
         preempt_signals=("SIGTERM", *(args.signals or ())),
     )
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from tuningfork.execution.slurm import launch_slurm, wait_slurm
+
+    extra: dict[str, Any] = {}
+    for item in args.sbatch:
+        key, sep, value = item.partition("=")
+        if not key.strip():
+            raise TuningforkError(f"--sbatch {item!r} must look like KEY=VALUE or KEY")
+        extra[key.strip().lstrip("-")] = value if sep else True
+    url = _storage_url(args.storage)
+    load_study(args.study, url)  # fail here, not in every job, when the study is missing
+    ids = launch_slurm(
+        args.study, url, args.objective,
+        n_workers=args.workers, n_trials_per_worker=args.n_trials, timeout=args.timeout,
+        partition=args.partition, account=args.account, qos=args.qos,
+        time_limit_min=args.time, gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, additional_sbatch=extra,
+        signal_before_s=args.signal_before, log_dir=args.log_dir, requeue=args.requeue,
+        max_retries=args.max_retries, heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period, quiet=args.json,
+    )  # fmt: skip
+    states = wait_slurm(ids) if args.wait else {}
+    if args.json:
+        _print_json({"study": args.study, "storage": url, "job_ids": ids, "states": states})
+    elif states:
+        print(" ".join(f"{job}:{state}" for job, state in states.items()))
+    return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else EXIT_ERROR
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
