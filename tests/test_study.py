@@ -518,7 +518,7 @@ def test_real_ctrl_c_marks_running_trials_failed(tmp_path, n_jobs):
         study = tf.load_study("c", storage={url!r})
         def objective(trial):
             trial.suggest_float("x", 0, 1)
-            print("started", flush=True)
+            print("started\n", end="", flush=True)  # one write: threads do not interleave
             time.sleep(30)
             return 0.0
         study.optimize(objective, n_trials=4, n_jobs={n_jobs})
@@ -527,7 +527,7 @@ def test_real_ctrl_c_marks_running_trials_failed(tmp_path, n_jobs):
     proc = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert proc.stdout.readline().strip() == "started"
+    assert proc.stdout.readline().startswith("started")
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
