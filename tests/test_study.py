@@ -518,7 +518,7 @@ def test_real_ctrl_c_marks_running_trials_failed(tmp_path, n_jobs):
         study = tf.load_study("c", storage={url!r})
         def objective(trial):
             trial.suggest_float("x", 0, 1)
-            print("started\n", end="", flush=True)  # one write: threads do not interleave
+            print("started\\n", end="", flush=True)  # one write: threads do not interleave
             time.sleep(30)
             return 0.0
         study.optimize(objective, n_trials=4, n_jobs={n_jobs})
