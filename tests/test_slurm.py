@@ -270,3 +270,38 @@ def test_cli_launch_submits_an_array_and_waits(slurm, objectives, tmp_path, caps
     assert len(tf.load_study("c", storage=url).get_trials(["COMPLETE"])) == 4
     assert main(["launch", "--slurm", "missing", "--storage", url, "--objective",
                  f"{objectives}:quick", "--workers", "1"]) == 2  # fmt: skip
+
+
+def test_dask_executor_on_a_dask_jobqueue_slurm_cluster(slurm, tmp_path):
+    """The Dask executor on `dask_jobqueue.SLURMCluster`: two SLURM jobs are the Dask
+    workers, the trials coordinate through a SQLite file on the shared disk."""
+    dask_jobqueue = pytest.importorskip("dask_jobqueue")
+    from dask.distributed import Client
+
+    from tuningfork.execution.dask import DaskExecutor
+
+    def square(trial: tf.Trial) -> float:  # nested: shipped by value, not by module name
+        x = trial.suggest_float("x", -1, 1)
+        time.sleep(0.05)
+        return x * x
+
+    cluster = dask_jobqueue.SLURMCluster(
+        queue="debug", cores=1, processes=1, memory="1GB", walltime="00:10:00",
+        scheduler_options={"host": "127.0.0.1", "dashboard_address": None},
+        log_directory=str(tmp_path / "dask-logs"),
+    )  # fmt: skip
+    try:
+        client = Client(cluster)
+        cluster.scale(jobs=2)
+        client.wait_for_workers(2, timeout=120)
+        addresses = set(client.scheduler_info()["workers"])
+        url = f"sqlite:///{tmp_path / 'dask.db'}"
+        study = tf.create_study("d", storage=url, seed=0)
+        study.optimize(square, n_trials=10, executor=DaskExecutor(client))
+        trials = tf.load_study("d", storage=url).trials
+        assert len(trials) == 10 and all(t.state is TrialState.COMPLETE for t in trials)
+        used = {t.system_attrs["dask_worker"] for t in trials}
+        assert used <= addresses and len(used) == 2
+        client.close()
+    finally:
+        cluster.close()
