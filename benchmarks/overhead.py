@@ -331,23 +331,27 @@ def throughput_table(runs: Sequence[Throughput]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
-        if r.fatal is not None:
-            first = r.fatal.strip().splitlines()[-1]
-            lines.append(f"| {r.framework} | {r.run} | crashed: {first} |" + " |" * 7)
-            continue
-        unique = "yes" if r.unique_numbers and r.numbers_dense and r.told_unique else "NO"
-        lines.append(
-            f"| {r.framework} | {r.run} | {r.workers} x {r.per_worker} | {r.wall_s:.2f} | "
-            f"{r.trials_per_s:.0f} | {r.stored} | {unique} | "
-            f"{'yes' if r.all_complete else 'NO'} | {r.values_matched}/{r.told} | "
-            f"{len(r.errors)} |"
-        )
+        lines.append(throughput_row(f"| {r.framework} | {r.run} |", r))
     ours, theirs = _median_rate(runs, "tuningfork"), _median_rate(runs, "optuna")
     if ours is not None and theirs is not None:
         lines.append(
             f"| median | | | | {ours:.0f} vs {theirs:.0f}: ratio {ours / theirs:.1f} | | | | | |"
         )
     return lines
+
+
+def throughput_row(head: str, r: Throughput) -> str:
+    """One row of a throughput table: ``head`` (the first cells), then the run's figures
+    and its integrity checks (or the last line of its crash)."""
+    if r.fatal is not None:
+        first = r.fatal.strip().splitlines()[-1][:160]
+        return f"{head} crashed: {first} |" + " |" * 7
+    unique = "yes" if r.unique_numbers and r.numbers_dense and r.told_unique else "NO"
+    return (
+        f"{head} {r.workers} x {r.per_worker} | {r.wall_s:.2f} | {r.trials_per_s:,.0f} | "
+        f"{r.stored} | {unique} | {'yes' if r.all_complete else 'NO'} | "
+        f"{r.values_matched}/{r.told} | {len(r.errors)} |"
+    )
 
 
 def _median_rate(runs: Sequence[Throughput], framework: str) -> float | None:

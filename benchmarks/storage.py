@@ -52,6 +52,7 @@ from overhead import (
     machine,
     per_trial_table,
     run_in_turns,
+    throughput_row,
 )
 
 import tuningfork as tf
@@ -333,17 +334,7 @@ def runs_table(runs: Sequence[Run]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
-        if r.fatal is not None:
-            first = r.fatal.strip().splitlines()[-1][:160]
-            lines.append(f"| {r.kind} | {r.label} | crashed: {first} |" + " |" * 7)
-            continue
-        unique = "yes" if r.unique_numbers and r.numbers_dense and r.told_unique else "NO"
-        lines.append(
-            f"| {r.kind} | {r.label} | {r.workers} x {r.per_worker} | {r.wall_s:.2f} | "
-            f"{r.trials_per_s:,.0f} | {r.stored} | {unique} | "
-            f"{'yes' if r.all_complete else 'NO'} | {r.values_matched}/{r.told} | "
-            f"{len(r.errors)} |"
-        )
+        lines.append(throughput_row(f"| {r.kind} | {r.label} |", r))
     return lines
 
 
