@@ -181,11 +181,12 @@ def test_a_slow_commit_does_not_let_a_reader_skip_its_batch(pg_url: str) -> None
     second.start()
     seen: list[tuple[int, str]] = []
     last = 0
-    while first.is_alive() or second.is_alive() or len(seen) < 2:
+    while True:
+        done = not (first.is_alive() or second.is_alive())  # before the read: a last look
         for seq, events in store.read(study, last):
             seen.append((seq, events[0]["label"]))
             last = seq
-        if not (first.is_alive() or second.is_alive()) and len(seen) < 2:
+        if done or len(seen) >= 2:
             break
         time.sleep(0.005)
     first.join()
