@@ -10,26 +10,33 @@ is expanded). Beside the journal live ``PATH.lock`` (the lock file) and
 
 File format (version `FORMAT_VERSION`), one JSON object per line:
 
-* line 1, the header: ``{"tuningfork_journal": 1, "generation": g, "next_study": n}``.
+* line 1, the header: ``{"tuningfork_journal": 2, "generation": g, "next_study": n}``.
   A journal written by a newer tuningfork raises `SchemaVersionError` on open.
 * ``{"op": "create", "study": id, "name": ..., "directions": [...], "created": t}`` and
   ``{"op": "delete", "study": id}``: the study registry.
-* ``{"study": id, "seq": n, "events": [...]}``: one appended batch. Sequence numbers are
-  per study, 1, 2, 3, ... with no gaps, and are assigned by the writer while it holds the
-  lock, after it has read the journal to its end; so log order is seq order.
+* ``{"study": id, "w": token, "events": [...]}``: one appended batch. A batch's seq is its
+  rank among its study's batches in file order (1, 2, 3, ... with no gaps), so log order
+  is seq order and no writer needs to know the journal's end before it writes. ``w`` is
+  the writer's token (a random per-process prefix and a counter), by which a writer finds
+  the seqs of its own lines when it reads them back. Format 1 wrote an explicit
+  ``"seq"``; such lines are still read (it equals the rank).
 
-Writing. A writer takes the lock, reads the bytes appended since its last read (its
-in-memory index is then complete), checks names and assigns the next seq, writes the
-line(s) with one ``write``, ``fsync``s, and releases the lock. The lock is held only for
-that one batch, so a batch is atomic and batches never interleave.
+Writing. A writer encodes its batch, takes the lock, terminates a torn last line if there
+is one (see below), writes its line(s) at the end of the file with one ``write`` and
+releases the lock; then it ``fsync``s and reads the journal up to the end of its lines, so
+it learns their seqs and every batch before them. The lock covers only the write: batches
+are atomic and never interleave, and writers on other nodes decode each other's lines in
+parallel instead of in turn.
 
-Reading. Each process keeps an index of the journal (studies, and per study its batches)
-and the byte offset up to which it has read, so reading new events costs only the new
-bytes. Readers take no lock: they reopen the file (so NFS close-to-open consistency shows
-them fresh data), read from their offset to the end and consume complete lines only; a
-trailing line without its ``"\\n"`` (a writer mid-append, or one that crashed) is left for
-later. A complete line that does not parse (see torn lines) makes the reader re-read the
-rest under the lock, where every complete line is final, and then skip it.
+Durability. ``append`` returns only after its ``fsync``, which (on one file system)
+flushes every byte written to the file before it, its own and other writers'. So an
+acknowledged batch, and everything before it in the log, survives a machine crash; what
+a crash can lose is in-flight batches, whose writers had not returned. Because the fsync
+follows the unlock, the bytes of an in-flight batch can be lost while a later in-flight
+batch's survive: the lost bytes then read back as zeros in front of the next line, and
+readers take the record after the last NUL byte (JSON text has none). No surviving line
+can depend on a lost one: a writer refers to a trial only after the batch that created
+it was acknowledged.
 
 Torn lines. A writer that dies mid-``write`` leaves a partial last line. The next writer,
 under the lock, sees that the file does not end in ``"\\n"`` and *terminates* the
@@ -72,23 +79,25 @@ file, ``os.replace``); `heartbeats` reads the study's files. No lock is needed, 
 file has one writer.
 
 Compaction: `JournalStorage.compact` rewrites the journal under the lock into a new file
-(the header with the next generation, then each live study's create record and its
-batches), fsyncs it and ``os.replace``s the journal with it. Deleted studies and torn
-lines are dropped; every batch of a live study is kept with its seq, so a reader that
-notices the rewrite (a new inode or generation) re-reads the file from the start and its
-callers' ``after`` positions stay valid.
+(the header with the next generation, then the lines of live studies copied byte for
+byte, in order), fsyncs it and ``os.replace``s the journal with it. Deleted studies, torn
+lines and holes are dropped; every batch of a live study keeps its rank, hence its seq,
+so a reader that notices the rewrite (a new inode or generation) re-reads the file from
+the start and its callers' ``after`` positions stay valid.
 """
 
 from __future__ import annotations
 
 import bisect
 import fcntl
+import itertools
 import json
 import os
 import shutil
 import threading
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +110,7 @@ from tuningfork.exceptions import (
 from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
 from tuningfork.storage.memory import _not_found
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SCHEME = "journal://"
 _HEADER_KEY = "tuningfork_journal"
 _READ_CHUNK = 1 << 20
@@ -163,6 +172,10 @@ class JournalStorage(Storage):
         self.heartbeat_dir = Path(self.path + ".heartbeats")
         self._fsync = fsync
         self._mutex = threading.RLock()  # guards the index below
+        self._token_pid: int | None = None
+        self._token_base = ""
+        self._counter = itertools.count()
+        self._written: dict[str, int] = {}  # this process's batch tokens -> their seqs
         self._reset_index()
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
@@ -263,9 +276,7 @@ class JournalStorage(Storage):
             while start <= end:
                 stop = data.index(b"\n", start)
                 try:
-                    record = json.loads(data[start:stop])
-                    if not isinstance(record, dict):
-                        raise ValueError("not an object")
+                    record = _parse_line(data[start:stop])
                 except ValueError:
                     if not locked:
                         return True
@@ -280,8 +291,12 @@ class JournalStorage(Storage):
         if "events" in record:
             log = self._by_id.get(record["study"])
             if log is not None:
-                log.seqs.append(record["seq"])
-                log.batches.append((record["seq"], record["events"]))
+                seq = record.get("seq") or (log.seqs[-1] if log.seqs else 0) + 1
+                log.seqs.append(seq)
+                log.batches.append((seq, record["events"]))
+                token = record.get("w")
+                if token is not None and token.startswith(self._token_prefix()):
+                    self._written[token] = seq
             return
         op = record.get("op")
         if op == "create":
@@ -303,29 +318,56 @@ class JournalStorage(Storage):
 
     # -- writing --------------------------------------------------------------------------
 
-    def _write(self, lines: list[bytes]) -> None:
-        """Append ``lines`` (the caller holds the file lock and has caught up) with one
-        write, terminating a torn last line first; advance past them in the index."""
-        fd = os.open(self.path, os.O_WRONLY)
+    def _write(self, data: bytes) -> tuple[int, int]:
+        """Append ``data`` (whole lines) with one write under the file lock (the caller
+        must not hold it), then fsync after releasing it; return the journal's inode and
+        the position after the data. The index is not touched: callers catch up
+        afterwards. See "Durability" in the module docs for why the fsync may follow the
+        unlock."""
+        with self._locked():
+            fd, inode, end = self._write_locked(data, sync=False)
         try:
-            size = os.fstat(fd).st_size
-            data = b"".join(lines)
-            if size > self._offset:  # a torn last line left by a crashed writer
-                data = b"\n" + data
-                self._offset = size + 1
-            view = memoryview(data)
-            position = size
-            while view:
-                written = os.pwrite(fd, view, position)
-                position += written
-                view = view[written:]
             if self._fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        for line in lines:
-            self._apply(json.loads(line))
-            self._offset += len(line)
+        return inode, end
+
+    def _write_locked(self, data: bytes, *, sync: bool = True) -> tuple[int, int, int]:
+        """`_write`'s part under the file lock (the caller holds it): terminate a torn last
+        line left by a crashed writer with a newline, then write ``data`` at the end.
+        Returns the open descriptor (closed here when ``sync``, after an fsync), the
+        inode and the end position."""
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            stat = os.fstat(fd)
+            position = stat.st_size
+            if position and os.pread(fd, 1, position - 1) != b"\n":  # a torn last line
+                data = b"\n" + data
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(fd, view, position)
+                position += written
+                view = view[written:]
+            if sync:
+                if self._fsync:
+                    os.fsync(fd)
+                os.close(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, stat.st_ino, position
+
+    def _token_prefix(self) -> str:
+        """A prefix for the tokens that let this process find its own batches when it reads
+        the journal back; new after a fork, so parent and child never share one."""
+        pid = os.getpid()
+        if self._token_pid != pid:
+            with self._mutex:
+                if self._token_pid != pid:
+                    self._token_base = f"{uuid.uuid4().hex[:12]}."
+                    self._token_pid = pid
+        return self._token_base
 
     # -- studies --------------------------------------------------------------------------
 
@@ -344,7 +386,8 @@ class JournalStorage(Storage):
                 "directions": list(directions),
                 "created": time.time(),
             }
-            self._write([_line(record)])
+            self._write_locked(_line(record))
+            self._catch_up(locked=True)
             return self._studies[name].info
 
     def get_study(self, name: str) -> StudyInfo:
@@ -370,43 +413,53 @@ class JournalStorage(Storage):
                 raise StudyNotFound(
                     _not_found(name, list(self._studies)) + f" (storage: {self.url})"
                 )
-            self._write([_line({"op": "delete", "study": log.info.study_id})])
+            self._write_locked(_line({"op": "delete", "study": log.info.study_id}))
+            self._catch_up(locked=True)
         shutil.rmtree(self.heartbeat_dir / str(log.info.study_id), ignore_errors=True)
 
     # -- the log --------------------------------------------------------------------------
-
-    def _batch_lines(self, study_id: int, batches: list[list[Event]]) -> tuple[list[bytes], int]:
-        log = self._by_id.get(study_id)
-        if log is None:
-            raise StudyNotFound(f"study id {study_id} is not in {self.url} (was it deleted?)")
-        first = (log.seqs[-1] if log.seqs else 0) + 1
-        lines = [
-            _line({"study": study_id, "seq": first + i, "events": events})
-            for i, events in enumerate(batches)
-        ]
-        return lines, first
 
     def append(self, study_id: int, events: list[Event]) -> int:
         return self.append_batches(study_id, [events])[0]
 
     def append_batches(self, study_id: int, batches: list[list[Event]]) -> list[int]:
-        """Append several batches, each its own batch with its own seq, under one lock and
-        one fsync (what `tuningfork.storage.copy.copy_study` uses)."""
+        """Append several batches, each its own batch with its own seq, with one write and
+        one fsync (what `tuningfork.storage.copy.copy_study` uses).
+
+        Encoding happens before the file lock is taken and reading back after it is
+        released: the lock covers only the write and its fsync. A batch line carries no
+        seq; readers number a study's batches in file order. Each line carries a token
+        (``"w"``) by which this process finds the seqs of its own lines when it reads
+        them back."""
         if not batches:
             return []
-        with self._mutex, self._locked():
-            self._catch_up(locked=True)
-            lines, first = self._batch_lines(study_id, batches)
-            self._write(lines)
-            return list(range(first, first + len(batches)))
+        prefix = self._token_prefix()
+        tokens = [f"{prefix}{next(self._counter)}" for _ in batches]
+        data = b"".join(
+            _line({"study": study_id, "w": token, "events": events})
+            for token, events in zip(tokens, batches)
+        )
+        inode, end = self._write(data)
+        with self._mutex:
+            self._catch_up()
+            # until our lines are read: the file may look shorter for a moment (an NFS
+            # attribute cache), or have been compacted, with our lines, since the write
+            while self._offset < end and self._ino == inode:
+                time.sleep(0.001)
+                self._catch_up()
+            seqs = [self._written.pop(token, None) for token in tokens]
+        if None in seqs:
+            raise StudyNotFound(f"study id {study_id} is not in {self.url} (was it deleted?)")
+        return seqs  # type: ignore[return-value]
 
     def append_and_read(
         self, study_id: int, events: list[Event], after: int
     ) -> tuple[int, list[Batch]]:
-        with self._mutex, self._locked():
-            self._catch_up(locked=True)
-            lines, seq = self._batch_lines(study_id, [events])
-            self._write(lines)
+        """Append one batch and return its seq with every batch after ``after``. All
+        batches before it in the file are complete once it is written, so the batches
+        returned settle any race by log order."""
+        seq = self.append_batches(study_id, [events])[0]
+        with self._mutex:
             return seq, self._after(study_id, after)
 
     def read(self, study_id: int, after: int) -> list[Batch]:
@@ -454,33 +507,27 @@ class JournalStorage(Storage):
     def compact(self) -> None:
         """Rewrite the journal without deleted studies and torn lines, atomically.
 
-        Every batch of every live study is kept with its seq. Other processes notice the
-        new file and re-read it from the start (the cost of one full read each).
+        The lines of live studies are copied byte for byte, in order, so every batch keeps
+        its seq (its rank among its study's batches) and its writer's token. Other
+        processes notice the new file and re-read it from the start (the cost of one full
+        read each).
         """
         with self._mutex, self._locked():
             self._catch_up(locked=True)
-            generation = int(self._generation or 0) + 1
             header = {
                 _HEADER_KEY: FORMAT_VERSION,
-                "generation": generation,
+                "generation": int(self._generation or 0) + 1,
                 "next_study": self._next_study,
             }
             temporary = f"{self.path}.compact-{os.getpid()}"
             try:
-                with open(temporary, "wb") as out:
+                with open(temporary, "wb") as out, open(self.path, "rb") as journal:
                     out.write(_line(header))
-                    for log in sorted(self._by_id.values(), key=lambda log: log.info.study_id):
-                        info = log.info
-                        create = {
-                            "op": "create",
-                            "study": info.study_id,
-                            "name": info.name,
-                            "directions": list(info.directions),
-                            "created": info.created,
-                        }
-                        out.write(_line(create))
-                        for seq, events in log.batches:
-                            out.write(_line({"study": info.study_id, "seq": seq, "events": events}))
+                    journal.readline()  # the old header
+                    for line in journal:
+                        kept = self._live_line(line)
+                        if kept is not None:
+                            out.write(kept)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(temporary, self.path)
@@ -489,6 +536,21 @@ class JournalStorage(Storage):
                     os.unlink(temporary)
             _fsync_dir(os.path.dirname(self.path))
             self._catch_up(locked=True)
+
+    def _live_line(self, line: bytes) -> bytes | None:
+        """What `compact` keeps of ``line``: a complete, valid record of a live study
+        (without a leading hole, see `_parse_line`), or None."""
+        if not line.endswith(b"\n"):
+            return None
+        try:
+            record = _parse_line(line)
+        except ValueError:
+            return None
+        if "events" not in record and record.get("op") != "create":
+            return None
+        if record.get("study") not in self._by_id:
+            return None
+        return line[line.rfind(b"\0") + 1 :]
 
     def artifact_root(self) -> Path:
         return Path(self.path).parent / "tuningfork_artifacts"
@@ -523,6 +585,22 @@ class _FileLock:
 
 def _line(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode()
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    """One journal record. A line that holds NUL bytes starts with a hole (bytes of an
+    earlier, unacknowledged batch lost in a machine crash read back as zeros; JSON text
+    never holds a NUL): the record is what follows the last NUL."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        hole = line.rfind(b"\0")
+        if hole < 0:
+            raise
+        record = json.loads(line[hole + 1 :])
+    if not isinstance(record, dict):
+        raise ValueError("not an object")
+    return record
 
 
 def _read_line_rest(fd: int, position: int, size: int) -> bytes:
