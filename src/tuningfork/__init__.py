@@ -6,6 +6,8 @@ The public API is what this module exports; everything else may change.
 from __future__ import annotations
 
 from tuningfork.exceptions import (
+    CommandFailed,
+    ConfigError,
     DuplicatedStudyError,
     MissingExtra,
     ObjectiveValueError,
@@ -74,6 +76,8 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 __all__ = [
+    "CommandFailed",
+    "ConfigError",
     "ASHA",
     "BOHB",
     "DEHB",

@@ -61,6 +61,57 @@ class SearchExhausted(TuningforkError):
     """The sampler has no configuration left to propose (e.g. every grid point was run)."""
 
 
+class CommandFailed(TuningforkError):
+    """An objective that runs an external command (`tuningfork.command.CommandObjective`)
+    failed: non-zero exit, killed by a signal, per-trial timeout, or no metric found.
+
+    The message starts with the reason (e.g. "exit code 3") and goes on with the tail of the
+    program's stderr (or stdout) and the paths of its logs. ``reason`` holds the first part
+    alone; ``returncode`` the exit status (negative: killed by that signal; None: unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        returncode: int | None = None,
+        stdout_log: str | None = None,
+        stderr_log: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+        self.returncode = returncode
+        self.stdout_log = stdout_log
+        self.stderr_log = stderr_log
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # keep the keyword fields across pickling (Dask and SLURM executors send errors back)
+        fields = {
+            "reason": self.reason,
+            "returncode": self.returncode,
+            "stdout_log": self.stdout_log,
+            "stderr_log": self.stderr_log,
+        }
+        return (_command_failed, (str(self), fields))
+
+
+def _command_failed(message: str, fields: dict) -> CommandFailed:  # type: ignore[type-arg]
+    return CommandFailed(message, **fields)
+
+
+class ConfigError(TuningforkError):
+    """A YAML study file is invalid.
+
+    The message lists every problem found, one per line, each as
+    ``FILE:LINE: FIELD: what is wrong and what is allowed``; `problems` holds those lines.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems) if problems is not None else [message]
+
+
 class TrialPruned(Exception):  # noqa: N818 - name chosen to match other HPO frameworks
     """Raise inside an objective to end the trial as PRUNED (stopped early).
 
