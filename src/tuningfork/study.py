@@ -23,6 +23,7 @@ from typing import Any
 from tuningfork import _export
 from tuningfork._progress import Progress
 from tuningfork.exceptions import (
+    CommandFailed,
     SearchExhausted,
     SpaceError,
     StudyNotFound,
@@ -1219,6 +1220,8 @@ class _Runner:
 
 
 def _describe_error(error: BaseException) -> str:
+    if isinstance(error, CommandFailed):  # its message already says what went wrong
+        return f"{type(error).__name__}: {error}"
     lines = traceback.format_exception(type(error), error, error.__traceback__)
     tail = "".join(lines[-6:]).strip()
     return f"{type(error).__name__}: {error}\n{tail}"
