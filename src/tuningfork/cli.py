@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tuningfork import __version__, _export
-from tuningfork.exceptions import StorageError, TuningforkError
+from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
 from tuningfork.storage import copy_study, default_url, get_storage
 from tuningfork.study import Study, StudySummary, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print one JSON document")
     parser = argparse.ArgumentParser(
-        prog="tuningfork", description="Inspect, export and copy tuningfork studies."
+        prog="tuningfork",
+        description="Run tuningfork studies from YAML files; inspect, export and copy them.",
     )
     parser.add_argument("--version", action="version", version=f"tuningfork {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -155,6 +156,37 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds")
     launch.add_argument("--grace-period", type=float, metavar="S", help="seconds")
     launch.add_argument("--wait", action="store_true", help="wait for the jobs to end")
+    text = "run the study of a YAML study file (see `tuningfork init`)"
+    run = commands.add_parser("run", help=text, description=text)
+    run.set_defaults(handler=_cmd_run)
+    run.add_argument("file", metavar="STUDY.yaml", help="the study file")
+    run.add_argument(
+        "--workers", type=int, metavar="N",
+        help="trials at once (default: resources.workers); with --slurm, SLURM workers",
+    )  # fmt: skip
+    run.add_argument(
+        "--n-trials", type=int, metavar="N",
+        help="finished trials the study should reach (default: limits.n_trials)",
+    )  # fmt: skip
+    run.add_argument(
+        "--resume", action="store_true",
+        help="continue a study that already has trials (paused trials are resumed first)",
+    )  # fmt: skip
+    run.add_argument("--slurm", action="store_true", help="submit SLURM workers (resources.slurm)")
+    run.add_argument("--wait", action="store_true", help="with --slurm: wait for the jobs")
+    text = "check a YAML study file without running anything"
+    validate = commands.add_parser("validate", help=text, description=text)
+    validate.set_defaults(handler=_cmd_validate)
+    validate.add_argument("file", metavar="STUDY.yaml", help="the study file")
+    validate.add_argument("--json", action="store_true", help="print one JSON document")
+    text = "write a commented example study file"
+    init = commands.add_parser("init", help=text, description=text)
+    init.set_defaults(handler=_cmd_init)
+    init.add_argument(
+        "file", metavar="STUDY.yaml", nargs="?", default="study.yaml",
+        help="where to write it (default: study.yaml)",
+    )  # fmt: skip
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
     text = "rewrite a journal file without its deleted studies and torn lines"
     compact = commands.add_parser("compact", help=text, description=text)
     compact.set_defaults(handler=_cmd_compact)
@@ -237,6 +269,43 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     elif states:
         print(" ".join(f"{job}:{state}" for job, state in states.items()))
     return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else EXIT_ERROR
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tuningfork.execution.study_file import run_study_file
+
+    return run_study_file(
+        args.file,
+        workers=args.workers,
+        n_trials=args.n_trials,
+        slurm=args.slurm,
+        resume=args.resume,
+        wait=args.wait,
+    )
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from tuningfork.config import load_config, validate_summary
+
+    config = load_config(args.file)
+    if args.json:
+        _print_json({"file": config.source, "valid": True, "study": config.study})
+    else:
+        print(f"{config.source}: valid")
+        print(validate_summary(config))
+    return EXIT_OK
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from tuningfork.config import EXAMPLE_STUDY_FILE
+
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        raise TuningforkError(f"{path} exists; pass --force to overwrite it, or name another file")
+    path.write_text(EXAMPLE_STUDY_FILE)
+    print(f"wrote {path}; check it with `tuningfork validate {path}`, run it with "
+          f"`tuningfork run {path}`")  # fmt: skip
+    return EXIT_OK
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
@@ -578,10 +647,13 @@ def _fields(pairs: Sequence[tuple[str, str]]) -> str:
 
 
 def _describe_error(error: BaseException, args: argparse.Namespace) -> str:
+    if isinstance(error, ConfigError):  # one line per problem in the file
+        return str(error).strip()
     if isinstance(error, (sa.exc.SQLAlchemyError, ImportError)) and not isinstance(
         error, TuningforkError
     ):
-        url = args.storage if args.storage is not None else default_url()
+        storage = getattr(args, "storage", None)
+        url = storage if storage is not None else default_url()
         return f"cannot use storage {url!r}: {_one_line(error)}"
     return _one_line(error)
 

@@ -36,8 +36,13 @@ EXIT_BAD_ARGUMENTS = 2  # the objective could not be imported, or the study not 
 
 def load_objective(ref: str) -> Callable[..., Any]:
     """Import ``"module:function"`` or ``"path/to/file.py:function"`` (dotted attribute
-    paths such as ``"pkg.mod:Class.method"`` work too). A module name is looked up on
-    ``sys.path`` plus the current directory, as ``python -m`` would."""
+    paths such as ``"pkg.mod:Class.method"`` work too), or build the command objective of
+    a YAML study file (``"path/to/study.yaml"``, see `tuningfork.config`). A module name is
+    looked up on ``sys.path`` plus the current directory, as ``python -m`` would."""
+    if ref.endswith((".yaml", ".yml")) and ":" not in ref:  # a study file: its command
+        from tuningfork.execution.study_file import study_file_objective
+
+        return study_file_objective(ref)  # type: ignore[no-any-return]
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
         raise TuningforkError(

@@ -1,0 +1,268 @@
+"""``tuningfork run STUDY.yaml``: run a study described by a YAML study file.
+
+The file (`tuningfork.config`) names the study, its storage, space, sampler, scheduler
+and the command to run for each trial (`tuningfork.command.CommandObjective`). Running
+it here starts ``resources.workers`` trials at a time in this process (each trial is a
+child process, so threads suffice), prints a line per finished trial, and stops after
+``limits.n_trials`` finished trials in the study (counting those of earlier runs) or
+``limits.timeout`` seconds. With ``--slurm`` it submits SLURM workers instead, each of
+which reads the same file.
+
+Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: no new trial starts, each running
+command is asked to checkpoint (its control file says ``pause``, then it gets SIGTERM and
+``limits.grace_period`` seconds before SIGKILL), and its trial is recorded PAUSED
+("preempted"). ``tuningfork run STUDY.yaml --resume`` resumes those trials first.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from tuningfork.config import StudyConfig, load_config
+from tuningfork.exceptions import CommandFailed, StudyNotFound, TuningforkError
+from tuningfork.study import Study, load_study
+from tuningfork.trial import FrozenTrial, TrialState
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "run_study_file", "study_file_objective"]
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def study_file_objective(path: str | os.PathLike[str]) -> Any:
+    """The objective of a study file: its command (what SLURM workers import by the path
+    of the file, see `tuningfork.execution.worker.load_objective`)."""
+    return load_config(path).command_objective()
+
+
+def run_study_file(
+    path: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    n_trials: int | None = None,
+    slurm: bool = False,
+    resume: bool = False,
+    wait: bool = False,
+    out: TextIO | None = None,
+) -> int:
+    """Run the study of the file at ``path``; return a process exit code.
+
+    Args:
+        workers: trials at once (default: ``resources.workers``); with ``slurm``, the
+            number of SLURM workers (default: ``resources.slurm.n_workers``).
+        n_trials: finished trials the study should reach (default: ``limits.n_trials``;
+            None: until ``limits.timeout`` or the sampler is exhausted).
+        slurm: submit SLURM workers (``resources.slurm``) instead of running here.
+        resume: continue a study that already has trials. Without it, a study with trials
+            is an error, so two files that share a name do not mix their results.
+        wait: with ``slurm``, wait for the jobs to end.
+        out: where progress goes (default: standard output).
+
+    Raises:
+        ConfigError: the file is not valid (nothing runs).
+        TuningforkError: the study exists and ``resume`` is False, and the like.
+    """
+    stream = out if out is not None else sys.stdout
+    config = load_config(path)
+    study = _open_study(config, resume)
+    target = n_trials if n_trials is not None else config.limits.n_trials
+    finished = sum(1 for t in study.trials if t.state in _FINISHED)
+    remaining = None if target is None else target - finished
+    if remaining is not None and remaining <= 0:
+        _say(stream, f"study {study.name!r} already has {finished} finished trials; done")
+        _print_best(stream, study, config)
+        return EXIT_OK
+    if slurm:
+        return _submit(config, study, Path(path), workers, remaining, wait, stream)
+    return _run_here(config, study, workers, remaining, stream)
+
+
+def _open_study(config: StudyConfig, resume: bool) -> Study:
+    try:
+        existing = load_study(config.study, config.storage_url())
+    except StudyNotFound:
+        existing = None
+    if existing is not None and existing.trials and not resume:
+        raise TuningforkError(
+            f"study {config.study!r} already has {len(existing.trials)} trials in "
+            f"{config.storage_url()}; pass --resume to continue it, or give the study "
+            "another name in the file"
+        )
+    study = config.create_study(load_if_exists=True)
+    if existing is None:
+        study.set_user_attr("study_file", {"path": config.source, "text": _text(config)})
+    return study
+
+
+def _run_here(
+    config: StudyConfig, study: Study, workers: int | None, remaining: int | None, out: TextIO
+) -> int:
+    n_jobs = workers if workers is not None else config.resources.workers
+    if n_jobs < 1:
+        raise TuningforkError(f"--workers must be at least 1, got {n_jobs}")
+    objective = config.command_objective()
+    printer = _Printer(study, config, remaining, out)
+    total = "" if remaining is None else f" {remaining} trials,"
+    _say(
+        out,
+        f"study {study.name!r} in {config.storage_url()}:{total} {n_jobs} at a time "
+        f"(Ctrl-C pauses running trials; --resume continues)",
+    )
+    study.optimize(
+        objective,
+        n_trials=remaining,
+        timeout=config.limits.timeout,
+        n_jobs=n_jobs,
+        catch=(CommandFailed,),
+        callbacks=[printer],
+        show_progress_bar=False,
+        space=config.space(),
+        preempt_signals=("SIGTERM", "SIGINT"),
+    )
+    if study.preempted_by is not None:
+        paused = [
+            t for t in study.trials if t.system_attrs.get("preempted_at") or t.reason == "preempted"
+        ]
+        _say(
+            out,
+            f"stopped by signal {study.preempted_by}: {len(paused)} running trial(s) paused; "
+            f"`tuningfork run {config.source} --resume` resumes them",
+        )
+        _print_best(out, study, config)
+        return EXIT_INTERRUPTED
+    _print_best(out, study, config)
+    return EXIT_OK
+
+
+def _submit(
+    config: StudyConfig,
+    study: Study,
+    path: Path,
+    workers: int | None,
+    remaining: int | None,
+    wait: bool,
+    out: TextIO,
+) -> int:
+    from tuningfork.execution.slurm import launch_slurm, wait_slurm
+
+    options = config.slurm_options()
+    if not options:
+        raise TuningforkError(
+            f"{config.source}: --slurm needs a resources.slurm section (partition, "
+            "time_limit_min, gpus_per_task, ...); see `tuningfork init`"
+        )
+    if workers is not None:
+        options["n_workers"] = workers
+    n_workers = options.pop("n_workers")
+    per_worker = None if remaining is None else math.ceil(remaining / n_workers)
+    ids = launch_slurm(
+        study.name,
+        config.storage_url(),
+        str(path.resolve()),
+        n_workers=n_workers,
+        n_trials_per_worker=per_worker,
+        space=config.space().to_dict(),
+        quiet=True,
+        **options,
+    )
+    _say(out, f"submitted {len(ids)} SLURM worker(s): {' '.join(ids)}")
+    if not wait:
+        return EXIT_OK
+    states = wait_slurm(ids)
+    _say(out, " ".join(f"{job}:{state}" for job, state in states.items()))
+    _print_best(out, load_study(study.name, config.storage_url()), config)
+    return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else 1
+
+
+class _Printer:
+    """A callback printing one line per finished trial run: its state and values (or the
+    reason it failed, with the last lines of its log), trials done, the best so far and
+    how many are running."""
+
+    def __init__(
+        self, study: Study, config: StudyConfig, remaining: int | None, out: TextIO
+    ) -> None:
+        self.study = study
+        self.metrics = config.resolved_metrics
+        self.remaining = remaining
+        self.out = out
+        self.done = 0
+        self.start = time.monotonic()
+        self.lock = threading.Lock()  # trials finish in several threads
+
+    def __call__(self, study: Study, trial: FrozenTrial) -> None:
+        with self.lock:
+            self._print(study, trial)
+
+    def _print(self, study: Study, trial: FrozenTrial) -> None:
+        self.done += 1
+        total = "" if self.remaining is None else f"/{self.remaining}"
+        running = len(study._active)
+        best = _best_text(study, self.metrics)
+        elapsed = time.monotonic() - self.start
+        head = f"[{self.done}{total}] trial {trial.number} {trial.state.value}"
+        self.out.write(
+            f"{head}{_outcome(trial, self.metrics)}  | best {best} | running {running} "
+            f"| {elapsed:.0f}s\n"
+        )
+        if trial.state is TrialState.FAIL and trial.reason:
+            for line in trial.reason.rstrip().splitlines():
+                self.out.write(f"    {line}\n")
+        self.out.flush()
+
+
+def _outcome(trial: FrozenTrial, metrics: list[str]) -> str:
+    if trial.state is TrialState.COMPLETE and trial.values is not None:
+        return " " + " ".join(f"{m}={v:.6g}" for m, v in zip(metrics, trial.values))
+    if trial.state in (TrialState.PRUNED, TrialState.PAUSED):
+        step = trial.last_step
+        return f" at step {step}" if step is not None else ""
+    return ""
+
+
+def _best_text(study: Study, metrics: list[str]) -> str:
+    if len(study.directions) > 1:
+        try:
+            return f"{len(study.best_trials)} Pareto-optimal"
+        except TuningforkError:
+            return "-"
+    try:
+        best = study.best_trial
+    except TuningforkError:
+        return "-"
+    return f"{metrics[0]}={best.values[0]:.6g} (trial {best.number})"  # type: ignore[index]
+
+
+def _print_best(out: TextIO, study: Study, config: StudyConfig) -> None:
+    metrics = config.resolved_metrics
+    counts: dict[str, int] = {}
+    for trial in study.trials:
+        counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    _say(out, f"study {study.name!r}: {summary or 'no trials'}")
+    if len(study.directions) == 1:
+        try:
+            best = study.best_trial
+        except TuningforkError:
+            return
+        _say(out, f"best: trial {best.number}, {_outcome(best, metrics).strip()}, {best.params}")
+
+
+def _text(config: StudyConfig) -> str:
+    try:
+        return Path(config.source).read_text()
+    except OSError:
+        return ""
+
+
+def _say(out: TextIO, message: str) -> None:
+    out.write(f"tuningfork: {message}\n")
+    out.flush()
