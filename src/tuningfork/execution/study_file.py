@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -116,20 +117,12 @@ def _run_here(
         f"study {study.name!r} in {config.storage_url()}:{total} {n_jobs} at a time "
         f"(Ctrl-C pauses running trials; --resume continues)",
     )
-    study.optimize(
-        objective,
-        n_trials=remaining,
-        timeout=config.limits.timeout,
-        n_jobs=n_jobs,
-        catch=(CommandFailed,),
-        callbacks=[printer],
-        show_progress_bar=False,
-        space=config.space(),
-        preempt_signals=("SIGTERM", "SIGINT"),
-    )
+    with warnings.catch_warnings():  # the printer shows each failure with its log's tail
+        warnings.filterwarnings("ignore", message=r"trial \d+ failed", category=UserWarning)
+        _optimize(study, config, objective, remaining, n_jobs, printer)
     if study.preempted_by is not None:
         paused = [
-            t for t in study.trials if t.system_attrs.get("preempted_at") or t.reason == "preempted"
+            t for t in study.trials if t.state is TrialState.PAUSED and t.reason == "preempted"
         ]
         _say(
             out,
@@ -180,6 +173,27 @@ def _submit(
     _say(out, " ".join(f"{job}:{state}" for job, state in states.items()))
     _print_best(out, load_study(study.name, config.storage_url()), config)
     return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else 1
+
+
+def _optimize(
+    study: Study,
+    config: StudyConfig,
+    objective: Any,
+    remaining: int | None,
+    n_jobs: int,
+    printer: _Printer,
+) -> None:
+    study.optimize(
+        objective,
+        n_trials=remaining,
+        timeout=config.limits.timeout,
+        n_jobs=n_jobs,
+        catch=(CommandFailed,),
+        callbacks=[printer],
+        show_progress_bar=False,
+        space=config.space(),
+        preempt_signals=("SIGTERM", "SIGINT"),
+    )
 
 
 class _Printer:

@@ -1,0 +1,237 @@
+"""`tuningfork run | validate | init` on real study files and real commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import yaml
+
+import tuningfork as tf
+from tuningfork.cli import main
+from tuningfork.config import EXAMPLE_STUDY_FILE
+from tuningfork.trial import TrialState
+
+# A program that reports a value per step through tuningfork.client and checkpoints its
+# step, so that a paused run goes on where it stopped.
+STEPPER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from tuningfork import client
+
+    x = float(sys.argv[1])
+    delay = float(sys.argv[2])
+    state = os.path.join(client.checkpoint_dir(), "state.json")
+    start = 0
+    if client.resumed():
+        with open(state) as f:
+            start = json.load(f)["step"] + 1
+        print("resumed from", start - 1, file=sys.stderr)
+    stop = False
+
+    def save(step):
+        with open(state, "w") as f:
+            json.dump({"step": step}, f)
+
+    client.on_terminate(lambda: None)  # exit 0 on SIGTERM, the checkpoint is saved per step
+    for step in range(start, 6):
+        time.sleep(delay)
+        save(step)
+        if client.report(step=step, value=(x - 0.3) ** 2 + 1.0 / (step + 1)) != "continue":
+            sys.exit(0)
+    client.result(value=(x - 0.3) ** 2)
+    """
+)
+
+
+def _study_file(tmp_path: Path, **overrides: object) -> Path:
+    program = tmp_path / "stepper.py"
+    program.write_text(STEPPER)
+    doc: dict[str, object] = {
+        "study": "cli",
+        "storage": "sqlite:///cli.db",
+        "seed": 0,
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "sampler": "random",
+        "command": [sys.executable, str(program), "{x}", "0.01"],
+        "limits": {"n_trials": 4, "trial_timeout": 60, "grace_period": 5},
+        "resources": {"workers": 2},
+    }
+    doc.update(overrides)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _trials(path: Path) -> list[tf.FrozenTrial]:
+    return tf.load_study("cli", f"sqlite:///{path.parent / 'cli.db'}").trials
+
+
+def test_init_writes_a_valid_file_that_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    text = (tmp_path / "study.yaml").read_text()
+    assert text == EXAMPLE_STUDY_FILE
+    assert main(["init"]) == 2  # no silent overwrite
+    assert "--force" in capsys.readouterr().err
+    assert main(["validate", "study.yaml"]) == 0
+    assert "study.yaml: valid" in capsys.readouterr().out
+    doc = yaml.safe_load(text)
+    doc["command"][0] = sys.executable
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(doc))
+    assert main(["run", "study.yaml", "--n-trials", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" COMPLETE ") == 3
+    assert "best: trial" in out
+    study = tf.load_study(doc["study"], f"sqlite:///{tmp_path / 'tuningfork.db'}")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert study.user_attrs["study_file"]["text"].startswith("command:")  # the file, recorded
+
+
+def test_run_reports_progress_and_refuses_to_mix_studies(tmp_path, capsys):
+    path = _study_file(tmp_path)
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert [line.split("]")[0] for line in out.splitlines() if line.startswith("[")] == [
+        "[1/4",
+        "[2/4",
+        "[3/4",
+        "[4/4",
+    ]
+    trials = _trials(path)
+    assert len(trials) == 4 and all(t.state is TrialState.COMPLETE for t in trials)
+    assert all(sorted(t.intermediate_values) == list(range(6)) for t in trials)
+    # the same file again: an error naming --resume; nothing runs
+    assert main(["run", str(path)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert len(_trials(path)) == 4
+    # --resume with the target reached: nothing to do; a larger target runs the difference
+    assert main(["run", str(path), "--resume"]) == 0
+    assert "already has 4 finished trials" in capsys.readouterr().out
+    assert main(["run", str(path), "--resume", "--n-trials", "6", "--workers", "1"]) == 0
+    assert len(_trials(path)) == 6
+
+
+def test_a_failing_command_fails_its_trial_shows_its_log_and_the_study_goes_on(tmp_path, capsys):
+    program = tmp_path / "flaky.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import json, sys
+            x = float(sys.argv[1])
+            if x > 0.5:
+                print("diverged: loss is nan at step 3", file=sys.stderr)
+                sys.exit(3)
+            print(json.dumps({"value": x}))
+            """
+        )
+    )
+    path = _study_file(
+        tmp_path,
+        command=[sys.executable, str(program), "{x}"],
+        limits={"n_trials": 8},
+        resources={"workers": 1},
+    )
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    trials = _trials(path)
+    failed = [t for t in trials if t.state is TrialState.FAIL]
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(trials) == 8 and failed and complete
+    assert all(t.params["x"] > 0.5 for t in failed)
+    assert all("exit code 3" in t.reason and "diverged" in t.reason for t in failed)
+    assert out.count("diverged: loss is nan at step 3") == len(failed)  # the log's tail
+    log = Path(failed[0].user_attrs["stderr_log"])
+    assert "diverged" in log.read_text()
+
+
+def test_validate_reports_every_problem_with_file_and_line(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            study: bad
+            space:
+              x: {type: float, low: 0, high: 1}
+            sampler: tpee
+            command: [python, run.py, "{y}"]
+            limits: {n_trial: 3}
+            """
+        )
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:4: sampler" in err and "'tpe'" in err
+    assert "bad.yaml:5: command[2]: unknown placeholder 'y'" in err
+    assert "bad.yaml:6:" in err and "did you mean 'n_trials'" in err
+    assert main(["run", str(path)]) == 2  # nothing runs
+    assert not (tmp_path / "tuningfork.db").exists()
+
+
+def test_slurm_without_a_slurm_section_is_an_error(tmp_path, capsys):
+    path = _study_file(tmp_path)
+    assert main(["run", str(path), "--slurm"]) == 2
+    assert "resources.slurm" in capsys.readouterr().err
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_ctrl_c_pauses_running_trials_and_resume_continues_them(tmp_path):
+    path = _study_file(
+        tmp_path,
+        command=[sys.executable, str(tmp_path / "stepper.py"), "{x}", "0.4"],
+        limits={"n_trials": 2, "grace_period": 10},
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "tuningfork.cli", "run", str(path)]
+    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = tmp_path / "cli.db"
+
+    def both_reported() -> bool:
+        if not db.exists():
+            return False
+        try:
+            trials = _trials(path)
+        except tf.TuningforkError:
+            return False
+        return len(trials) == 2 and all(t.intermediate_values for t in trials)
+
+    try:
+        _wait_for(both_reported, 60, "both trials to report a step")
+        run.send_signal(signal.SIGINT)  # Ctrl-C
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err.decode()
+    assert b"--resume" in out
+    paused = _trials(path)
+    assert [t.state for t in paused] == [TrialState.PAUSED] * 2
+    assert all(t.reason == "preempted" for t in paused)
+    steps = {t.number: max(t.intermediate_values) for t in paused}
+    assert all(step < 5 for step in steps.values())
+    # --resume: both go on from their checkpoints and complete; no new trial is needed
+    done = subprocess.run(
+        [*command, "--resume"], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    trials = _trials(path)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:
+        assert sorted(trial.intermediate_values) == list(range(6))  # no step lost or redone
+        log = Path(trial.user_attrs["stderr_log"]).read_text()
+        assert f"resumed from {steps[trial.number]}" in log
+        state = json.loads((Path(trial.user_attrs["stderr_log"]).parent / "state.json").read_text())
+        assert state == {"step": 5}
