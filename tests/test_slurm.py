@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -270,6 +271,41 @@ def test_cli_launch_submits_an_array_and_waits(slurm, objectives, tmp_path, caps
     assert len(tf.load_study("c", storage=url).get_trials(["COMPLETE"])) == 4
     assert main(["launch", "--slurm", "missing", "--storage", url, "--objective",
                  f"{objectives}:quick", "--workers", "1"]) == 2  # fmt: skip
+
+
+def test_cli_run_submits_a_study_files_command_to_slurm(slurm, tmp_path, capsys):
+    """`tuningfork run STUDY.yaml --slurm --wait`: SLURM workers import the study file and
+    run its command for each trial."""
+    import yaml
+
+    from tuningfork.cli import main
+
+    program = tmp_path / "square.py"
+    program.write_text("import json, sys\nprint(json.dumps({'loss': float(sys.argv[1]) ** 2}))\n")
+    path = tmp_path / "study.yaml"
+    doc = {
+        "study": "file",
+        "storage": "sqlite:///file.db",
+        "metric": "loss",
+        "space": {"x": {"type": "float", "low": -1.0, "high": 1.0}},
+        "sampler": "random",
+        "command": [sys.executable, str(program), "{x}"],
+        "limits": {"n_trials": 4, "trial_timeout": 60},
+        "resources": {
+            "workers": 2,
+            "slurm": {"time_limit_min": 5, "log_dir": str(tmp_path / "logs" / "%j")},
+        },
+    }
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["run", str(path), "--slurm", "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert "submitted 2 SLURM worker(s)" in out
+    study = tf.load_study("file", storage=f"sqlite:///{tmp_path / 'file.db'}")
+    trials = study.trials
+    assert len(trials) == 4 and all(t.state is TrialState.COMPLETE for t in trials)
+    assert all(t.value == pytest.approx(t.params["x"] ** 2) for t in trials)
+    assert all(study.workers[t.worker]["slurm"]["job_id"] for t in trials)
+    assert all(Path(t.user_attrs["stdout_log"]).is_file() for t in trials)
 
 
 def test_dask_executor_on_a_dask_jobqueue_slurm_cluster(slurm, tmp_path):
