@@ -23,8 +23,12 @@ same, and needs ``pip install 'tuningfork[postgres]'``):
   one way or the other) and then returns the recorded sequence number if its token is
   there. A study created just before its reply was lost is recognised by its name and
   creation time.
-* Connections come from SQLAlchemy's pool with ``pool_pre_ping=True``; the tables are
-  created under an advisory lock in one transaction, so many workers may start at once.
+* **Few round trips.** An append is one statement in its own transaction (lock, insert,
+  token) and a read one SELECT in autocommit, with no BEGIN or ROLLBACK. Connections come
+  from SQLAlchemy's pool without a ping per checkout: a connection that turns out dead
+  (the server restarted) fails its statement, which is retried on a fresh one. The
+  tables are created under an advisory lock in one transaction, so many workers may
+  start at once.
 """
 
 from __future__ import annotations
@@ -126,6 +130,15 @@ _SELECT_EVENTS = (
 _INSERT_EVENT = _events.insert()
 _INSERT_EVENT_RETURNING = _events.insert().returning(_events.c.seq)
 _STUDY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+# the lock is taken when the INSERT pulls its one input row from "locked", before the row
+# (and its bigserial) exists; it is released at the statement's commit, once it is visible
+_PG_APPEND = sa.text(
+    "WITH locked AS (SELECT pg_advisory_xact_lock(:namespace, :study_id)), "
+    "batch AS (INSERT INTO tuningfork_events (study_id, body) "
+    "SELECT :study_id, :body FROM locked RETURNING seq) "
+    "INSERT INTO tuningfork_batches (token, study_id, seq) "
+    "SELECT :token, :study_id, seq FROM batch RETURNING seq"
+)
 _SELECT_TOKEN = sa.select(_batches.c.seq).where(_batches.c.token == sa.bindparam("token"))
 
 
@@ -271,7 +284,13 @@ class SQLStorage(Storage):
 
     def read(self, study_id: int, after: int) -> list[Batch]:
         params = {"study_id": study_id, "after": after}
-        rows = self._run(lambda conn, _: conn.execute(_SELECT_EVENTS, params).all())
+
+        def work(conn: sa.Connection, _: int) -> list[Any]:
+            if self._postgres:  # one SELECT needs no BEGIN / ROLLBACK round trips
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            return conn.execute(_SELECT_EVENTS, params).all()
+
+        rows = self._run(work)
         return [(int(seq), json.loads(body)) for seq, body in rows]
 
     def append_and_read(
@@ -339,7 +358,14 @@ class SQLStorage(Storage):
 
 
 def _pg_append(conn: sa.Connection, study_id: int, body: str, token: str, attempt: int) -> int:
-    """One PostgreSQL append transaction (see the module docstring)."""
+    """One PostgreSQL append transaction (see the module docstring). A first try is one
+    statement in its own transaction (one round trip): take the study lock, insert the
+    batch, record its token. The connection is left in autocommit, so a read that follows
+    on it needs no BEGIN/ROLLBACK either (the pool resets it on return)."""
+    if attempt == 0:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        params = {"namespace": _LOCK_NAMESPACE, "study_id": study_id, "body": body}
+        return int(conn.execute(_PG_APPEND, {**params, "token": token}).scalar_one())
     with conn.begin():
         # serialise this study's appends: commit order = sequence order (no lost events)
         conn.execute(_STUDY_LOCK, {"namespace": _LOCK_NAMESPACE, "key": study_id})
@@ -388,7 +414,9 @@ def _make_engine(url: str, kwargs: dict[str, Any]) -> sa.Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("psycopg", "psycopg_async"):
             require("psycopg", "postgres")
-        return sa.create_engine(url, **{"pool_pre_ping": True, **kwargs})
+        # no pool_pre_ping (a round trip per checkout): every PostgreSQL call runs in
+        # `_run`, which retries on a fresh connection when a pooled one turns out dead
+        return sa.create_engine(url, **kwargs)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
     path = _sqlite_path(url)
