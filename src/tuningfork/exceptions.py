@@ -123,6 +123,16 @@ class MissingExtra(TuningforkError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
 
+class NothingToPlot(TuningforkError, ValueError):
+    """A plot was asked of a study that has nothing to show for it (no complete trial, too
+    few parameters, no reports, ...); the message says what is missing."""
+
+
+class NotEnoughTrials(TuningforkError, ValueError):
+    """An analysis (e.g. parameter importance) was asked of a study with too little data for
+    it: too few complete trials, or no parameters; the message says what it needs."""
+
+
 def require(module: str, extra: str):  # type: ignore[no-untyped-def]
     """Import an optional module, or raise MissingExtra naming the extra to install."""
     import importlib
