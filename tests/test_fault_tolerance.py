@@ -193,3 +193,30 @@ def test_preempted_trials_are_not_pruned_by_a_scheduler():
     study.tell(trial, state="PRUNED")
     study._prune_paused([trial.number])
     assert study.trials[0].state is TrialState.PAUSED
+
+
+def test_a_signal_at_a_rung_pauses_the_trial_at_the_rung_not_as_preempted():
+    """A trial that reaches its rung's budget just as the signal comes is paused by the
+    scheduler as usual, so the next ask resumes it at the next budget, not the same one."""
+    study = tf.create_study(
+        storage="memory", scheduler=tf.ASHA(min_budget=1, max_budget=9, eta=3, mode="promotion")
+    )
+    budgets: list[float | None] = []
+
+    def objective(trial: tf.Trial) -> float:
+        budgets.append(trial.budget)
+        start = trial.last_step + 1 if trial.resumed else 1
+        for step in range(start, int(trial.budget) + 1):
+            trial.report(float(step), step)
+            if len(budgets) == 1 and step == 1:  # the signal, at the rung's budget
+                os.kill(os.getpid(), signal.SIGTERM)
+            if trial.should_stop():
+                raise tf.TrialPruned()
+        return float(step)
+
+    study.optimize(objective, n_trials=5)
+    assert study.preempted_by == signal.SIGTERM
+    (trial,) = study.trials
+    assert trial.state is TrialState.PAUSED and trial.reason != "preempted"
+    assert not trial.system_attrs.get("preempted")
+    assert budgets == [1]

@@ -568,16 +568,21 @@ class Study:
             self._append(events, sync=True)
 
     def _should_stop(self, trial: Trial) -> bool:
-        if self._preempt:  # a signal asked this worker to stop: checkpoint and return
-            trial.preempted = True
-            trial._paused = True
-            return True
+        """The scheduler's answer first: a trial that reaches its rung just as a signal
+        arrives is paused (or stopped) at the rung as usual, not as preempted, so that it is
+        resumed at the next budget rather than again at the same one."""
+        decision = Decision.CONTINUE
         with self._lock:
             frozen = self._view.records[trial.number].frozen()
         step = frozen.last_step
-        if step is None:
-            return False
-        decision = self.scheduler.decide(self, frozen, step, frozen.intermediate_values[step])
+        if step is not None:
+            decision = self.scheduler.decide(self, frozen, step, frozen.intermediate_values[step])
+        if decision is Decision.CONTINUE and self._preempt:
+            trial.preempted = True  # a signal asked this worker to stop: checkpoint, return
+            trial._paused = True
+            return True
+        if decision is not Decision.CONTINUE:
+            trial.preempted = False  # recorded as the scheduler decided (see above)
         if decision is Decision.PAUSE:
             trial._paused = True
         return decision is not Decision.CONTINUE
