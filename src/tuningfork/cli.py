@@ -204,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--n-trials", type=int, metavar="N",
-        help="finished trials the study should reach (default: limits.n_trials)",
+        help="trials the study should have, earlier ones included (default: limits.n_trials)",
     )  # fmt: skip
     run.add_argument(
         "--resume", action="store_true",

@@ -4,9 +4,9 @@ The file (`tuningfork.config`) names the study, its storage, space, sampler, sch
 and the command to run for each trial (`tuningfork.command.CommandObjective`). Running
 it here starts ``resources.workers`` trials at a time in this process (each trial is a
 child process, so threads suffice), prints a line per finished trial, and stops after
-``limits.n_trials`` finished trials in the study (counting those of earlier runs) or
-``limits.timeout`` seconds. With ``--slurm`` it submits SLURM workers instead, each of
-which reads the same file.
+``limits.n_trials`` trials in the study (counting those of earlier runs; resuming a
+paused trial is not a new one) or ``limits.timeout`` seconds. With ``--slurm`` it
+submits SLURM workers instead, each of which reads the same file.
 
 Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: no new trial starts, each running
 command is asked to checkpoint (its control file says ``pause``, then it gets SIGTERM and
@@ -59,11 +59,16 @@ def run_study_file(
     Args:
         workers: trials at once (default: ``resources.workers``); with ``slurm``, the
             number of SLURM workers (default: ``resources.slurm.n_workers``).
-        n_trials: finished trials the study should reach (default: ``limits.n_trials``;
-            None: until ``limits.timeout`` or the sampler is exhausted).
+        n_trials: how many trials (configurations) the study should have, counting those
+            of earlier runs (default: ``limits.n_trials``; None: until ``limits.timeout``
+            or the sampler is exhausted). Resuming a paused trial (a promotion by ASHA or
+            Hyperband, or a trial paused by Ctrl-C) does not count as a new trial, so
+            schedulers that pause and resume get their promotions on top. With ``slurm``
+            the workers share this many trial runs (new or resumed) between them.
         slurm: submit SLURM workers (``resources.slurm``) instead of running here.
-        resume: continue a study that already has trials. Without it, a study with trials
-            is an error, so two files that share a name do not mix their results.
+        resume: continue a study that already has trials: trials paused by an
+            interruption are resumed first. Without it, a study with trials is an error,
+            so two files that share a name do not mix their results.
         wait: with ``slurm``, wait for the jobs to end.
         out: where progress goes (default: standard output).
 
@@ -75,15 +80,27 @@ def run_study_file(
     config = load_config(path)
     study = _open_study(config, resume)
     target = n_trials if n_trials is not None else config.limits.n_trials
-    finished = sum(1 for t in study.trials if t.state in _FINISHED)
-    remaining = None if target is None else target - finished
-    if remaining is not None and remaining <= 0:
-        _say(stream, f"study {study.name!r} already has {finished} finished trials; done")
+    if target is not None and target < 1:
+        raise TuningforkError(f"--n-trials must be at least 1, got {target}")
+    if _runs_wanted(study, target) == 0:
+        _say(stream, f"study {study.name!r} already has {len(study.trials)} trials; done")
         _print_best(stream, study, config)
         return EXIT_OK
     if slurm:
-        return _submit(config, study, Path(path), workers, remaining, wait, stream)
-    return _run_here(config, study, workers, remaining, stream)
+        runs = _runs_wanted(study, target)
+        return _submit(config, study, Path(path), workers, runs, wait, stream)
+    return _run_here(config, study, workers, target, stream)
+
+
+def _runs_wanted(study: Study, target: int | None) -> int | None:
+    """Runs that would bring the study to ``target`` trials and resume the trials an
+    interruption paused (None: no limit)."""
+    if target is None:
+        return None
+    interrupted = sum(
+        1 for t in study.trials if t.state is TrialState.PAUSED and t.system_attrs.get("preempted")
+    )
+    return max(target - len(study.trials), 0) + interrupted
 
 
 def _open_study(config: StudyConfig, resume: bool) -> Study:
@@ -104,29 +121,41 @@ def _open_study(config: StudyConfig, resume: bool) -> Study:
 
 
 def _run_here(
-    config: StudyConfig, study: Study, workers: int | None, remaining: int | None, out: TextIO
+    config: StudyConfig, study: Study, workers: int | None, target: int | None, out: TextIO
 ) -> int:
     n_jobs = workers if workers is not None else config.resources.workers
     if n_jobs < 1:
         raise TuningforkError(f"--workers must be at least 1, got {n_jobs}")
     objective = config.command_objective()
-    printer = _Printer(study, config, remaining, out)
-    total = "" if remaining is None else f" {remaining} trials,"
+    printer = _Printer(study, config, target, out)
+    total = "" if target is None else f" up to {target} trials,"
     _say(
         out,
         f"study {study.name!r} in {config.storage_url()}:{total} {n_jobs} at a time "
         f"(Ctrl-C pauses running trials; --resume continues)",
     )
+    timeout = config.limits.timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     with warnings.catch_warnings():  # the printer shows each failure with its log's tail
         warnings.filterwarnings("ignore", message=r"trial \d+ failed", category=UserWarning)
-        _optimize(study, config, objective, remaining, n_jobs, printer)
+        # rounds, because optimize counts runs and promotions are runs too: each round
+        # runs what would reach the target if no run were a promotion
+        while True:
+            runs = _runs_wanted(study, target)
+            left = None if deadline is None else deadline - time.monotonic()
+            if runs == 0 or (left is not None and left <= 0):
+                break
+            before = printer.done
+            _optimize(study, config, objective, runs, left, n_jobs, printer)
+            if study.preempted_by is not None or printer.done == before or runs is None:
+                break  # interrupted, the sampler has nothing left, or no limit to reach
     if study.preempted_by is not None:
         paused = [
             t for t in study.trials if t.state is TrialState.PAUSED and t.reason == "preempted"
         ]
         _say(
             out,
-            f"stopped by signal {study.preempted_by}: {len(paused)} running trial(s) paused; "
+            f"stopped by signal {study.preempted_by}: {len(paused)} trial(s) paused; "
             f"`tuningfork run {config.source} --resume` resumes them",
         )
         _print_best(out, study, config)
@@ -179,14 +208,15 @@ def _optimize(
     study: Study,
     config: StudyConfig,
     objective: Any,
-    remaining: int | None,
+    runs: int | None,
+    timeout: float | None,
     n_jobs: int,
     printer: _Printer,
 ) -> None:
     study.optimize(
         objective,
-        n_trials=remaining,
-        timeout=config.limits.timeout,
+        n_trials=runs,
+        timeout=timeout,
         n_jobs=n_jobs,
         catch=(CommandFailed,),
         callbacks=[printer],
@@ -197,16 +227,14 @@ def _optimize(
 
 
 class _Printer:
-    """A callback printing one line per finished trial run: its state and values (or the
-    reason it failed, with the last lines of its log), trials done, the best so far and
-    how many are running."""
+    """A callback printing one line per finished trial run: how many runs have ended, the
+    trial's state and values (or the reason it failed, with the last lines of its log),
+    the study's trials against the target, the best so far and how many are running."""
 
-    def __init__(
-        self, study: Study, config: StudyConfig, remaining: int | None, out: TextIO
-    ) -> None:
+    def __init__(self, study: Study, config: StudyConfig, target: int | None, out: TextIO) -> None:
         self.study = study
         self.metrics = config.resolved_metrics
-        self.remaining = remaining
+        self.target = target
         self.out = out
         self.done = 0
         self.start = time.monotonic()
@@ -218,14 +246,15 @@ class _Printer:
 
     def _print(self, study: Study, trial: FrozenTrial) -> None:
         self.done += 1
-        total = "" if self.remaining is None else f"/{self.remaining}"
+        target = "" if self.target is None else f"/{self.target}"
+        trials = f"trials {len(study.trials)}{target}"
         running = len(study._active)
         best = _best_text(study, self.metrics)
         elapsed = time.monotonic() - self.start
-        head = f"[{self.done}{total}] trial {trial.number} {trial.state.value}"
+        head = f"[{self.done}] trial {trial.number} {trial.state.value}"
         self.out.write(
-            f"{head}{_outcome(trial, self.metrics)}  | best {best} | running {running} "
-            f"| {elapsed:.0f}s\n"
+            f"{head}{_outcome(trial, self.metrics)}  | {trials} | best {best} "
+            f"| running {running} | {elapsed:.0f}s\n"
         )
         if trial.state is TrialState.FAIL and trial.reason:
             for line in trial.reason.rstrip().splitlines():
