@@ -129,3 +129,13 @@ def test_real_importance(study: tf.Study) -> None:
     assert list(fig.data[0].y) == data.names[::-1]
     fig = viz.plot_importance(study)
     assert len(fig.axes[0].patches) == len(data.names)
+
+
+def test_names_with_tags_show_as_typed() -> None:
+    study = tf.create_study("a <i>study", storage="memory", sampler=tf.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("<b>x", 0, 1), n_trials=3)
+    fig = viz.plot(study, "history", backend="plotly")
+    assert "&lt;i&gt;study" in fig.layout.title.text
+    assert "<i>" not in fig.layout.title.text
+    fig = viz.plot(study, "slice", backend="plotly")
+    assert "&lt;b&gt;x" in fig.to_json()

@@ -8,6 +8,7 @@ Categorical parameters are drawn at positions 0..n-1 with their choices as tick 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,10 @@ def _import() -> tuple[Any, Any]:
 
 
 def _layout(fig: Any, title: str, width: int | None, height: int | None, **extra: Any) -> Any:
-    fig.update_layout(title={"text": title}, template="plotly_white", **extra)
+    # plotly reads tags in text as formatting: a study named "a<i>b" must show as typed
+    fig.update_layout(
+        title={"text": html.escape(title, quote=False)}, template="plotly_white", **extra
+    )
     if width is not None:
         fig.update_layout(width=width)
     if height is not None:
@@ -39,7 +43,7 @@ def _layout(fig: Any, title: str, width: int | None, height: int | None, **extra
 
 
 def _axis_props(axis: d.Axis) -> dict[str, Any]:
-    props: dict[str, Any] = {"title": {"text": axis.label}}
+    props: dict[str, Any] = {"title": {"text": html.escape(axis.label, quote=False)}}
     if axis.is_log:
         props["type"] = "log"
     elif axis.is_categorical:
