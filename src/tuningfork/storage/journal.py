@@ -196,6 +196,7 @@ class JournalStorage(Storage):
 
     def _reset_index(self) -> None:
         self._ino: int | None = None
+        self._header_line = b""
         self._generation: int | None = None
         self._offset = 0
         self._next_study = 1
@@ -217,14 +218,12 @@ class JournalStorage(Storage):
                 raise StorageError(f"the journal {self.path} has disappeared") from None
             try:
                 stat = os.fstat(fd)
-                header, header_end = self._read_header(fd)
-                if (
-                    stat.st_ino != self._ino
-                    or header.get("generation") != self._generation
-                    or stat.st_size < self._offset
-                ):  # first read, or the file was compacted: read it again from the start
+                if not self._same_file(fd, stat):
+                    # first read, or the file was compacted: read it again from the start
+                    header, header_end = self._read_header(fd)
                     self._reset_index()
                     self._ino = stat.st_ino
+                    self._header_line = os.pread(fd, header_end, 0)
                     self._generation = header.get("generation")
                     self._next_study = int(header.get("next_study", 1))
                     self._offset = header_end
@@ -235,6 +234,13 @@ class JournalStorage(Storage):
                 with self._locked():
                     self._catch_up(locked=True)
             return stat.st_size
+
+    def _same_file(self, fd: int, stat: os.stat_result) -> bool:
+        """Whether ``fd`` is the journal read so far: same inode, not shorter, and the same
+        header line (its generation changes at each compaction), compared as bytes."""
+        if stat.st_ino != self._ino or stat.st_size < self._offset:
+            return False
+        return os.pread(fd, len(self._header_line), 0) == self._header_line
 
     def _read_header(self, fd: int) -> tuple[dict[str, Any], int]:
         head = os.pread(fd, 4096, 0)
@@ -272,7 +278,10 @@ class JournalStorage(Storage):
                 end = data.rfind(b"\n")
                 if end < 0:
                     return False
-            start = 0
+            if self._apply_all(data[: end + 1]):
+                self._offset += end + 1
+                continue
+            start = 0  # a line does not parse: one at a time, to find it
             while start <= end:
                 stop = data.index(b"\n", start)
                 try:
@@ -286,6 +295,19 @@ class JournalStorage(Storage):
                 self._offset += stop + 1 - start
                 start = stop + 1
         return False
+
+    def _apply_all(self, lines: bytes) -> bool:
+        """Decode complete lines as one JSON array (one call instead of one per line) and
+        apply them; False, with nothing applied, if one of them is not a valid record."""
+        try:
+            records = json.loads(b"[" + lines.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        except ValueError:
+            return False
+        if not all(isinstance(record, dict) for record in records):
+            return False
+        for record in records:
+            self._apply(record)
+        return True
 
     def _apply(self, record: dict[str, Any]) -> None:
         if "events" in record:
