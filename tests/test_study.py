@@ -536,3 +536,79 @@ def test_real_ctrl_c_marks_running_trials_failed(tmp_path, n_jobs):
     assert 1 <= len(trials) <= n_jobs
     assert all(t.state is TrialState.FAIL and "interrupted" in t.reason for t in trials)
     assert all(t.params.keys() == {"x"} for t in trials)
+
+
+# -- one durable write per trial: a tell rides with the next ask ------------------------------
+
+
+def _count_appends(study: tf.Study) -> list[list[dict]]:
+    batches: list[list[dict]] = []
+    storage = study.storage
+    append_and_read = storage.append_and_read
+
+    def counting(study_id, events, after):
+        batches.append(events)
+        return append_and_read(study_id, events, after)
+
+    storage.append_and_read = counting  # type: ignore[method-assign]
+    return batches
+
+
+def test_optimize_writes_one_batch_per_trial_and_leaves_nothing_running(tmp_path):
+    study = tf.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    batches = _count_appends(study)
+    seen = []
+
+    def callback(study: tf.Study, frozen: tf.FrozenTrial) -> None:  # the trial is told
+        seen.append(study.trials[frozen.number].state)
+
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=20, callbacks=[callback])
+    assert len(study.trials) == 20
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    assert seen == [TrialState.COMPLETE] * 20
+    # the first ask, then per trial one batch: its params and finish with the next creation
+    assert len(batches) == 21
+    merged = [b for b in batches if {"finish", "trial"} <= {e["op"] for e in b}]
+    assert len(merged) == 19
+    for batch in merged:  # the finish comes before the next trial's creation
+        ops = [e["op"] for e in batch]
+        assert ops.index("finish") < ops.index("trial")
+
+
+def test_the_last_tell_goes_alone_when_the_sampler_is_exhausted():
+    study = tf.create_study(storage="memory", sampler=tf.GridSampler({"x": [0, 1, 2, 3]}))
+    study.optimize(lambda t: float(t.suggest_int("x", 0, 3)), n_trials=None)
+    assert sorted(t.value for t in study.trials) == [0.0, 1.0, 2.0, 3.0]
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_merged_ask_loses_a_claimed_grid_point_and_asks_again(tmp_path):
+    """Two processes' worth of handles on one grid: claims in merged batches are settled
+    by log order like any other, so every point runs exactly once."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    tf.create_study("g", storage=url, sampler=tf.GridSampler({"x": list(range(12))}))
+    first = tf.load_study("g", storage=url)
+    second = tf.load_study("g", storage=url)
+
+    def objective(trial: tf.Trial) -> float:
+        x = trial.suggest_int("x", 0, 11)
+        if trial.number % 3 == 0:  # let the other handle claim in between
+            second.optimize(lambda t: float(t.suggest_int("x", 0, 11)), n_trials=1)
+        return float(x)
+
+    first.optimize(objective, n_trials=None)
+    trials = tf.load_study("g", storage=url).trials
+    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert sorted(t.value for t in done) == [float(x) for x in range(12)]
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+
+
+def test_with_an_assigning_scheduler_the_tell_goes_first(tmp_path):
+    study = tf.create_study(
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        scheduler=tf.ASHA(min_budget=1, max_budget=3, eta=3, mode="stopping"),
+    )
+    batches = _count_appends(study)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
+    assert not [b for b in batches if {"finish", "trial"} <= {e["op"] for e in b}]
+    assert len(study.trials) == 5

@@ -77,6 +77,7 @@ class Study:
         self._retry_failed_exceptions: bool | None = None
         self._preempt = False  # set by optimize()'s signal handler: stop at the next report
         self._preempted_by: int | None = None
+        self._carry: list[dict[str, Any]] = []  # events to prepend to the next append
         self._sync()
         self.sampler = sampler if sampler is not None else self._recorded_sampler()
         self.scheduler = scheduler if scheduler is not None else self._recorded_scheduler()
@@ -259,6 +260,9 @@ class Study:
     def _append(self, events: list[dict[str, Any]], *, sync: bool = False) -> int:
         """Append events as one atomic batch; with ``sync``, also bring the view up to date
         (in one storage round trip where the backend allows)."""
+        if self._carry:  # a tell waiting to ride with this append (see `_tell_and_ask`)
+            events = [*self._carry, *events]
+            self._carry = []
         if not self._announced:
             record = {"id": self._worker, **worker_record(), "environment": environment_record()}
             events = [{"op": "study", "worker": record}, *events]
@@ -477,6 +481,21 @@ class Study:
         A value that is None, NaN, infinite or not a number fails the trial with a warning
         that says why. Telling a finished trial raises `TrialStateError`.
         """
+        with self._lock:
+            number, final, events = self._tell_events(trial, value, values, state, reason)
+            self._append(events, sync=True)
+            return self._tell_done(trial, number, final)
+
+    def _tell_events(
+        self,
+        trial: Trial | int,
+        value: float | Sequence[float] | None,
+        values: Sequence[float] | None,
+        state: TrialState | str | None,
+        reason: str | None,
+    ) -> tuple[int, TrialState, list[dict[str, Any]]]:
+        """The events that finish (or pause) a trial, its number and its final state; the
+        caller holds ``self._lock`` and appends them."""
         handle, number = (trial, trial.number) if isinstance(trial, Trial) else (None, trial)
         final = TrialState(state) if state is not None else TrialState.COMPLETE
         if final in (TrialState.WAITING, TrialState.RUNNING):
@@ -488,47 +507,90 @@ class Study:
                 numbers = check_values(raw, len(self.directions))
             except ValueError as error:
                 final, reason = TrialState.FAIL, str(error)
-                warnings.warn(f"trial {number} failed: {error}", stacklevel=2)
+                warnings.warn(f"trial {number} failed: {error}", stacklevel=3)
         elif raw is not None:
             numbers = tuple(float(v) for v in (raw if isinstance(raw, Sequence) else [raw]))
+        record = self._record(number)
+        if record.state.is_finished or record.state is TrialState.PAUSED:
+            raise TrialStateError(
+                f"trial {number} is already {record.state}; a trial is told only once per run"
+            )
+        events = self._pending_events(handle, number)
+        if handle is not None and final is not TrialState.FAIL:
+            if final is TrialState.COMPLETE and numbers is not None:
+                events += self._report_at_budget(handle, record, numbers)
+            if handle._paused:
+                final = TrialState.PAUSED
+            elif handle._stopped:
+                final, numbers = TrialState.PRUNED, None
+        if final is TrialState.PAUSED:
+            pause: dict[str, Any] = {"op": "pause", "n": number, "t": time.time()}
+            if handle is not None and handle.preempted:
+                pause["reason"] = "preempted"
+                pause["sys"] = {"preempted": True}
+            events.append(pause)
+        else:
+            events.append(
+                {
+                    "op": "finish",
+                    "n": number,
+                    "state": final.value,
+                    "values": list(numbers) if numbers is not None else None,
+                    "reason": reason,
+                    "t": time.time(),
+                }
+            )
+        return number, final, events
+
+    def _tell_done(self, trial: Trial | int, number: int, final: TrialState) -> FrozenTrial:
+        """What follows a tell's append (the caller holds ``self._lock``)."""
+        if isinstance(trial, Trial):
+            trial._finished = True
+        self._active.pop(number, None)
+        if final is TrialState.FAIL:
+            self._queue_retries([number])
+        return self._view.records[number].frozen()
+
+    def _tell_and_ask(
+        self, trial: Trial, space: Space | None, **tell: Any
+    ) -> tuple[FrozenTrial, Trial | None]:
+        """`tell` and the next `ask` in one atomic batch: the finish events ride with the
+        first append of the ask (a new trial's creation, a claim, a resume), so a worker
+        that runs one trial after another pays one durable write per trial, not two. The
+        ask decides as if another worker had asked just before this tell; log order settles
+        claims as usual. Returns the told trial and the next one (None when the sampler is
+        exhausted)."""
+        following: Trial | None = None
+        frozen: FrozenTrial | None = None
         with self._lock:
-            record = self._record(number)
-            if record.state.is_finished or record.state is TrialState.PAUSED:
-                raise TrialStateError(
-                    f"trial {number} is already {record.state}; a trial is told only once per run"
-                )
-            events = self._pending_events(handle, number)
-            if handle is not None and final is not TrialState.FAIL:
-                if final is TrialState.COMPLETE and numbers is not None:
-                    events += self._report_at_budget(handle, record, numbers)
-                if handle._paused:
-                    final = TrialState.PAUSED
-                elif handle._stopped:
-                    final, numbers = TrialState.PRUNED, None
-            if final is TrialState.PAUSED:
-                pause: dict[str, Any] = {"op": "pause", "n": number, "t": time.time()}
-                if handle is not None and handle.preempted:
-                    pause["reason"] = "preempted"
-                    pause["sys"] = {"preempted": True}
-                events.append(pause)
+            number, final, events = self._tell_events(
+                trial, tell.get("value"), tell.get("values"), tell.get("state"), tell.get("reason")
+            )
+            if final is TrialState.FAIL and self.max_retries > 0:
+                self._append(events, sync=True)  # its retry is queued before the next ask
+                frozen = self._tell_done(trial, number, final)
             else:
-                events.append(
-                    {
-                        "op": "finish",
-                        "n": number,
-                        "state": final.value,
-                        "values": list(numbers) if numbers is not None else None,
-                        "reason": reason,
-                        "t": time.time(),
-                    }
-                )
-            self._append(events, sync=True)
-            if handle is not None:
-                handle._finished = True
-            self._active.pop(number, None)
-            if final is TrialState.FAIL:
-                self._queue_retries([number])
-            return self._view.records[number].frozen()
+                self._carry = events
+            try:
+                self._sync()
+                self._reap_stale()
+                following = self._take_trial(space)
+                self._active[following.number] = following
+            except SearchExhausted:
+                following = None
+            finally:
+                if self._carry:  # nothing was appended: the finish goes alone
+                    carry, self._carry = self._carry, []
+                    self._append(carry, sync=True)
+            if frozen is None:
+                frozen = self._tell_done(trial, number, final)
+        if following is not None and space is not None and not following.resumed:
+            try:
+                self._fill_from_space(following, space)
+            except BaseException as error:  # never leave a trial RUNNING with no one on it
+                self.tell(following, state=TrialState.FAIL, reason=_describe_error(error))
+                raise
+        return frozen, following
 
     def _report_at_budget(
         self, handle: Trial, record: TrialRecord, numbers: tuple[float, ...]
@@ -647,6 +709,10 @@ class Study:
 
         With a scheduler that pauses and resumes trials (promotion-mode SHA, ASHA,
         Hyperband), ``n_trials`` counts runs: resuming a paused trial counts as one.
+
+        A trial costs one storage write: its result goes in one atomic batch with the
+        creation of the thread's next trial (except with a scheduler that assigns trials,
+        such as ASHA, where the result is written first).
 
         ``n_jobs`` threads run trials at once (-1: one per CPU). An exception of a type in
         ``catch`` fails its trial with a warning and the study goes on; any other exception
@@ -1168,21 +1234,19 @@ class _Runner:
             return True
 
     def loop(self) -> None:
-        while self._take_slot():
-            try:
-                with self.asking:
-                    if self.stop.is_set():  # interrupted while waiting: start nothing
-                        return
-                    trial = self.study.ask(self.space)
-            except SearchExhausted:
-                self.stop.set()
-                return
+        trial: Trial | None = None
+        while True:
+            if trial is None:
+                trial = self._ask()
+                if trial is None:
+                    return
             if self.study._preempt:  # the signal came while asking: run nothing, pause it
                 trial.preempted = True
                 trial._paused = True
                 self._tell(trial, state=TrialState.PRUNED, reason="preempted")
                 return
-            frozen = self.run_one(trial)
+            outcome = self.run_one(trial)
+            frozen, trial = self._finish(trial, outcome)
             if frozen is None:
                 continue
             if self.progress is not None:
@@ -1190,19 +1254,55 @@ class _Runner:
             for callback in self.callbacks:
                 callback(self.study, frozen)
 
-    def run_one(self, trial: Trial) -> FrozenTrial | None:
+    def _ask(self) -> Trial | None:
+        """A new trial for this loop, or None when there is no slot or nothing to ask."""
+        if not self._take_slot():
+            return None
+        try:
+            with self.asking:
+                if self.stop.is_set():  # interrupted while waiting: start nothing
+                    return None
+                return self.study.ask(self.space)
+        except SearchExhausted:
+            self.stop.set()
+            return None
+
+    def _finish(
+        self, trial: Trial, outcome: dict[str, Any]
+    ) -> tuple[FrozenTrial | None, Trial | None]:
+        """Tell ``outcome``; when this loop goes on, ask the next trial in the same batch
+        (`Study._tell_and_ask`). Returns the told trial and the next one, if any.
+
+        Only where asking is cheap: a scheduler that assigns trials (SHA, ASHA, Hyperband,
+        BOHB, DEHB) may fit a model in its ``assign``, which would leave the result unwritten
+        for that long, so with one the tell goes first as usual."""
+        if not _plain_assign(self.study.scheduler) or not self._take_slot():
+            return self._tell(trial, **outcome), None
+        try:
+            with self.asking:
+                if self.stop.is_set():
+                    return self._tell(trial, **outcome), None
+                frozen, following = self.study._tell_and_ask(trial, self.space, **outcome)
+        except TrialStateError:  # already failed by an interrupt or a stale-trial reaper
+            return None, self._ask()
+        if following is None:
+            self.stop.set()  # the sampler has nothing left
+        return frozen, following
+
+    def run_one(self, trial: Trial) -> dict[str, Any]:
+        """Run the objective on ``trial``; the keyword arguments of its tell."""
         study = self.study
         try:
             raw = self.objective(trial)
         except TrialPruned as error:
-            return self._tell(trial, state=TrialState.PRUNED, reason=str(error) or "pruned")
+            return {"state": TrialState.PRUNED, "reason": str(error) or "pruned"}
         except KeyboardInterrupt:
             self._tell(trial, state=TrialState.FAIL, reason="interrupted (KeyboardInterrupt)")
             raise
         except self.catch as error:
             reason = _describe_error(error)
             warnings.warn(f"trial {trial.number} failed: {reason}", stacklevel=2)
-            return self._tell(trial, state=TrialState.FAIL, reason=reason)
+            return {"state": TrialState.FAIL, "reason": reason}
         except BaseException as error:
             self._tell(trial, state=TrialState.FAIL, reason=_describe_error(error))
             raise
@@ -1210,8 +1310,8 @@ class _Runner:
             values = check_values(raw, len(study.directions))
         except ValueError as error:
             warnings.warn(f"trial {trial.number} failed: {error}", stacklevel=2)
-            return self._tell(trial, state=TrialState.FAIL, reason=str(error))
-        return self._tell(trial, values=values)
+            return {"state": TrialState.FAIL, "reason": str(error)}
+        return {"values": values}
 
     def _tell(self, trial: Trial, **kwargs: Any) -> FrozenTrial | None:
         try:
@@ -1222,6 +1322,16 @@ class _Runner:
     def _fail_active(self, reason: str) -> None:
         for trial in list(self.study._active.values()):
             self._tell(trial, state=TrialState.FAIL, reason=reason)
+
+
+def _plain_assign(scheduler: Scheduler) -> bool:
+    """Whether ``scheduler`` keeps `Scheduler.assign`'s plain "a new trial" (the stopping
+    rules), so that asking involves no scheduler computation."""
+    from tuningfork.schedulers.early_stopping import AnyOf
+
+    if isinstance(scheduler, AnyOf):
+        return all(_plain_assign(member) for member in scheduler.schedulers)
+    return type(scheduler).assign is Scheduler.assign
 
 
 def _describe_error(error: BaseException) -> str:
