@@ -1,19 +1,26 @@
-"""Exporting a study's trials: flat rows, CSV, JSON and pandas."""
+"""Exporting a study's trials: flat rows, CSV, JSON and pandas; and the JSON pieces that
+the command line and the dashboard both show (a trial, state counts, the best trials)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tuningfork.exceptions import MissingExtra, TuningforkError
+import sqlalchemy as sa
+
+from tuningfork.exceptions import MissingExtra, StorageError, TuningforkError
+from tuningfork.storage import default_url
+from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from tuningfork.study import Study
 
 _FORMATS = ("csv", "json")
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING", "PAUSED")
 
 
 def rows(study: Study) -> tuple[list[str], list[dict[str, Any]]]:
@@ -113,3 +120,55 @@ def _csv_cell(row: dict[str, Any]) -> dict[str, Any]:
 
 def _ordered(keys: Any) -> list[str]:
     return list(dict.fromkeys(keys))
+
+
+# -- shared by the command line and the dashboard ------------------------------------------
+
+
+def existing_storage_url(given: str | None) -> str:
+    """The URL to open; a SQLite file must exist (the CLI never creates an empty database).
+
+    A relative SQLite path is made absolute, so messages name the file actually read.
+    """
+    url = given if given is not None else default_url()
+    if not url.startswith("sqlite"):
+        return url
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url  # get_storage explains why an in-memory SQLite URL cannot be used
+    path = Path(database).absolute()
+    if not path.is_file():
+        raise StorageError(f"no storage at {path}; run a study first or pass --storage")
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def best_trials(study: Study) -> list[FrozenTrial]:
+    if len(study.directions) > 1:
+        return study.best_trials
+    # best_trial, not best_trials: on ties the API names one trial, the first to complete
+    has_complete = bool(study.get_trials(states=(TrialState.COMPLETE,)))
+    return [study.best_trial] if has_complete else []
+
+
+def trial_json(trial: FrozenTrial) -> dict[str, Any]:
+    values = list(trial.values) if trial.values is not None else None
+    return {
+        "number": trial.number,
+        "state": trial.state.value,
+        "value": values[0] if values is not None and len(values) == 1 else None,
+        "values": values,
+        "params": dict(trial.params),
+        "datetime_start": trial.datetime_start,
+        "datetime_complete": trial.datetime_complete,
+        "duration": trial.duration,
+        "worker": trial.worker,
+        "reason": trial.reason,
+    }
+
+
+def state_counts(states: Iterable[str]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    return counts

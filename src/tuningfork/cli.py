@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,12 @@ EXIT_OK = 0
 EXIT_NO_RESULT = 1
 EXIT_ERROR = 2
 
-_STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING", "PAUSED")
+_STATES = _export.STATES
 _TABLE_STATES = _STATES[:4]
+_storage_url = _export.existing_storage_url
+_best_trials = _export.best_trials
+_trial_json = _export.trial_json
+_counts = _export.state_counts
 # errors that become one line on stderr; anything else is a bug and keeps its traceback
 _USER_ERRORS = (TuningforkError, sa.exc.SQLAlchemyError, ImportError, OSError)
 
@@ -460,24 +464,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 # -- storage --------------------------------------------------------------------------------
 
 
-def _storage_url(given: str | None) -> str:
-    """The URL to open; a SQLite file must exist (the CLI never creates an empty database).
-
-    A relative SQLite path is made absolute, so messages name the file actually read.
-    """
-    url = given if given is not None else default_url()
-    if not url.startswith("sqlite"):
-        return url
-    parsed = sa.make_url(url)
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return url  # get_storage explains why an in-memory SQLite URL cannot be used
-    path = Path(database).absolute()
-    if not path.is_file():
-        raise StorageError(f"no storage at {path}; run a study first or pass --storage")
-    return parsed.set(database=str(path)).render_as_string(hide_password=False)
-
-
 # -- data for both output forms -------------------------------------------------------------
 
 
@@ -515,30 +501,6 @@ def _status_json(study: Study, url: str) -> dict[str, Any]:
     }
 
 
-def _best_trials(study: Study) -> list[FrozenTrial]:
-    if len(study.directions) > 1:
-        return study.best_trials
-    # best_trial, not best_trials: on ties the API names one trial, the first to complete
-    has_complete = bool(study.get_trials(states=(TrialState.COMPLETE,)))
-    return [study.best_trial] if has_complete else []
-
-
-def _trial_json(trial: FrozenTrial) -> dict[str, Any]:
-    values = list(trial.values) if trial.values is not None else None
-    return {
-        "number": trial.number,
-        "state": trial.state.value,
-        "value": values[0] if values is not None and len(values) == 1 else None,
-        "values": values,
-        "params": dict(trial.params),
-        "datetime_start": trial.datetime_start,
-        "datetime_complete": trial.datetime_complete,
-        "duration": trial.duration,
-        "worker": trial.worker,
-        "reason": trial.reason,
-    }
-
-
 def _running_json(trial: FrozenTrial, now: float) -> dict[str, Any]:
     start = trial.datetime_start
     return {
@@ -549,13 +511,6 @@ def _running_json(trial: FrozenTrial, now: float) -> dict[str, Any]:
         "last_step": trial.last_step,
         "params": dict(trial.params),
     }
-
-
-def _counts(states: Iterable[str]) -> dict[str, int]:
-    counts = dict.fromkeys(_STATES, 0)
-    for state in states:
-        counts[state] = counts.get(state, 0) + 1
-    return counts
 
 
 def _counts_from(partial: dict[str, int]) -> dict[str, int]:

@@ -25,8 +25,11 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from tuningfork import exceptions
+from tuningfork._export import best_trials as _best_trials
+from tuningfork._export import existing_storage_url as _storage_url
+from tuningfork._export import state_counts as _counts
 from tuningfork._export import strict_json
-from tuningfork.cli import _best_trials, _counts, _storage_url, _trial_json
+from tuningfork._export import trial_json as _trial_json
 from tuningfork.exceptions import StorageError, TrialNotFound
 from tuningfork.storage import Storage, StudyInfo, get_storage
 from tuningfork.storage.journal import journal_path
