@@ -612,3 +612,53 @@ def test_with_an_assigning_scheduler_the_tell_goes_first(tmp_path):
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
     assert not [b for b in batches if {"finish", "trial"} <= {e["op"] for e in b}]
     assert len(study.trials) == 5
+
+
+# -- max_trials: a cap on the study's trials, shared by every worker --------------------------
+
+
+def _study_worker(url: str, seed: int) -> int:
+    study = tf.load_study("cap", storage=url, sampler=tf.RandomSampler(seed=seed))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_jobs=2, max_trials=30)
+    return len(study.trials)
+
+
+def test_max_trials_is_exact_across_processes_and_threads(tmp_path):
+    from tuningfork.testing.storages import run_in_processes
+
+    url = f"sqlite:///{tmp_path / 'cap.db'}"
+    tf.create_study("cap", storage=url)
+    run_in_processes(_study_worker, [(url, seed) for seed in range(4)])
+    trials = tf.load_study("cap", storage=url).trials
+    assert len(trials) == 30
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    # a study that already has its trials starts none
+    study = tf.load_study("cap", storage=url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), max_trials=30)
+    assert len(study.trials) == 30
+    with pytest.raises(tf.TuningforkError, match="max_trials"):
+        study.optimize(lambda t: 0.0, max_trials=0)
+
+
+def test_max_trials_lets_promotions_go_on():
+    study = tf.create_study(
+        storage="memory", scheduler=tf.ASHA(min_budget=1, max_budget=9, eta=3, mode="promotion")
+    )
+
+    def objective(trial: tf.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        x = 1.0 / (trial.number + 1)  # later trials are better: the last is promoted
+        start = trial.last_step + 1 if trial.resumed else 1
+        for step in range(start, int(trial.budget) + 1):
+            trial.report(x + 1.0 / step, step)
+            if trial.should_stop():
+                raise tf.TrialPruned()
+        return x
+
+    study.optimize(objective, max_trials=9)
+    trials = study.trials
+    assert len(trials) == 9
+    # after the 9th trial was created, asks went on resuming paused trials
+    last_created = trials[8].datetime_start
+    assert any(t.system_attrs.get("resumed_at", 0.0) > last_created for t in trials)
+    assert max(t.last_step for t in trials) >= 3

@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
         help="module:function or path/to/file.py:function; takes a trial, returns a value",
     )  # fmt: skip
     worker.add_argument("--n-trials", type=int, metavar="N", help="trials for this worker")
+    worker.add_argument(
+        "--max-trials", type=int, metavar="N",
+        help="stop once the study has N trials, every worker's counted",
+    )  # fmt: skip
     worker.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
     worker.add_argument("--n-jobs", type=int, default=1, metavar="N", help="threads (default 1)")
     worker.add_argument("--max-retries", type=int, metavar="N", help="override the study's")
@@ -126,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     launch.add_argument("--workers", type=int, required=True, metavar="N", help="array tasks")
     launch.add_argument("--n-trials", type=int, metavar="N", help="trials per worker")
+    launch.add_argument(
+        "--max-trials", type=int, metavar="N",
+        help="the study's trials in all, every worker's counted",
+    )  # fmt: skip
     launch.add_argument("--timeout", type=float, metavar="S", help="per worker, seconds")
     launch.add_argument("--partition", metavar="P", help="sbatch --partition")
     launch.add_argument("--account", metavar="A", help="sbatch --account")
@@ -281,6 +289,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         heartbeat_interval=args.heartbeat_interval,
         grace_period=args.grace_period,
         preempt_signals=("SIGTERM", *(args.signals or ())),
+        max_trials=args.max_trials,
     )
 
 
@@ -303,7 +312,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, additional_sbatch=extra,
         signal_before_s=args.signal_before, log_dir=args.log_dir, requeue=args.requeue,
         max_retries=args.max_retries, heartbeat_interval=args.heartbeat_interval,
-        grace_period=args.grace_period, quiet=args.json,
+        grace_period=args.grace_period, quiet=args.json, max_trials=args.max_trials,
     )  # fmt: skip
     states = wait_slurm(ids) if args.wait else {}
     if args.json:

@@ -71,6 +71,7 @@ class Study:
         self._active: dict[int, Trial] = {}
         self._last_reap = time.monotonic()
         self._monitored = False  # True while optimize() sends heartbeats for our trials
+        self._max_trials: int | None = None  # optimize(max_trials=): new trials claim a place
         self.heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL_S
         self.grace_period = DEFAULT_GRACE_PERIOD_S
         self._max_retries: int | None = None  # None: the study's record decides
@@ -394,6 +395,13 @@ class Study:
             event["claim"] = reservation.key
             system.update(reservation.system_attrs)
         self._claim_fields(event, assignment, system)
+        if self._max_trials is not None:
+            place = len(self._view.records)  # a stale view loses the claim and asks again
+            if place >= self._max_trials:
+                raise SearchExhausted(
+                    f"study {self.name!r} has its {self._max_trials} trials (max_trials)"
+                )
+            event["claims"] = [*event.get("claims", ()), f"place:{place}"]
         seq = self._append([event], sync=True)
         number = self._view.number_by_seq.pop(seq, None)
         if number is None:
@@ -703,9 +711,17 @@ class Study:
         space: Space | Mapping[str, Any] | None = None,
         preempt_signals: Iterable[int | str] = ("SIGTERM",),
         executor: Any = None,
+        max_trials: int | None = None,
     ) -> None:
         """Run ``objective`` on new trials until ``n_trials`` have run, ``timeout`` seconds
         have passed, or the sampler is exhausted.
+
+        ``max_trials``: a cap on the study's trials, every worker's counted (any state): no
+        trial is created once the study holds that many, exactly, however many workers share
+        it (each new trial claims one of ``max_trials`` places in the log). Resuming paused
+        trials (promotions, trials a signal paused) and queued ones goes on; the run ends
+        when the next ask would need a new trial. N workers with ``max_trials=M`` make M
+        trials in all, where ``n_trials`` would make N times as many runs.
 
         With a scheduler that pauses and resumes trials (promotion-mode SHA, ASHA,
         Hyperband), ``n_trials`` counts runs: resuming a paused trial counts as one.
@@ -755,6 +771,8 @@ class Study:
                 space=space,
             )
             return
+        if max_trials is not None and (isinstance(max_trials, bool) or max_trials < 1):
+            raise TuningforkError(f"max_trials must be an int >= 1, got {max_trials!r}")
         runner = _Runner(self, objective, n_trials, timeout, catch, callbacks, space)
         progress = Progress(self, n_trials, timeout, show_progress_bar)
         runner.progress = progress
@@ -763,9 +781,11 @@ class Study:
         previous = _install_preemption(self, runner, preempt_signals)
         heart = _Heartbeat(self)
         self._monitored = True
+        self._max_trials = max_trials
         try:
             runner.run(_n_workers(n_jobs))
         finally:
+            self._max_trials = None
             self._monitored = False
             heart.stop()
             progress.close()

@@ -208,6 +208,7 @@ def launch_slurm(
     artifact_root: str | os.PathLike[str] | None = None,
     space: Mapping[str, Any] | None = None,
     quiet: bool = False,
+    max_trials: int | None = None,
 ) -> list[str]:
     """Submit ``n_workers`` workers of study ``study_name`` as one SLURM job array.
 
@@ -232,8 +233,9 @@ def launch_slurm(
         log_dir: submitit's folder for job scripts, pickles and logs; ``%j`` is the job id.
         requeue: requeue a task that was signalled before its time limit or preempted.
         job_name: ``--job-name`` (default ``tf-<study>``).
-        max_retries / heartbeat_interval / grace_period / n_jobs / artifact_root / space:
-            passed to `run_worker`.
+        max_retries / heartbeat_interval / grace_period / n_jobs / artifact_root / space /
+            max_trials: passed to `run_worker` (``max_trials``: the study's trials in all,
+            every worker's counted).
         quiet: do not print the job ids.
 
     Returns:
@@ -266,6 +268,7 @@ def launch_slurm(
         ("grace_period", grace_period),
         ("artifact_root", None if artifact_root is None else str(artifact_root)),
         ("space", None if space is None else dict(space)),
+        ("max_trials", max_trials),
     ):
         if value is not None:
             worker_kwargs[key] = value

@@ -16,7 +16,6 @@ command is asked to checkpoint (its control file says ``pause``, then it gets SI
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
@@ -61,10 +60,10 @@ def run_study_file(
             number of SLURM workers (default: ``resources.slurm.n_workers``).
         n_trials: how many trials (configurations) the study should have, counting those
             of earlier runs (default: ``limits.n_trials``; None: until ``limits.timeout``
-            or the sampler is exhausted). Resuming a paused trial (a promotion by ASHA or
-            Hyperband, or a trial paused by Ctrl-C) does not count as a new trial, so
-            schedulers that pause and resume get their promotions on top. With ``slurm``
-            the workers share this many trial runs (new or resumed) between them.
+            or the sampler is exhausted), here or on SLURM (`Study.optimize`'s
+            ``max_trials``: exact, however many workers). Resuming a paused trial (a
+            promotion by ASHA or Hyperband, or a trial paused by Ctrl-C) is not a new
+            trial: promotions go on until the scheduler asks for a new trial.
         slurm: submit SLURM workers (``resources.slurm``) instead of running here.
         resume: continue a study that already has trials: trials paused by an
             interruption are resumed first. Without it, a study with trials is an error,
@@ -87,14 +86,13 @@ def run_study_file(
         _print_best(stream, study, config)
         return EXIT_OK
     if slurm:
-        runs = _runs_wanted(study, target)
-        return _submit(config, study, Path(path), workers, runs, wait, stream)
+        return _submit(config, study, Path(path), workers, target, wait, stream)
     return _run_here(config, study, workers, target, stream)
 
 
 def _runs_wanted(study: Study, target: int | None) -> int | None:
-    """Runs that would bring the study to ``target`` trials and resume the trials an
-    interruption paused (None: no limit)."""
+    """Whether anything is left to do, as a count: new trials below ``target`` plus the
+    trials an interruption paused (None: no limit)."""
     if target is None:
         return None
     interrupted = sum(
@@ -134,21 +132,9 @@ def _run_here(
         f"study {study.name!r} in {config.storage_url()}:{total} {n_jobs} at a time "
         f"(Ctrl-C pauses running trials; --resume continues)",
     )
-    timeout = config.limits.timeout
-    deadline = None if timeout is None else time.monotonic() + timeout
     with warnings.catch_warnings():  # the printer shows each failure with its log's tail
         warnings.filterwarnings("ignore", message=r"trial \d+ failed", category=UserWarning)
-        # rounds, because optimize counts runs and promotions are runs too: each round
-        # runs what would reach the target if no run were a promotion
-        while True:
-            runs = _runs_wanted(study, target)
-            left = None if deadline is None else deadline - time.monotonic()
-            if runs == 0 or (left is not None and left <= 0):
-                break
-            before = printer.done
-            _optimize(study, config, objective, runs, left, n_jobs, printer)
-            if study.preempted_by is not None or printer.done == before or runs is None:
-                break  # interrupted, the sampler has nothing left, or no limit to reach
+        _optimize(study, config, objective, target, n_jobs, printer)
     if study.preempted_by is not None:
         paused = [
             t for t in study.trials if t.state is TrialState.PAUSED and t.reason == "preempted"
@@ -169,7 +155,7 @@ def _submit(
     study: Study,
     path: Path,
     workers: int | None,
-    remaining: int | None,
+    target: int | None,
     wait: bool,
     out: TextIO,
 ) -> int:
@@ -183,15 +169,12 @@ def _submit(
         )
     if workers is not None:
         options["n_workers"] = workers
-    n_workers = options.pop("n_workers")
-    per_worker = None if remaining is None else math.ceil(remaining / n_workers)
     ids = launch_slurm(
         study.name,
         config.storage_url(),
         str(path.resolve()),
-        n_workers=n_workers,
-        n_trials_per_worker=per_worker,
         space=config.space().to_dict(),
+        max_trials=target,
         quiet=True,
         **options,
     )
@@ -208,21 +191,20 @@ def _optimize(
     study: Study,
     config: StudyConfig,
     objective: Any,
-    runs: int | None,
-    timeout: float | None,
+    target: int | None,
     n_jobs: int,
     printer: _Printer,
 ) -> None:
     study.optimize(
         objective,
-        n_trials=runs,
-        timeout=timeout,
+        timeout=config.limits.timeout,
         n_jobs=n_jobs,
         catch=(CommandFailed,),
         callbacks=[printer],
         show_progress_bar=False,
         space=config.space(),
         preempt_signals=("SIGTERM", "SIGINT"),
+        max_trials=target,
     )
 
 

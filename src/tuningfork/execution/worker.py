@@ -94,6 +94,7 @@ def run_worker(
     space: Mapping[str, Any] | None = None,
     artifact_root: str | Path | None = None,
     show_progress_bar: bool = False,
+    max_trials: int | None = None,
 ) -> int:
     """Run one worker on study ``study_name`` in ``storage_url``; return a process exit code.
 
@@ -105,6 +106,8 @@ def run_worker(
             callable itself).
         n_trials: trial runs for this worker (None: until ``timeout`` or the sampler is
             exhausted). N workers with ``n_trials=k`` run N*k trials in all.
+        max_trials: stop once the study holds this many trials, all workers' counted
+            (`Study.optimize`'s ``max_trials``): N workers with ``max_trials=M`` make M.
         timeout: seconds after which this worker starts no new trial.
         n_jobs: threads in this worker.
         catch: exception types that fail only their trial (default: any ``Exception``, so
@@ -156,6 +159,7 @@ def run_worker(
             show_progress_bar=show_progress_bar,
             space=space,
             preempt_signals=preempt_signals,
+            max_trials=max_trials,
         )
     except KeyboardInterrupt:
         _say("interrupted; running trials were marked failed")
