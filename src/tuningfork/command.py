@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILTIN_PLACEHOLDERS", "CommandFailed", "CommandObjective", "ResultSpec"]
 
-BUILTIN_PLACEHOLDERS = frozenset({"trial_id", "study", "checkpoint_dir", "budget", "seed"})
+BUILTIN_PLACEHOLDERS: tuple[str, ...] = ("trial_id", "study", "checkpoint_dir", "budget", "seed")
 """Placeholders every template may use besides the parameters (a parameter of the same name
 takes precedence)."""
 
@@ -343,7 +343,7 @@ class CommandObjective:
         built-ins left out), for checking against a search space."""
         templates = [*self.argv, *self.env.values()]
         templates += [t for t in (self.cwd, self._path) if t is not None]
-        return {f for t in templates for f in t.fields} - BUILTIN_PLACEHOLDERS
+        return {f for t in templates for f in t.fields} - set(BUILTIN_PLACEHOLDERS)
 
     def __repr__(self) -> str:
         return f"CommandObjective({[t.text for t in self.argv]!r}, result={self.result!r})"

@@ -152,6 +152,7 @@ from pydantic import (
     field_validator,
 )
 
+from tuningfork.command import BUILTIN_PLACEHOLDERS
 from tuningfork.exceptions import ConfigError, SpaceError, TuningforkError
 from tuningfork.samplers import (
     AutoSampler,
@@ -199,9 +200,6 @@ __all__ = [
     "parse_config",
     "validate_summary",
 ]
-
-BUILTIN_PLACEHOLDERS: tuple[str, ...] = ("trial_id", "study", "checkpoint_dir", "budget", "seed")
-"""Placeholders available besides the space's parameters."""
 
 SAMPLERS: dict[str, type[Sampler]] = {
     "auto": AutoSampler,
