@@ -3,7 +3,9 @@ format versions and compaction."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,12 @@ import pytest
 import tuningfork as tf
 from tuningfork.exceptions import SchemaVersionError, StorageError
 from tuningfork.storage import get_storage
-from tuningfork.storage.journal import JournalStorage, journal_path
+from tuningfork.storage.journal import (
+    COHERENT_FILESYSTEMS,
+    JournalStorage,
+    filesystem_type,
+    journal_path,
+)
 from tuningfork.testing import StorageContract
 from tuningfork.testing.storages import run_in_processes
 from tuningfork.trial import TrialState
@@ -22,6 +29,15 @@ class TestJournalStorage(StorageContract):
 
     def make_storage(self, tmp_path: Path) -> tf.Storage:
         return JournalStorage(tmp_path / "contract.log")
+
+
+class TestJournalStorageNotCoherent(StorageContract):
+    """The NFS way of writing: every batch flushed before the lock is released."""
+
+    processes = True
+
+    def make_storage(self, tmp_path: Path) -> tf.Storage:
+        return JournalStorage(tmp_path / "contract.log", coherent=False)
 
 
 # -- URLs -----------------------------------------------------------------------------------
@@ -49,11 +65,80 @@ def test_create_study_with_a_url(tmp_path: Path) -> None:
     assert len(tf.load_study("s", storage=url).trials) == 5
 
 
+# -- file systems ---------------------------------------------------------------------------
+
+_MOUNTINFO = """\
+22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:26 / /scratch rw,relatime shared:5 - nfs4 server:/export rw,vers=4.2
+31 30 0:27 / /scratch/fast rw shared:6 - lustre 10.0.0.1@tcp:/fs rw,flock
+32 22 0:28 / /my\\040data rw - fuse.sshfs host:/x rw
+33 22 0:29 / /scratch2 rw - tmpfs tmpfs rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "coherent"),
+    [
+        ("/home/me/study.log", "ext4", True),
+        ("/scratch/me/study.log", "nfs4", False),
+        ("/scratch", "nfs4", False),
+        ("/scratch/fast/study.log", "lustre", True),
+        ("/scratch/faster/study.log", "nfs4", False),  # not under /scratch/fast
+        ("/my data/study.log", "fuse.sshfs", False),  # \040 is a space
+        ("/scratch2/x", "tmpfs", True),
+    ],
+)
+def test_filesystem_type_from_the_mount_table(path: str, kind: str, coherent: bool) -> None:
+    assert filesystem_type(path, _MOUNTINFO) == kind
+    assert (kind in COHERENT_FILESYSTEMS) is coherent
+
+
+def test_the_file_system_decides_where_the_fsync_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Coherent (here: the test's local disk): fsync after the unlock. Not coherent (NFS):
+    fsync before it, whatever ``fsync`` says, so that the next writer on another machine
+    finds our line on the server."""
+    calls: list[str] = []
+    real_lockf, real_fsync = fcntl.lockf, os.fsync
+
+    def lockf(fd: int, command: int, *args: int) -> None:
+        calls.append("unlock" if command == fcntl.LOCK_UN else "lock")
+        real_lockf(fd, command, *args)
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    assert JournalStorage(tmp_path / "local.log").coherent  # ext4, xfs, tmpfs, ...
+    for coherent, fsync_option, expected in [
+        (True, True, ["lock", "unlock", "fsync"]),
+        (True, False, ["lock", "unlock"]),
+        (False, True, ["lock", "fsync", "unlock"]),
+        (False, False, ["lock", "fsync", "unlock"]),
+    ]:
+        store = JournalStorage(
+            tmp_path / f"{coherent}-{fsync_option}.log", fsync=fsync_option, coherent=coherent
+        )
+        study = store.create_study("s", ("minimize",)).study_id
+        monkeypatch.setattr(fcntl, "lockf", lockf)
+        monkeypatch.setattr(os, "fsync", fsync)
+        calls.clear()
+        store.append(study, [{"op": "test"}])
+        monkeypatch.undo()
+        assert calls == expected, (coherent, fsync_option)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            "tuningfork.storage.journal.filesystem_type", lambda path, mountinfo=None: "nfs4"
+        )
+        assert not JournalStorage(tmp_path / "nfs.log").coherent
+
+
 # -- many processes -------------------------------------------------------------------------
 
 
-def _append_worker(path: str, index: int, n: int) -> list[int]:
-    store = JournalStorage(path)
+def _append_worker(path: str, index: int, n: int, coherent: bool = True) -> list[int]:
+    store = JournalStorage(path, coherent=coherent)
     study = store.get_study("s").study_id
     return [
         store.append(study, [{"op": "test", "w": index, "i": i, "k": k} for k in range(3)])
@@ -61,12 +146,13 @@ def _append_worker(path: str, index: int, n: int) -> list[int]:
     ]
 
 
-def test_concurrent_writer_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("coherent", [True, False], ids=["coherent", "nfs-like"])
+def test_concurrent_writer_processes(tmp_path: Path, coherent: bool) -> None:
     path = str(tmp_path / "j.log")
     store = JournalStorage(path)
     study = store.create_study("s", ("minimize",)).study_id
     n, per = 8, 100
-    seqs = run_in_processes(_append_worker, [(path, w, per) for w in range(n)])
+    seqs = run_in_processes(_append_worker, [(path, w, per, coherent) for w in range(n)])
     batches = JournalStorage(path).read(study, 0)
     assert [seq for seq, _ in batches] == list(range(1, n * per + 1))
     assert sorted(s for chunk in seqs for s in chunk) == list(range(1, n * per + 1))

@@ -24,15 +24,18 @@ File format (version `FORMAT_VERSION`), one JSON object per line:
 Writing. A writer encodes its batch, takes the lock, terminates a torn last line if there
 is one (see below), writes its line(s) at the end of the file with one ``write`` and
 releases the lock; then it ``fsync``s and reads the journal up to the end of its lines, so
-it learns their seqs and every batch before them. The lock covers only the write: batches
-are atomic and never interleave, and writers on other nodes decode each other's lines in
-parallel instead of in turn.
+it learns their seqs and every batch before them. On a coherent file system (see
+`JournalStorage`'s ``coherent``) the lock covers only the write: batches are atomic and
+never interleave, and writers decode each other's lines in parallel instead of in turn.
+On NFS the lock also covers the ``fsync``: an NFS client sends its writes to the server
+only when it flushes them, and a writer on another machine, finding the end of the file
+from the server, would otherwise write its line over ours.
 
 Durability. ``append`` returns only after its ``fsync``, which (on one file system)
 flushes every byte written to the file before it, its own and other writers'. So an
 acknowledged batch, and everything before it in the log, survives a machine crash; what
 a crash can lose is in-flight batches, whose writers had not returned. Because the fsync
-follows the unlock, the bytes of an in-flight batch can be lost while a later in-flight
+may follow the unlock, the bytes of an in-flight batch can be lost while a later in-flight
 batch's survive: the lost bytes then read back as zeros in front of the next line, and
 readers take the record after the last NUL byte (JSON text has none). No surviving line
 can depend on a lost one: a writer refers to a trial only after the batch that created
@@ -65,12 +68,14 @@ NFS caveats: record locks need a working lock manager: NFSv4 (locks are part of 
 protocol), or NFSv3 with ``lockd``/``rpc.statd`` running on client and server; mounts
 with ``nolock`` or ``local_lock=posix``/``local_lock=all`` make locks local to one node,
 and then writers on different nodes corrupt each other's batches (use ``local_lock=none``,
-the default). Lock-free readers may see new batches only after the attribute cache
-expires (``actimeo``, a few seconds), which costs freshness, not correctness: every
-decision that settles a race (a claim) is made by ``append_and_read``, which reads under
-the lock. Lustre needs the ``flock`` or ``localflock`` mount option for record locks
-(``flock`` for several nodes). Don't put the journal on a file system without coherent
-locking (e.g. most FUSE object-store mounts).
+the default). Each batch is flushed to the server before the lock is released (see
+"Writing"), which costs a round trip to the server per batch. Lock-free readers may see
+new batches only after the attribute cache expires (``actimeo``, a few seconds), which
+costs freshness, not correctness: every decision that settles a race (a claim) is made
+by ``append_and_read``, which reads after its own write. Lustre needs the ``flock`` or
+``localflock`` mount option for record locks (``flock`` for several nodes). Don't put
+the journal on a file system without coherent locking (e.g. most FUSE object-store
+mounts).
 
 Heartbeats are frequent and need no ordering, so they stay out of the journal: each
 worker writes its own small JSON file ``PATH.heartbeats/<study id>/<worker>.json``
@@ -93,6 +98,7 @@ import fcntl
 import itertools
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -148,6 +154,57 @@ def _process_lock(lock_path: str) -> tuple[threading.Lock, int]:
         return entry
 
 
+# File systems on which a write is visible to every writer as soon as it is made: local
+# ones (one page cache), and Lustre and GPFS (coherent across clients through their lock
+# managers). NFS, SMB, BeeGFS, FUSE mounts and anything unknown are not assumed to be.
+COHERENT_FILESYSTEMS = frozenset(
+    {
+        "ext2",
+        "ext3",
+        "ext4",
+        "xfs",
+        "btrfs",
+        "f2fs",
+        "jfs",
+        "bcachefs",
+        "zfs",
+        "tmpfs",
+        "ramfs",
+        "overlay",
+        "lustre",
+        "gpfs",
+    }
+)
+
+
+def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
+    """The type of the file system holding ``path`` (e.g. ``"ext4"``, ``"nfs4"``), from
+    the Linux mount table (``/proc/self/mountinfo``, or the text ``mountinfo``); None
+    where there is no mount table (not Linux)."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best, kind = -1, None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 7 or "-" not in fields[6:]:
+            continue
+        point = _unescape_mount(fields[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:  # the last of equally long ones is on top
+            best, kind = len(point), fields[fields.index("-", 6) + 1]
+    return kind
+
+
+def _unescape_mount(text: str) -> str:
+    """A mount point as the kernel writes it: space, tab, newline and backslash as octal
+    escapes (``\\040``)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
 class _StudyLog:
     __slots__ = ("info", "seqs", "batches")
 
@@ -162,9 +219,23 @@ class JournalStorage(Storage):
 
     ``fsync=False`` skips the fsync after each batch (faster, for local scratch studies;
     a machine crash may then lose the last batches, but never corrupts the journal).
+
+    ``coherent`` says whether a write is visible to the other writers as soon as it is
+    made, on every machine that shares the file: true of local file systems and of Lustre
+    and GPFS, false of NFS (a client sends its writes to the server only when it flushes
+    them). None (the default) looks the file system up in the mount table and assumes
+    false for any it does not know. On a file system that is not coherent every batch is
+    flushed with ``fsync`` before the lock is released, whatever ``fsync`` says, since a
+    writer on another machine would otherwise write over it (see "Durability").
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        coherent: bool | None = None,
+    ) -> None:
         raw = os.fspath(path)
         self.path = journal_path(raw) if raw.startswith(SCHEME) else os.path.abspath(raw)
         self.url = f"{SCHEME}{self.path}"
@@ -175,11 +246,15 @@ class JournalStorage(Storage):
         self._token_pid: int | None = None
         self._token_base = ""
         self._counter = itertools.count()
-        self._written: dict[str, int] = {}  # this process's batch tokens -> their seqs
+        self._pending: set[str] = set()  # tokens of this process's lines not yet read back
+        self._written: dict[str, int] = {}  # pending tokens read back -> their seqs
         self._reset_index()
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
             raise StorageError(f"cannot open {self.url}: the directory {directory} does not exist")
+        if coherent is None:
+            coherent = filesystem_type(directory) in COHERENT_FILESYSTEMS
+        self.coherent = coherent
         with self._locked():
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -317,7 +392,7 @@ class JournalStorage(Storage):
                 log.seqs.append(seq)
                 log.batches.append((seq, record["events"]))
                 token = record.get("w")
-                if token is not None and token.startswith(self._token_prefix()):
+                if token in self._pending:
                     self._written[token] = seq
             return
         op = record.get("op")
@@ -346,6 +421,10 @@ class JournalStorage(Storage):
         the position after the data. The index is not touched: callers catch up
         afterwards. See "Durability" in the module docs for why the fsync may follow the
         unlock."""
+        if not self.coherent:
+            with self._locked():
+                _fd, inode, end = self._write_locked(data, flush=True)
+            return inode, end
         with self._locked():
             fd, inode, end = self._write_locked(data, sync=False)
         try:
@@ -355,11 +434,14 @@ class JournalStorage(Storage):
             os.close(fd)
         return inode, end
 
-    def _write_locked(self, data: bytes, *, sync: bool = True) -> tuple[int, int, int]:
+    def _write_locked(
+        self, data: bytes, *, sync: bool = True, flush: bool = False
+    ) -> tuple[int, int, int]:
         """`_write`'s part under the file lock (the caller holds it): terminate a torn last
         line left by a crashed writer with a newline, then write ``data`` at the end.
-        Returns the open descriptor (closed here when ``sync``, after an fsync), the
-        inode and the end position."""
+        Returns the open descriptor (closed here when ``sync``, after an fsync, which
+        ``flush`` forces whatever the ``fsync`` option says), the inode and the end
+        position."""
         fd = os.open(self.path, os.O_RDWR)
         try:
             stat = os.fstat(fd)
@@ -371,8 +453,8 @@ class JournalStorage(Storage):
                 written = os.pwrite(fd, view, position)
                 position += written
                 view = view[written:]
-            if sync:
-                if self._fsync:
+            if sync or flush:
+                if self._fsync or flush:
                     os.fsync(fd)
                 os.close(fd)
         except BaseException:
@@ -449,7 +531,7 @@ class JournalStorage(Storage):
         one fsync (what `tuningfork.storage.copy.copy_study` uses).
 
         Encoding happens before the file lock is taken and reading back after it is
-        released: the lock covers only the write and its fsync. A batch line carries no
+        released (see "Writing" in the module docs). A batch line carries no
         seq; readers number a study's batches in file order. Each line carries a token
         (``"w"``) by which this process finds the seqs of its own lines when it reads
         them back."""
@@ -461,15 +543,21 @@ class JournalStorage(Storage):
             _line({"study": study_id, "w": token, "events": events})
             for token, events in zip(tokens, batches)
         )
-        inode, end = self._write(data)
         with self._mutex:
-            self._catch_up()
-            # until our lines are read: the file may look shorter for a moment (an NFS
-            # attribute cache), or have been compacted, with our lines, since the write
-            while self._offset < end and self._ino == inode:
-                time.sleep(0.001)
+            self._pending.update(tokens)
+        try:
+            inode, end = self._write(data)
+            with self._mutex:
                 self._catch_up()
-            seqs = [self._written.pop(token, None) for token in tokens]
+                # until our lines are read: the file may look shorter for a moment (an NFS
+                # attribute cache), or have been compacted, with our lines, since the write
+                while self._offset < end and self._ino == inode:
+                    time.sleep(0.001)
+                    self._catch_up()
+        finally:
+            with self._mutex:
+                self._pending.difference_update(tokens)
+                seqs = [self._written.pop(token, None) for token in tokens]
         if None in seqs:
             raise StudyNotFound(f"study id {study_id} is not in {self.url} (was it deleted?)")
         return seqs  # type: ignore[return-value]
