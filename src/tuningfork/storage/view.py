@@ -128,9 +128,11 @@ class StudyView:
 
     def _claim(self, seq: int, event: Event) -> bool:
         """Register the event's claim keys; False if any was claimed earlier (lost race)."""
-        keys = list(event.get("claims", ()))
-        if event.get("claim") is not None:
-            keys.append(event["claim"])
+        keys = event.get("claims")
+        key = event.get("claim")
+        if not keys and key is None:
+            return True
+        keys = [*(keys or ()), *(() if key is None else (key,))]
         if any(key in self.claims for key in keys):
             return False
         for key in keys:
