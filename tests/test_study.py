@@ -575,6 +575,41 @@ def test_optimize_writes_one_batch_per_trial_and_leaves_nothing_running(tmp_path
         assert ops.index("finish") < ops.index("trial")
 
 
+def test_the_next_ask_reads_the_log_only_when_the_view_is_stale(tmp_path, monkeypatch):
+    """After a trial shorter than FRESH_VIEW_S the next ask uses the view read with the
+    tell's write; after a longer one it reads the log first, and sees other workers'
+    trials."""
+    monkeypatch.setattr("tuningfork.study.FRESH_VIEW_S", 0.05)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = tf.create_study("s", storage=url)  # its default sampler reads the trials
+    other = tf.load_study("s", storage=url)
+    reads = []
+    read = study.storage.read
+
+    def counting(study_id, after):
+        reads.append(after)
+        return read(study_id, after)
+
+    monkeypatch.setattr(study.storage, "read", counting)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1), n_trials=10)
+    assert len(reads) <= 2  # the first ask and sample: every later one had a fresh view
+    before = len(reads)
+    assert study.best_trial.number in range(10)  # a user's read reads the log
+    assert len(reads) == before + 1
+    reads.clear()
+    seen = []
+
+    def slow(trial: tf.Trial) -> float:
+        seen.append(len(study._view.records))
+        other.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # another worker
+        time.sleep(0.06)
+        return trial.suggest_float("x", 0, 1)
+
+    study.optimize(slow, n_trials=3)
+    assert len(reads) >= 2  # the asks after the two slow trials read the log
+    assert seen[1] == seen[0] + 2 and seen[2] == seen[1] + 2  # and saw the other's trial
+
+
 def test_the_last_tell_goes_alone_when_the_sampler_is_exhausted():
     study = tf.create_study(storage="memory", sampler=tf.GridSampler({"x": [0, 1, 2, 3]}))
     study.optimize(lambda t: float(t.suggest_int("x", 0, 3)), n_trials=None)

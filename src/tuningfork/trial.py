@@ -208,7 +208,8 @@ class Trial:
         hint = self._hints.get(name)
         if name in self._hints and distribution.contains(_as_float(distribution, hint)):
             return _as_float(distribution, hint)
-        return self.study.sampler.sample(self.study, self.frozen(), name, distribution)
+        with self.study._sampling():
+            return self.study.sampler.sample(self.study, self.frozen(), name, distribution)
 
     # -- progress -------------------------------------------------------------------------
 
