@@ -330,3 +330,52 @@ def test_a_hole_before_a_line_loses_only_the_hole(tmp_path: Path) -> None:
         (1, 0),
         (2, "kept"),
     ]
+
+
+# -- older batches are read again from the file -------------------------------------------
+
+
+def test_only_the_latest_batches_stay_decoded_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches older than the cache are read again from their offsets, across other
+    studies' lines, a torn line, a hole and a compaction that moves every line."""
+    monkeypatch.setattr("tuningfork.storage.journal.CACHED_BATCHES", 3)
+    path = tmp_path / "cache.log"
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    other = store.create_study("other", ("minimize",)).study_id
+    expected = []
+    for i in range(20):
+        store.append(study, [{"op": "test", "i": i}])
+        store.append(other, [{"op": "test", "i": -i}])
+        expected.append(i)
+        if i == 7:  # a torn line (terminated by the next writer) and a hole
+            with open(path, "ab") as f:
+                f.write(b'{"study": 1, "events": [{"op"')
+        if i == 12:
+            line = json.dumps({"study": study, "events": [{"op": "test", "i": "after a hole"}]})
+            with open(path, "ab") as f:
+                f.write(b"\x00" * 30 + line.encode() + b"\n")
+            expected.append("after a hole")
+    store.read(study, 0)
+    log = store._by_id[study]
+    assert len(log.batches) < 6 and log.cached_from > 0  # the rest is not kept decoded
+
+    def values(batches: list) -> list:
+        return [events[0]["i"] for _, events in batches]
+
+    assert values(store.read(study, 0)) == expected
+    assert [seq for seq, _ in store.read(study, 0)] == list(range(1, len(expected) + 1))
+    assert values(store.read(study, 5)) == expected[5:]
+    assert values(store.read(study, 0)) == values(JournalStorage(path).read(study, 0))
+    assert values(store.read(other, 0)) == [-i for i in range(20)]
+    reader = JournalStorage(path)
+    reader.read(study, 0)
+    store.delete_study("other")
+    store.compact()  # every offset moves; the reader's index is of the old file
+    assert values(reader.read(study, 2)) == expected[2:]
+    assert values(reader.read(study, 0)) == expected
+    # a compaction between a reader's catching up and its reading again: it notices
+    store.compact()
+    assert values(reader._after(study, 0)) == expected

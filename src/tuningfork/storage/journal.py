@@ -41,6 +41,12 @@ readers take the record after the last NUL byte (JSON text has none). No survivi
 can depend on a lost one: a writer refers to a trial only after the batch that created
 it was acknowledged.
 
+Reading. A reader keeps, per study, the seq and file offset of every batch and the
+decoded events of the latest `CACHED_BATCHES` to twice as many; a caller asking for older
+batches (a process loading a long study) gets them read again from their offsets. So a
+long study costs a few integers per batch in memory, not its events, which the garbage
+collector would otherwise traverse again and again.
+
 Torn lines. A writer that dies mid-``write`` leaves a partial last line. The next writer,
 under the lock, sees that the file does not end in ``"\\n"`` and *terminates* the
 fragment with a ``"\\n"`` before its own line. The fragment is then a complete line that
@@ -120,6 +126,8 @@ FORMAT_VERSION = 2
 SCHEME = "journal://"
 _HEADER_KEY = "tuningfork_journal"
 _READ_CHUNK = 1 << 20
+# Decoded batches kept in memory per study: between this and twice this many, the latest.
+CACHED_BATCHES = 1024
 
 
 def journal_path(url: str) -> str:
@@ -206,12 +214,27 @@ def _unescape_mount(text: str) -> str:
 
 
 class _StudyLog:
-    __slots__ = ("info", "seqs", "batches")
+    """A study's batches: the seq and file offset of every one, and the events of the
+    latest ones (from ``seqs[cached_from]`` on; older ones are read again from the file
+    when asked for, so a long study's events do not all stay in memory, where the garbage
+    collector would go over them again and again)."""
+
+    __slots__ = ("info", "seqs", "offsets", "batches", "cached_from")
 
     def __init__(self, info: StudyInfo) -> None:
         self.info = info
         self.seqs: list[int] = []
+        self.offsets: list[int] = []
         self.batches: list[Batch] = []
+        self.cached_from = 0
+
+    def add(self, seq: int, offset: int, events: list[Event]) -> None:
+        self.seqs.append(seq)
+        self.offsets.append(offset)
+        self.batches.append((seq, events))
+        if len(self.batches) >= 2 * CACHED_BATCHES:
+            del self.batches[:CACHED_BATCHES]
+            self.cached_from += CACHED_BATCHES
 
 
 class JournalStorage(Storage):
@@ -353,7 +376,7 @@ class JournalStorage(Storage):
                 end = data.rfind(b"\n")
                 if end < 0:
                     return False
-            if self._apply_all(data[: end + 1]):
+            if self._apply_all(data[: end + 1], self._offset):
                 self._offset += end + 1
                 continue
             start = 0  # a line does not parse: one at a time, to find it
@@ -366,31 +389,33 @@ class JournalStorage(Storage):
                         return True
                     record = None  # a torn line, terminated by a later writer: skip it
                 if record is not None:
-                    self._apply(record)
+                    self._apply(record, self._offset)
                 self._offset += stop + 1 - start
                 start = stop + 1
         return False
 
-    def _apply_all(self, lines: bytes) -> bool:
-        """Decode complete lines as one JSON array (one call instead of one per line) and
-        apply them; False, with nothing applied, if one of them is not a valid record."""
+    def _apply_all(self, lines: bytes, start: int) -> bool:
+        """Decode complete lines, the first at file offset ``start``, as one JSON array
+        (one call instead of one per line) and apply them; False, with nothing applied, if
+        one of them is not a valid record."""
+        pieces = lines.split(b"\n")[:-1]
         try:
-            records = json.loads(b"[" + lines.rstrip(b"\n").replace(b"\n", b",") + b"]")
+            records = json.loads(b"[" + b",".join(pieces) + b"]")
         except ValueError:
             return False
         if not all(isinstance(record, dict) for record in records):
             return False
-        for record in records:
-            self._apply(record)
+        starts = itertools.accumulate((len(piece) + 1 for piece in pieces), initial=start)
+        for record, offset in zip(records, starts):
+            self._apply(record, offset)
         return True
 
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(self, record: dict[str, Any], offset: int) -> None:
         if "events" in record:
             log = self._by_id.get(record["study"])
             if log is not None:
                 seq = record.get("seq") or (log.seqs[-1] if log.seqs else 0) + 1
-                log.seqs.append(seq)
-                log.batches.append((seq, record["events"]))
+                log.add(seq, offset, record["events"])
                 token = record.get("w")
                 if token in self._pending:
                     self._written[token] = seq
@@ -581,7 +606,37 @@ class JournalStorage(Storage):
         log = self._by_id.get(study_id)
         if log is None:
             return []
-        return log.batches[bisect.bisect_right(log.seqs, after) :]
+        first = bisect.bisect_right(log.seqs, after)
+        if first >= log.cached_from:
+            return log.batches[first - log.cached_from :]
+        older = self._reread(log, first, log.cached_from)
+        if older is None:  # compacted since: the index was read again from the new file
+            return self._after(study_id, after)
+        return older + log.batches
+
+    def _reread(self, log: _StudyLog, first: int, stop: int) -> list[Batch] | None:
+        """The batches ``first`` to ``stop`` (indexes) of ``log``, read again from the
+        journal at their recorded offsets; None if the journal is no longer the file
+        indexed (compacted), after bringing the index up to date with the new one."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            if not self._same_file(fd, os.fstat(fd)):
+                os.close(fd)
+                fd = -1
+                self._catch_up()
+                return None
+            base = log.offsets[first]
+            end = log.offsets[stop] if stop < len(log.offsets) else self._offset
+            data = _read_all(fd, base, end)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        batches = []
+        for seq, offset in zip(log.seqs[first:stop], log.offsets[first:stop]):
+            start = offset - base
+            record = _parse_line(data[start : data.index(b"\n", start)])
+            batches.append((seq, record["events"]))
+        return batches
 
     # -- heartbeats -----------------------------------------------------------------------
 
@@ -723,6 +778,17 @@ def _read_line_rest(fd: int, position: int, size: int) -> bytes:
         position += len(chunk)
         if b"\n" in chunk:
             break
+    return b"".join(chunks)
+
+
+def _read_all(fd: int, start: int, end: int) -> bytes:
+    chunks = []
+    while start < end:
+        chunk = os.pread(fd, min(end - start, _READ_CHUNK), start)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        start += len(chunk)
     return b"".join(chunks)
 
 
