@@ -379,3 +379,25 @@ def test_only_the_latest_batches_stay_decoded_in_memory(
     # a compaction between a reader's catching up and its reading again: it notices
     store.compact()
     assert values(reader._after(study, 0)) == expected
+
+
+def test_a_reader_far_behind_gets_what_it_caught_up_on_without_reading_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker back from a long trial reads the many batches appended meanwhile once;
+    they are dropped from memory at its next catch-up."""
+    monkeypatch.setattr("tuningfork.storage.journal.CACHED_BATCHES", 4)
+    path = tmp_path / "lag.log"
+    writer, reader = JournalStorage(path), JournalStorage(path)
+    study = writer.create_study("s", ("minimize",)).study_id
+    assert reader.read(study, 0) == []
+    for i in range(50):
+        writer.append(study, [{"op": "test", "i": i}])
+    rereads = []
+    real = reader._reread
+    monkeypatch.setattr(reader, "_reread", lambda *a: rereads.append(a) or real(*a))
+    assert [e[0]["i"] for _, e in reader.read(study, 0)] == list(range(50))
+    assert rereads == []
+    writer.append(study, [{"op": "test", "i": 50}])
+    assert [e[0]["i"] for _, e in reader.read(study, 50)] == [50]
+    assert len(reader._by_id[study].batches) <= 5 and rereads == []

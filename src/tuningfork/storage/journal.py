@@ -126,8 +126,8 @@ FORMAT_VERSION = 2
 SCHEME = "journal://"
 _HEADER_KEY = "tuningfork_journal"
 _READ_CHUNK = 1 << 20
-# Decoded batches kept in memory per study: between this and twice this many, the latest.
-CACHED_BATCHES = 1024
+# Decoded batches kept in memory per study from one read to the next: the latest ones.
+CACHED_BATCHES = 32
 
 
 def journal_path(url: str) -> str:
@@ -215,9 +215,10 @@ def _unescape_mount(text: str) -> str:
 
 class _StudyLog:
     """A study's batches: the seq and file offset of every one, and the events of the
-    latest ones (from ``seqs[cached_from]`` on; older ones are read again from the file
-    when asked for, so a long study's events do not all stay in memory, where the garbage
-    collector would go over them again and again)."""
+    latest ones (from ``seqs[cached_from]`` on: those read by the last catch-up, trimmed to
+    `CACHED_BATCHES` at the next one; older ones are read again from the file when asked
+    for). So a long study's events do not stay in memory, where the garbage collector would
+    go over them again and again, and a batch is garbage before it grows old."""
 
     __slots__ = ("info", "seqs", "offsets", "batches", "cached_from")
 
@@ -232,9 +233,12 @@ class _StudyLog:
         self.seqs.append(seq)
         self.offsets.append(offset)
         self.batches.append((seq, events))
-        if len(self.batches) >= 2 * CACHED_BATCHES:
-            del self.batches[:CACHED_BATCHES]
-            self.cached_from += CACHED_BATCHES
+
+    def trim(self) -> None:
+        extra = len(self.batches) - CACHED_BATCHES
+        if extra > 0:
+            del self.batches[:extra]
+            self.cached_from += extra
 
 
 class JournalStorage(Storage):
@@ -300,6 +304,7 @@ class JournalStorage(Storage):
         self._next_study = 1
         self._studies: dict[str, _StudyLog] = {}
         self._by_id: dict[int, _StudyLog] = {}
+        self._grown: set[_StudyLog] = set()  # logs given batches by the last catch-up
 
     def _locked(self) -> Any:
         return _FileLock(*_process_lock(self.lock_path))
@@ -310,6 +315,9 @@ class JournalStorage(Storage):
         unparsable complete line is final and skipped; without, it makes us re-read
         under the lock."""
         with self._mutex:
+            for log in self._grown:  # what the last catch-up decoded has been read
+                log.trim()
+            self._grown.clear()
             try:
                 fd = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
@@ -416,6 +424,7 @@ class JournalStorage(Storage):
             if log is not None:
                 seq = record.get("seq") or (log.seqs[-1] if log.seqs else 0) + 1
                 log.add(seq, offset, record["events"])
+                self._grown.add(log)
                 token = record.get("w")
                 if token in self._pending:
                     self._written[token] = seq
