@@ -465,10 +465,8 @@ class Study:
     def _resume_preempted(self) -> Trial | None:
         """Resume a trial that a signal paused (system attr ``preempted``) before anything
         else, at the budget it had; the first resume in the log wins."""
-        for number in list(self._view.paused):
+        for number in list(self._view.preempted):
             record = self._view.records[number]
-            if not record.system_attrs.get("preempted"):
-                continue
             assignment = Assignment(
                 resume=number,
                 budget=record.system_attrs.get("budget"),

@@ -79,3 +79,21 @@ def test_frozen_snapshot_is_cached_until_the_trial_changes():
     second = view.records[0].frozen()
     assert second is not first and second.intermediate_values == {0: 1.0}
     assert first.intermediate_values == {}  # an earlier snapshot never changes
+
+
+def test_the_preempted_trials_are_the_paused_ones_flagged_preempted():
+    view = StudyView(("minimize",))
+    steps = [
+        ([{"op": "trial", "state": "RUNNING"}, {"op": "trial", "state": "RUNNING"}], []),
+        ([{"op": "pause", "n": 0, "sys": {"preempted": True}}], [0]),
+        ([{"op": "pause", "n": 1, "sys": {"preempted": False}}], [0]),  # paused at a rung
+        ([{"op": "attrs", "n": 1, "sys": {"preempted": True}}], [0, 1]),
+        ([{"op": "resume", "n": 0, "sys": {"preempted": False}}], [1]),
+        ([{"op": "pause", "n": 0, "sys": {"preempted": True}}], [1, 0]),
+        ([{"op": "finish", "n": 1, "state": "PRUNED", "if_state": "PAUSED"}], [0]),
+        ([{"op": "attrs", "n": 0, "sys": {"preempted": False}}], []),
+    ]
+    for seq, (events, preempted) in enumerate(steps, start=1):
+        view.apply([(seq, events)])
+        assert list(view.preempted) == preempted, events
+        assert all(view.records[n].state is TrialState.PAUSED for n in view.preempted)

@@ -106,6 +106,7 @@ class StudyView:
         self.waiting: dict[int, None] = {}  # insertion-ordered set of WAITING trial numbers
         self.running: dict[int, None] = {}
         self.paused: dict[int, None] = {}
+        self.preempted: dict[int, None] = {}  # the PAUSED ones with system attr "preempted"
         self.study_attrs: dict[str, Any] = {}
         self.workers: dict[str, Any] = {}
         self.best_number: int | None = None
@@ -198,6 +199,7 @@ class StudyView:
         record.user_attrs.update(event.get("user", {}))
         record.system_attrs.update(event.get("sys", {}))
         record._frozen = None
+        self._track_preempted(record)
 
     def _on_finish(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
@@ -214,6 +216,7 @@ class StudyView:
         self.running.pop(record.number, None)
         self.waiting.pop(record.number, None)
         self.paused.pop(record.number, None)
+        self.preempted.pop(record.number, None)
         if record.state is _COMPLETE:
             self.n_complete += 1
             self._update_best(record)
@@ -228,6 +231,7 @@ class StudyView:
         record._frozen = None
         self.running.pop(record.number, None)
         self.paused[record.number] = None
+        self._track_preempted(record)
 
     def _on_resume(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
@@ -240,6 +244,7 @@ class StudyView:
         record.system_attrs.update(event.get("sys", {}))
         record._frozen = None
         del self.paused[record.number]
+        self.preempted.pop(record.number, None)
         self.running[record.number] = None
 
     def _on_study(self, seq: int, event: Event) -> None:
@@ -247,6 +252,12 @@ class StudyView:
         worker = event.get("worker")
         if worker is not None:
             self.workers[worker["id"]] = worker
+
+    def _track_preempted(self, record: TrialRecord) -> None:
+        if record.state is _PAUSED and record.system_attrs.get("preempted"):
+            self.preempted[record.number] = None
+        else:
+            self.preempted.pop(record.number, None)
 
     def _distributions(self, raw: dict[str, Any]) -> dict[str, Distribution]:
         # identical distributions recur in every trial: parse each JSON text once
