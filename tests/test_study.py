@@ -610,6 +610,26 @@ def test_the_next_ask_reads_the_log_only_when_the_view_is_stale(tmp_path, monkey
     assert seen[1] == seen[0] + 2 and seen[2] == seen[1] + 2  # and saw the other's trial
 
 
+@pytest.mark.parametrize("case", ["grid", "max_trials", "queue"])
+def test_an_ask_that_claims_reads_the_log_first(tmp_path, monkeypatch, case):
+    """A grid point, a place under max_trials or a queued trial may have been claimed by
+    another worker since the last read: such asks read first, however fresh the view."""
+    monkeypatch.setattr("tuningfork.study.FRESH_VIEW_S", 60.0)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    sampler = tf.GridSampler({"x": list(range(20))}) if case == "grid" else tf.RandomSampler(0)
+    study = tf.create_study("s", storage=url, sampler=sampler)
+    if case == "queue":
+        for x in range(20):
+            study.enqueue_trial({"x": x})
+    reads = []
+    read = study.storage.read
+    monkeypatch.setattr(study.storage, "read", lambda *a: reads.append(a) or read(*a))
+    kwargs = {"max_trials": 10} if case == "max_trials" else {"n_trials": 10}
+    study.optimize(lambda t: float(t.suggest_int("x", 0, 19)), **kwargs)
+    assert len(study.trials) >= 10
+    assert len(reads) >= 9  # one before each ask that follows a tell
+
+
 def test_the_last_tell_goes_alone_when_the_sampler_is_exhausted():
     study = tf.create_study(storage="memory", sampler=tf.GridSampler({"x": [0, 1, 2, 3]}))
     study.optimize(lambda t: float(t.suggest_int("x", 0, 3)), n_trials=None)

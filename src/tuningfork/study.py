@@ -285,6 +285,17 @@ class Study:
         if time.monotonic() - self._read_at >= FRESH_VIEW_S:
             self._sync()
 
+    def _may_claim(self) -> bool:
+        """Whether the next ask may claim something that another worker may have claimed
+        since our last read (a grid point, a queued or preempted trial, a place under
+        ``max_trials``): then a stale view would lose the race and cost a write."""
+        view = self._view
+        return (
+            self._max_trials is not None
+            or bool(view.waiting or view.preempted)
+            or type(self.sampler).reserve is not Sampler.reserve
+        )
+
     def _append(self, events: list[dict[str, Any]], *, sync: bool = False) -> int:
         """Append events as one atomic batch; with ``sync``, also bring the view up to date
         (in one storage round trip where the backend allows)."""
@@ -607,7 +618,10 @@ class Study:
             else:
                 self._carry = events
             try:
-                self._sync_unless_fresh()
+                if self._may_claim():
+                    self._sync()
+                else:
+                    self._sync_unless_fresh()
                 self._reap_stale()
                 following = self._take_trial(space)
                 self._active[following.number] = following
