@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erfcx, log_ndtr
 
 __all__ = ["log_ei", "log_h", "log_h_grad"]
 
@@ -37,6 +36,8 @@ def log_h(z: np.ndarray) -> np.ndarray:
     -z^2/2 - log sqrt(2 pi) + log1mexp(log(erfcx(-z / sqrt 2) |z|) + log sqrt(pi / 2));
     and the asymptote -z^2/2 - log sqrt(2 pi) - 2 log|z| beyond.
     """
+    from scipy.special import erfcx, log_ndtr  # imported on first use: scipy is slow to load
+
     z = np.asarray(z, dtype=np.float64)
     out = np.empty_like(z)
     upper = z > -1.0
@@ -59,6 +60,8 @@ def log_h(z: np.ndarray) -> np.ndarray:
 
 def log_h_grad(z: np.ndarray, value: np.ndarray) -> np.ndarray:
     """d log_h / dz = Phi(z) / h(z), from ``value = log_h(z)`` (computed in log space)."""
+    from scipy.special import log_ndtr
+
     return np.exp(log_ndtr(z) - value)
 
 

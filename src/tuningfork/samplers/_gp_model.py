@@ -16,8 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
-from scipy.optimize import minimize
 
 __all__ = ["GaussianProcess", "Prior", "fit_hyperparameters", "neg_log_posterior"]
 
@@ -54,6 +52,8 @@ def matern52_grad(r2: np.ndarray) -> np.ndarray:
 def _cholesky(matrix: np.ndarray) -> tuple[np.ndarray, float]:
     """Lower Cholesky factor, adding a growing jitter (relative to the mean diagonal)
     until the factorisation succeeds; returns (factor, jitter added)."""
+    from scipy.linalg import lapack  # imported on first use: scipy is slow to load
+
     scale = float(np.mean(np.diag(matrix))) or 1.0
     for jitter in _JITTERS:
         if jitter:
@@ -67,6 +67,8 @@ def _cholesky(matrix: np.ndarray) -> tuple[np.ndarray, float]:
 def _lower_inverse(factor: np.ndarray) -> np.ndarray:
     """The lower triangle of (L L^T)^-1 from its lower Cholesky factor L (the strict upper
     triangle holds garbage)."""
+    from scipy.linalg import lapack
+
     inv, info = lapack.dpotri(factor, lower=1)
     if info != 0:
         raise CholeskyError("could not invert the covariance matrix")
@@ -80,6 +82,8 @@ def _inverse(factor: np.ndarray) -> np.ndarray:
 
 
 def _solve(factor: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.linalg import lapack
+
     solution, info = lapack.dpotrs(factor, y, lower=1)
     if info != 0:
         raise CholeskyError("could not solve with the Cholesky factor")
@@ -209,6 +213,8 @@ def fit_hyperparameters(
 ) -> tuple[np.ndarray, float]:
     """MAP hyperparameters: L-BFGS-B from each start, keeping the best; returns
     (theta, negative log posterior). A start whose optimisation fails keeps its value."""
+    from scipy.optimize import minimize  # imported on first use: scipy is slow to load
+
     distances = _Distances(x, categorical)
     bounds = hyperparameter_bounds(x.shape[1], fixed_noise)
     low = np.array([b[0] for b in bounds])
@@ -316,6 +322,8 @@ class GaussianProcess:
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of f at rows of x (variance floored at 1e-12)."""
+        from scipy.linalg import solve_triangular
+
         k = self.kernel(x, self.x)
         mean = k @ self.alpha
         v = solve_triangular(self._factor, k.T, lower=True, check_finite=False)

@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from tuningfork.space import Categorical, Distribution, Float, Int, Value
 
@@ -158,6 +157,8 @@ class ParzenEstimator:
         chosen = rng.choice(len(self.log_weights), size=size, p=np.exp(self.log_weights))
         candidates = np.empty((size, len(self.dims)))
         if self._numeric:
+            from scipy.special import ndtr, ndtri  # imported on first use: slow to load
+
             mu, sigma = self.mu[chosen], self.sigma[chosen]
             low, high = ndtr(-mu / sigma), ndtr((1.0 - mu) / sigma)
             z = ndtri(low + rng.random(mu.shape) * (high - low))
@@ -217,6 +218,8 @@ class ParzenEstimator:
         return -0.5 * squares - self._continuous_offset
 
     def _grid_terms(self, cells: np.ndarray, j: int, dim: Dimension) -> np.ndarray:
+        from scipy.special import ndtr
+
         mu, sigma, log_truncation, kernel_of = self._grid_kernels[j]
         distinct_cells, cell_of = np.unique(cells, return_inverse=True)
         left, right = dim.edges(distinct_cells)
@@ -234,6 +237,8 @@ class ParzenEstimator:
 
 def _log_truncation(mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """log of each kernel's mass inside [0, 1] (at least Phi(1) - Phi(0): mu is in [0, 1])."""
+    from scipy.special import ndtr
+
     return np.log(ndtr((1.0 - mu) / sigma) - ndtr(-mu / sigma))
 
 

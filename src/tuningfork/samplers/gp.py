@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
 
 from tuningfork.exceptions import TuningforkError
 from tuningfork.samplers._acquisition import log_ei
@@ -307,6 +306,8 @@ def _outputs(y: np.ndarray) -> np.ndarray:
         if not variance > 0.0 or not math.isfinite(variance):
             return math.inf
         return 0.5 * len(z) * math.log(variance) - (power - 1.0) * log_terms
+
+    from scipy.optimize import minimize_scalar  # imported on first use: scipy is slow to load
 
     power = minimize_scalar(negative_log_likelihood, bounds=_POWER_BOUNDS, method="bounded").x
     return _standardise(_yeo_johnson(z, float(power)))
@@ -758,6 +759,8 @@ class _AcquisitionOptimiser:
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """L-BFGS-B on the relaxed inputs of all starts at once (their sum of log EI; the
         starts do not interact), in coordinates scaled by the length scales."""
+        from scipy.optimize import minimize
+
         scale = self.gp.length_scales[dims]
         active = self.encoding.canonical(x0.copy())[:, dims]
         z0 = x0[:, dims] / scale
