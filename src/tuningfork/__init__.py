@@ -5,6 +5,8 @@ The public API is what this module exports; everything else may change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tuningfork.exceptions import (
     CommandFailed,
     ConfigError,
@@ -55,7 +57,6 @@ from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.storage import (
     InMemoryStorage,
     JournalStorage,
-    SQLStorage,
     Storage,
     copy_study,
     get_storage,
@@ -69,6 +70,19 @@ from tuningfork.study import (
     load_study,
 )
 from tuningfork.trial import FrozenTrial, Trial, TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.storage.sql import SQLStorage
+
+
+def __getattr__(name: str) -> Any:
+    """`SQLStorage` is imported when first used (SQLAlchemy is slow to import)."""
+    if name == "SQLStorage":
+        from tuningfork.storage.sql import SQLStorage
+
+        return SQLStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 try:
     from importlib.metadata import version as _version

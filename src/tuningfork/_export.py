@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import sqlalchemy as sa
-
 from tuningfork.exceptions import MissingExtra, StorageError, TuningforkError
 from tuningfork.storage import default_url
 from tuningfork.trial import FrozenTrial, TrialState
@@ -133,6 +131,8 @@ def existing_storage_url(given: str | None) -> str:
     url = given if given is not None else default_url()
     if not url.startswith("sqlite"):
         return url
+    import sqlalchemy as sa  # a SQLite URL: the storage will need SQLAlchemy anyway
+
     parsed = sa.make_url(url)
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):

@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from tuningfork import __version__, _export
 from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
 from tuningfork.storage import copy_study, default_url, get_storage
@@ -34,8 +32,18 @@ _storage_url = _export.existing_storage_url
 _best_trials = _export.best_trials
 _trial_json = _export.trial_json
 _counts = _export.state_counts
-# errors that become one line on stderr; anything else is a bug and keeps its traceback
-_USER_ERRORS = (TuningforkError, sa.exc.SQLAlchemyError, ImportError, OSError)
+
+
+def _is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` becomes one line on stderr; anything else is a bug and keeps its
+    traceback."""
+    return isinstance(error, (TuningforkError, ImportError, OSError)) or _is_database_error(error)
+
+
+def _is_database_error(error: BaseException) -> bool:
+    sqlalchemy = sys.modules.get("sqlalchemy")  # not imported: no SQLAlchemy error either
+    return sqlalchemy is not None and isinstance(error, sqlalchemy.exc.SQLAlchemyError)
+
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `tuningfork export s | head`
         _silence_stdout()
         return EXIT_NO_RESULT
-    except _USER_ERRORS as error:
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
         print(f"tuningfork: error: {_describe_error(error, args)}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -703,7 +713,7 @@ def _fields(pairs: Sequence[tuple[str, str]]) -> str:
 def _describe_error(error: BaseException, args: argparse.Namespace) -> str:
     if isinstance(error, ConfigError):  # one line per problem in the file
         return str(error).strip()
-    if isinstance(error, (sa.exc.SQLAlchemyError, ImportError)) and not isinstance(
+    if (_is_database_error(error) or isinstance(error, ImportError)) and not isinstance(
         error, TuningforkError
     ):
         storage = getattr(args, "storage", None)

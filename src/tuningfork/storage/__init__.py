@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import StorageError
 from tuningfork.storage.base import Storage, StudyInfo
 from tuningfork.storage.copy import copy_study
 from tuningfork.storage.journal import JournalStorage, journal_path
 from tuningfork.storage.memory import InMemoryStorage
-from tuningfork.storage.sql import SQLStorage
+
+if TYPE_CHECKING:
+    from tuningfork.storage.sql import SQLStorage
 
 DEFAULT_URL = "sqlite:///tuningfork.db"
 """The storage used when none is given: a SQLite file in the current directory
@@ -30,6 +33,16 @@ __all__ = [
     "default_url",
     "get_storage",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`SQLStorage` is imported when first used: SQLAlchemy is slow to import, and a study
+    on a journal file or in memory does not need it."""
+    if name == "SQLStorage":
+        from tuningfork.storage.sql import SQLStorage
+
+        return SQLStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_url() -> str:
@@ -76,6 +89,8 @@ def get_storage(storage: Storage | str | None) -> Storage:
             if key not in _open:
                 _open[key] = JournalStorage(key[1])
             return _open[key]
+    from tuningfork.storage.sql import SQLStorage
+
     key = (os.getpid(), _absolute(url))
     with _open_lock:
         if key not in _open:
