@@ -73,6 +73,7 @@ _MOUNTINFO = """\
 31 30 0:27 / /scratch/fast rw shared:6 - lustre 10.0.0.1@tcp:/fs rw,flock
 32 22 0:28 / /my\\040data rw - fuse.sshfs host:/x rw
 33 22 0:29 / /scratch2 rw - tmpfs tmpfs rw
+34 22 0:30 / /scratch2 rw - nfs server:/over rw
 """
 
 
@@ -85,7 +86,7 @@ _MOUNTINFO = """\
         ("/scratch/fast/study.log", "lustre", True),
         ("/scratch/faster/study.log", "nfs4", False),  # not under /scratch/fast
         ("/my data/study.log", "fuse.sshfs", False),  # \040 is a space
-        ("/scratch2/x", "tmpfs", True),
+        ("/scratch2/x", "nfs", False),  # mounted over the tmpfs: the last one counts
     ],
 )
 def test_filesystem_type_from_the_mount_table(path: str, kind: str, coherent: bool) -> None:

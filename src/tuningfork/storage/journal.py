@@ -41,11 +41,12 @@ readers take the record after the last NUL byte (JSON text has none). No survivi
 can depend on a lost one: a writer refers to a trial only after the batch that created
 it was acknowledged.
 
-Reading. A reader keeps, per study, the seq and file offset of every batch and the
-decoded events of the latest `CACHED_BATCHES` to twice as many; a caller asking for older
-batches (a process loading a long study) gets them read again from their offsets. So a
-long study costs a few integers per batch in memory, not its events, which the garbage
-collector would otherwise traverse again and again.
+Reading. A reader keeps, per study, the seq and file offset of every batch, but the
+decoded events only of the batches its last catch-up read (and at least the latest
+`CACHED_BATCHES`); a caller asking for older batches (a process loading a long study) gets
+them read again from their offsets. So a long study costs a few integers per batch in
+memory, not its events, which the garbage collector would otherwise traverse again and
+again.
 
 Torn lines. A writer that dies mid-``write`` leaves a partial last line. The next writer,
 under the lock, sees that the file does not end in ``"\\n"`` and *terminates* the
@@ -202,7 +203,7 @@ def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
             continue
         point = _unescape_mount(fields[4])
         inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > best:  # the last of equally long ones is on top
+        if inside and len(point) >= best:  # of mounts on one point, the last is on top
             best, kind = len(point), fields[fields.index("-", 6) + 1]
     return kind
 
