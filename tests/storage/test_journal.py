@@ -402,3 +402,18 @@ def test_a_reader_far_behind_gets_what_it_caught_up_on_without_reading_twice(
     writer.append(study, [{"op": "test", "i": 50}])
     assert [e[0]["i"] for _, e in reader.read(study, 50)] == [50]
     assert len(reader._by_id[study].batches) <= 5 and rereads == []
+
+
+def test_lines_longer_than_a_read_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line longer than one read is read whole, when catching up and when read again."""
+    monkeypatch.setattr("tuningfork.storage.journal._READ_CHUNK", 64)
+    monkeypatch.setattr("tuningfork.storage.journal.CACHED_BATCHES", 1)
+    path = tmp_path / "long.log"
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    texts = ["x" * 500, "short", "y" * 300]
+    for text in texts:
+        store.append(study, [{"op": "test", "text": text}])
+    fresh = JournalStorage(path)
+    assert [e[0]["text"] for _, e in fresh.read(study, 0)] == texts
+    assert [e[0]["text"] for _, e in fresh.read(study, 0)] == texts  # read again from offsets

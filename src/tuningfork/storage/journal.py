@@ -381,7 +381,7 @@ class JournalStorage(Storage):
             if end < 0:
                 if len(data) < _READ_CHUNK:
                     return False  # a partial last line: a writer is mid-append, or crashed
-                data = data + _read_line_rest(fd, self._offset + len(data), size)
+                data += _read_range(fd, self._offset + len(data), size, to_newline=True)
                 end = data.rfind(b"\n")
                 if end < 0:
                     return False
@@ -637,7 +637,7 @@ class JournalStorage(Storage):
                 return None
             base = log.offsets[first]
             end = log.offsets[stop] if stop < len(log.offsets) else self._offset
-            data = _read_all(fd, base, end)
+            data = _read_range(fd, base, end)
         finally:
             if fd >= 0:
                 os.close(fd)
@@ -778,20 +778,9 @@ def _parse_line(line: bytes) -> dict[str, Any]:
     return record
 
 
-def _read_line_rest(fd: int, position: int, size: int) -> bytes:
-    chunks = []
-    while position < size:
-        chunk = os.pread(fd, min(size - position, _READ_CHUNK), position)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        position += len(chunk)
-        if b"\n" in chunk:
-            break
-    return b"".join(chunks)
-
-
-def _read_all(fd: int, start: int, end: int) -> bytes:
+def _read_range(fd: int, start: int, end: int, *, to_newline: bool = False) -> bytes:
+    """The bytes from ``start`` to ``end`` (fewer if the file is shorter), read in chunks;
+    with ``to_newline``, stop after the first chunk holding a newline."""
     chunks = []
     while start < end:
         chunk = os.pread(fd, min(end - start, _READ_CHUNK), start)
@@ -799,6 +788,8 @@ def _read_all(fd: int, start: int, end: int) -> bytes:
             break
         chunks.append(chunk)
         start += len(chunk)
+        if to_newline and b"\n" in chunk:
+            break
     return b"".join(chunks)
 
 
