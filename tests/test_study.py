@@ -235,7 +235,7 @@ def test_user_attrs_checkpoint_dir_and_reports(storage_url):
     trial.report(0.25, 3)
     path = trial.checkpoint_dir
     assert path.is_dir() and path.name == f"trial_{trial.number}"
-    assert path.parent.name == "attrs"
+    assert path.parent == study.artifact_dir and path.parent.name.startswith("attrs-")
     study.tell(trial, 0.25)
     record = study.trials[0]
     assert record.user_attrs == {"note": {"a": [1, 2]}}

@@ -45,6 +45,10 @@ class TrialNotFound(TuningforkError, KeyError):
         return str(self.args[0]) if self.args else "trial not found"
 
 
+class TrialNotInStudy(TuningforkError, ValueError):
+    """A trial was told to a study other than the one that asked it."""
+
+
 class TrialStateError(TuningforkError):
     """The operation is not allowed in the trial's current state (e.g. telling it twice)."""
 

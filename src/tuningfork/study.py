@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import shutil
 import signal
 import threading
 import time
@@ -29,6 +30,7 @@ from tuningfork.exceptions import (
     SpaceError,
     StudyNotFound,
     TrialNotFound,
+    TrialNotInStudy,
     TrialPruned,
     TrialStateError,
     TuningforkError,
@@ -88,8 +90,10 @@ class Study:
         self._sync()
         self.sampler = sampler if sampler is not None else self._recorded_sampler()
         self.scheduler = scheduler if scheduler is not None else self._recorded_scheduler()
-        root = Path(artifact_root) if artifact_root is not None else storage.artifact_root()
-        self.artifact_dir = root / info.name
+        self.artifact_root = (
+            Path(artifact_root) if artifact_root is not None else storage.artifact_root()
+        )
+        self._artifact_dir: Path | None = None
 
     def _recorded_scheduler(self) -> Scheduler:
         from tuningfork.schedulers import scheduler_from_record
@@ -157,6 +161,43 @@ class Study:
         with self._lock:
             self._sync()
             return {key: dict(value) for key, value in self._view.workers.items()}
+
+    @property
+    def uid(self) -> str | None:
+        """The study's unique id: a random hex string recorded in its log when it was created,
+        unique across storages and re-creations under the same name (a copy made with
+        `copy_study` keeps it). None for a study created before tuningfork recorded one."""
+        uid = self._view.study_attrs.get("uid")
+        if uid is None:
+            with self._lock:
+                self._sync()
+            uid = self._view.study_attrs.get("uid")
+        return uid if isinstance(uid, str) else None
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The study's folder for checkpoints and logs: ``<artifact_root>/<name>-<uid[:12]>``,
+        so two studies of the same name (in two storages beside each other, or a study
+        deleted and created again) never share a checkpoint. A study created before ids were
+        recorded keeps its old folder, ``<artifact_root>/<name>``."""
+        if self._artifact_dir is None:
+            uid = self.uid
+            if uid is None and "directions" not in self._view.study_attrs:
+                return self.artifact_root / self.name  # its record is not written yet
+            self._artifact_dir = self.artifact_root / artifact_folder(self.name, uid)
+        return self._artifact_dir
+
+    def _owns(self, trial: Trial) -> bool:
+        """Whether ``trial`` was asked from this study (through any handle on it)."""
+        other = trial.study
+        if other is self:
+            return True
+        same_storage = other.storage is self.storage or bool(
+            self.storage.url and other.storage.url == self.storage.url
+        )
+        return (
+            same_storage and other._info.study_id == self._info.study_id and other.uid == self.uid
+        )
 
     @property
     def created(self) -> float:
@@ -543,6 +584,12 @@ class Study:
         """The events that finish (or pause) a trial, its number and its final state; the
         caller holds ``self._lock`` and appends them."""
         handle, number = (trial, trial.number) if isinstance(trial, Trial) else (None, trial)
+        if handle is not None and not self._owns(handle):
+            raise TrialNotInStudy(
+                f"trial {number} belongs to study {handle.study.name!r} "
+                f"({handle.study.storage.url or 'in memory'}), not to study {self.name!r}; "
+                "tell a trial to the study that asked it"
+            )
         final = TrialState(state) if state is not None else TrialState.COMPLETE
         if final in (TrialState.WAITING, TrialState.RUNNING):
             raise TrialStateError(f"tell() ends a trial; state {final} is not a final state")
@@ -1025,6 +1072,7 @@ def create_study(
         "scheduler": study.scheduler.describe(),
         "environment": environment_record(),
         "created_by": study._worker,
+        "uid": uuid.uuid4().hex,
         "max_retries": max_retries,
         "retry_failed_exceptions": bool(retry_failed_exceptions),
     }
@@ -1065,9 +1113,40 @@ def load_study(
     return study
 
 
-def delete_study(name: str, storage: Storage | str | None = None) -> None:
-    """Delete a study and all its trials from the storage (artefact files are kept)."""
-    get_storage(storage).delete_study(name)
+def delete_study(
+    name: str,
+    storage: Storage | str | None = None,
+    *,
+    artifact_root: str | Path | None = None,
+    keep_artifacts: bool = False,
+) -> Path | None:
+    """Delete a study and all its trials from the storage, and its artefact folder
+    (checkpoints and logs, `Study.artifact_dir`) unless ``keep_artifacts``.
+
+    ``artifact_root``: where the study's artefacts are, if the study was run with one
+    (default: the storage's, e.g. ``tuningfork_artifacts`` beside a SQLite file).
+    Returns the study's artefact folder (removed, or left where it is with
+    ``keep_artifacts``), or None when the study has none.
+    """
+    store = get_storage(storage)
+    info = store.get_study(name)
+    view = StudyView(info.directions)
+    view.apply(store.read(info.study_id, 0))
+    root = Path(artifact_root) if artifact_root is not None else store.artifact_root()
+    uid = view.study_attrs.get("uid")
+    folder = root / artifact_folder(name, uid if isinstance(uid, str) else None)
+    store.delete_study(name)
+    if not folder.is_dir():
+        return None
+    if not keep_artifacts:
+        shutil.rmtree(folder)
+    return folder
+
+
+def artifact_folder(name: str, uid: str | None) -> str:
+    """The name of a study's artefact folder: ``<name>-<uid[:12]>`` (``<name>`` for a study
+    created before ids were recorded)."""
+    return f"{name}-{uid[:12]}" if uid else name
 
 
 def list_studies(storage: Storage | str | None = None) -> list[StudySummary]:
