@@ -471,6 +471,23 @@ def test_placeholders_and_template_errors():
         ResultSpec(source="file")
 
 
+def test_a_misspelt_placeholder_stops_the_study_instead_of_dropping_its_argument(
+    tmp_path, make_study
+):
+    prog = script(tmp_path, "print('{\"value\": 1}')")
+    objective = CommandObjective([sys.executable, prog, "--lr", "{lrr}"])
+    study = make_study()
+    space = {"lr": Float(0.001, 0.1, log=True)}
+    with pytest.raises(TuningforkError, match=r"\['lrr'\].*of the space \(\['lr'\]\)"):
+        study.optimize(objective, n_trials=3, space=space, catch=(CommandFailed,))
+    assert len(study.trials) == 1  # the first trial failed, and nothing ran after it
+    # without a declared space, the trial's parameters (here enqueued ones) are the names
+    plain = make_study(name="plain")
+    plain.enqueue_trial({"lr": 0.01})
+    with pytest.raises(TuningforkError, match=r"\['lrr'\].*of the trial"):
+        plain.optimize(objective, n_trials=1, catch=(CommandFailed,))
+
+
 def test_environment_variables(tmp_path, make_study):
     out = tmp_path / "env.json"
     prog = script(

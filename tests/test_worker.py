@@ -168,3 +168,81 @@ def test_sigterm_pauses_the_trial_and_the_next_worker_resumes_it(objectives, tmp
     assert trial.user_attrs["loaded_step"] == stop  # read its checkpoint
     assert sorted(trial.intermediate_values) == list(range(30))  # contiguous
     assert trial.value == paused.params["x"]
+
+
+STUDY_FILE = textwrap.dedent(
+    """
+    study: w
+    storage: sqlite:///w.db
+    seed: 0
+    space:
+      x: {type: float, low: -2.0, high: 2.0}
+      kind: [a, b]
+    command:
+      - PYTHON
+      - -c
+      - |
+        import json, sys
+        x, kind = float(sys.argv[1]), sys.argv[2]
+        if x > FAIL_ABOVE:
+            sys.exit("diverged")
+        print(json.dumps(dict(value=x * x + (kind == "b"))))
+      - "{x}"
+      - "{kind}"
+    """
+)
+
+
+def _study_file(tmp_path, fail_above: float) -> str:
+    text = STUDY_FILE.replace("PYTHON", sys.executable).replace("FAIL_ABOVE", str(fail_above))
+    (tmp_path / "study.yaml").write_text(text)
+    tf.create_study("w", storage=f"sqlite:///{tmp_path / 'w.db'}", seed=0)
+    return str(tmp_path / "study.yaml")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "tuningfork.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_a_worker_runs_a_study_files_command_with_its_parameters(tmp_path):
+    path = _study_file(tmp_path, fail_above=10.0)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    done = _cli("worker", "w", "--storage", url, "--objective", path, "--n-trials", "4")
+    assert done.returncode == 0, done.stderr
+    trials = tf.load_study("w", url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    for trial in trials:
+        assert set(trial.params) == {"x", "kind"}
+        assert trial.value == pytest.approx(trial.params["x"] ** 2 + (trial.params["kind"] == "b"))
+    # stderr is not a terminal: one line per finished trial, then a summary
+    lines = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 4
+    assert lines[0].startswith("trial 0 COMPLETE value=") and "run 1/4" in lines[0]
+    assert "best value=" in lines[-1]
+    assert "ran 4 trial run(s): 4 COMPLETE" in done.stderr
+
+
+def test_a_worker_whose_every_trial_failed_exits_non_zero_with_a_summary(tmp_path):
+    path = _study_file(tmp_path, fail_above=-10.0)  # every x diverges
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    done = _cli("worker", "w", "--storage", url, "--objective", path, "--n-trials", "3")
+    assert done.returncode == 3, done.stderr
+    assert "ran 3 trial run(s): 3 FAIL" in done.stderr
+    assert "every trial of this worker failed; the first: trial 0: CommandFailed" in done.stderr
+    assert [t.state for t in tf.load_study("w", url).trials] == [TrialState.FAIL] * 3
+
+
+def test_optimize_prints_a_line_per_trial_when_stderr_is_not_a_terminal(capsys):
+    study = tf.create_study(storage="memory", seed=0)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("  |")[0].rsplit(" ", 1)[0] for line in lines] == [
+        "trial 0 COMPLETE",
+        "trial 1 COMPLETE",
+        "trial 2 COMPLETE",
+    ]
+    best = study.best_trial
+    assert f"best value={best.value:.6g} (trial {best.number})" in lines[-1]
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1, show_progress_bar=False)
+    assert capsys.readouterr().err == ""

@@ -326,17 +326,23 @@ class CommandObjective:
         self.keep_log_lines = int(keep_log_lines)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self.space: Space | None = None
         if space is not None:
             from tuningfork.space import Space
 
-            names = set((space if isinstance(space, Space) else Space.from_dict(space)).names)
-            unknown = sorted(self.placeholders() - names)
-            if unknown:
-                raise TuningforkError(
-                    f"the command uses placeholder(s) {unknown} that are neither parameters "
-                    f"of the space ({sorted(names)}) nor built-ins "
-                    f"({sorted(BUILTIN_PLACEHOLDERS)})"
-                )
+            self.space = space if isinstance(space, Space) else Space.from_dict(space)
+            self._check_placeholders(set(self.space.names), "of the space")
+
+    def _check_placeholders(self, names: set[str], where: str) -> None:
+        """Raise unless every placeholder names a parameter in ``names`` or a built-in: a
+        misspelt placeholder would otherwise drop its argument as if inactive."""
+        unknown = sorted(self.placeholders() - names)
+        if unknown:
+            raise TuningforkError(
+                f"the command uses placeholder(s) {unknown} that are neither parameters "
+                f"{where} ({sorted(names)}) nor built-ins ({sorted(BUILTIN_PLACEHOLDERS)}); "
+                "fix the name, or add the parameter to the space"
+            )
 
     def placeholders(self) -> set[str]:
         """The parameter names used in the argv, env, cwd and result path templates (the
@@ -353,7 +359,16 @@ class CommandObjective:
     def __call__(self, trial: Trial) -> float | tuple[float, ...]:
         """Run the command for ``trial``; return its metric(s). Raises `CommandFailed` on
         failure and `TrialPruned` when the scheduler stopped or paused it (or a signal
-        preempted it)."""
+        preempted it).
+
+        Raises `TuningforkError` (which ``catch=(CommandFailed,)`` does not catch, so the
+        study stops at once) when a placeholder names neither a built-in nor a parameter of
+        the trial's space (of ``trial.params`` when the trial has no declared space)."""
+        space = self.space if self.space is not None else trial.space
+        if space is not None:
+            self._check_placeholders(set(space.names), "of the space")
+        else:
+            self._check_placeholders(set(trial.params), "of the trial")
         values = self._values(trial)
         argv = self._argv(values)
         cwd = self._render_path(self.cwd, values, "cwd") if self.cwd is not None else None

@@ -477,6 +477,7 @@ class StudyConfig(_Section):
             timeout=self.limits.trial_timeout,
             grace_period=self.limits.grace_period,
             report_metric=self.resolved_report_metric,
+            space=self.space(),
         )
 
     def slurm_options(self) -> dict[str, Any]:

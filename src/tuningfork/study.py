@@ -187,6 +187,12 @@ class Study:
             self._artifact_dir = self.artifact_root / artifact_folder(self.name, uid)
         return self._artifact_dir
 
+    def _best_known(self) -> FrozenTrial | None:
+        """The best complete trial as of the last read of the log (no read; single
+        objective), or None."""
+        best = self._view.best_number if len(self.directions) == 1 else None
+        return self._view.records[best].frozen() if best is not None else None
+
     def _owns(self, trial: Trial) -> bool:
         """Whether ``trial`` was asked from this study (through any handle on it)."""
         other = trial.study
@@ -391,6 +397,7 @@ class Study:
             self._reap_stale()
             trial = self._take_trial(space)
             self._active[trial.number] = trial
+        trial._space = space
         if space is not None and not trial.resumed:
             try:
                 self._fill_from_space(trial, space)
@@ -672,6 +679,7 @@ class Study:
                 self._reap_stale()
                 following = self._take_trial(space)
                 self._active[following.number] = following
+                following._space = space
             except SearchExhausted:
                 following = None
             finally:
@@ -823,7 +831,9 @@ class Study:
         fails its trial and is raised. A return value that is None, NaN, infinite or of the
         wrong type fails the trial with a warning. Ctrl-C marks running trials failed
         (reason "interrupted") and raises KeyboardInterrupt; the storage stays consistent.
-        ``show_progress_bar`` defaults to True when stderr is a terminal.
+        ``show_progress_bar``: None (default) shows a live progress line when stderr is a
+        terminal and otherwise prints one line per finished trial to stderr (number, state,
+        value, best so far: what a batch job's log needs); False prints nothing.
 
         Preemption: while optimize runs in the main thread, each signal in
         ``preempt_signals`` (default SIGTERM, which SLURM sends before killing a job; add
@@ -1393,7 +1403,7 @@ class _Runner:
             if frozen is None:
                 continue
             if self.progress is not None:
-                self.progress.update(frozen)
+                self.progress.update(frozen, self.study._best_known())
             for callback in self.callbacks:
                 callback(self.study, frozen)
 

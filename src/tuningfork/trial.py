@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import ParameterConflict, SpaceError, TrialStateError
-from tuningfork.space import Categorical, Distribution, Float, Int, Value
+from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
 
 if TYPE_CHECKING:
     from tuningfork.study import Study
@@ -144,6 +144,7 @@ class Trial:
         self.checkpoint_of: int = number  # whose checkpoint directory this trial uses
         self.preempted = False  # a signal asked the worker to stop: checkpoint and return
         self._finished = False
+        self._space: Space | None = None
 
     # -- parameters -----------------------------------------------------------------------
 
@@ -156,6 +157,13 @@ class Trial:
     def distributions(self) -> dict[str, Distribution]:
         """The distributions of the parameters suggested so far (a copy)."""
         return dict(self._distributions)
+
+    @property
+    def space(self) -> Space | None:
+        """The declared space this trial was asked with (``study.ask(space)``, or
+        ``optimize(..., space=...)``); None when its parameters are suggested define-by-run.
+        Parameters of the space that ``trial.params`` lacks are inactive in this trial."""
+        return self._space
 
     def suggest_float(
         self, name: str, low: float, high: float, *, log: bool = False, step: float | None = None

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
+from tuningfork._progress import best_text, outcome, trial_line
 from tuningfork.config import StudyConfig, load_config
 from tuningfork.exceptions import CommandFailed, StudyNotFound, TuningforkError
 from tuningfork.study import Study, load_study
@@ -229,41 +230,18 @@ class _Printer:
     def _print(self, study: Study, trial: FrozenTrial) -> None:
         self.done += 1
         target = "" if self.target is None else f"/{self.target}"
-        trials = f"trials {len(study.trials)}{target}"
-        running = len(study._active)
-        best = _best_text(study, self.metrics)
+        fields = [
+            f"trials {len(study.trials)}{target}",
+            f"best {best_text(study, self.metrics)}",
+            f"running {len(study._active)}",
+        ]
         elapsed = time.monotonic() - self.start
-        head = f"[{self.done}] trial {trial.number} {trial.state.value}"
-        self.out.write(
-            f"{head}{_outcome(trial, self.metrics)}  | {trials} | best {best} "
-            f"| running {running} | {elapsed:.0f}s\n"
-        )
+        line = trial_line(trial, metrics=self.metrics, fields=fields, elapsed=elapsed, reason=False)
+        self.out.write(f"[{self.done}] {line}\n")
         if trial.state is TrialState.FAIL and trial.reason:
-            for line in trial.reason.rstrip().splitlines():
-                self.out.write(f"    {line}\n")
+            for text in trial.reason.rstrip().splitlines():
+                self.out.write(f"    {text}\n")
         self.out.flush()
-
-
-def _outcome(trial: FrozenTrial, metrics: list[str]) -> str:
-    if trial.state is TrialState.COMPLETE and trial.values is not None:
-        return " " + " ".join(f"{m}={v:.6g}" for m, v in zip(metrics, trial.values))
-    if trial.state in (TrialState.PRUNED, TrialState.PAUSED):
-        step = trial.last_step
-        return f" at step {step}" if step is not None else ""
-    return ""
-
-
-def _best_text(study: Study, metrics: list[str]) -> str:
-    if len(study.directions) > 1:
-        try:
-            return f"{len(study.best_trials)} Pareto-optimal"
-        except TuningforkError:
-            return "-"
-    try:
-        best = study.best_trial
-    except TuningforkError:
-        return "-"
-    return f"{metrics[0]}={best.values[0]:.6g} (trial {best.number})"  # type: ignore[index]
 
 
 def _print_best(out: TextIO, study: Study, config: StudyConfig) -> None:
@@ -278,7 +256,7 @@ def _print_best(out: TextIO, study: Study, config: StudyConfig) -> None:
             best = study.best_trial
         except TuningforkError:
             return
-        _say(out, f"best: trial {best.number}, {_outcome(best, metrics).strip()}, {best.params}")
+        _say(out, f"best: trial {best.number}, {outcome(best, metrics).strip()}, {best.params}")
 
 
 def _text(config: StudyConfig) -> str:

@@ -20,18 +20,33 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tuningfork._progress import best_text
 from tuningfork.exceptions import TuningforkError
+from tuningfork.trial import FrozenTrial, TrialState
 
-__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_ERROR", "EXIT_OK", "load_objective", "run_worker"]
+if TYPE_CHECKING:
+    from tuningfork.space import Space
+    from tuningfork.study import Study
+
+__all__ = [
+    "EXIT_ALL_FAILED",
+    "EXIT_BAD_ARGUMENTS",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "load_objective",
+    "run_worker",
+]
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the objective raised an exception not in ``catch``
 EXIT_BAD_ARGUMENTS = 2  # the objective could not be imported, or the study not loaded
+EXIT_ALL_FAILED = 3  # the worker ran trials and every one of them failed
 
 
 def load_objective(ref: str) -> Callable[..., Any]:
@@ -91,9 +106,9 @@ def run_worker(
     heartbeat_interval: float | None = None,
     grace_period: float | None = None,
     preempt_signals: Iterable[int | str] = ("SIGTERM",),
-    space: Mapping[str, Any] | None = None,
+    space: Space | Mapping[str, Any] | None = None,
     artifact_root: str | Path | None = None,
-    show_progress_bar: bool = False,
+    show_progress_bar: bool | None = None,
     max_trials: int | None = None,
 ) -> int:
     """Run one worker on study ``study_name`` in ``storage_url``; return a process exit code.
@@ -118,14 +133,19 @@ def run_worker(
             which another worker's trial counts as stale (defaults: 10 and 60).
         preempt_signals: signals that stop the worker cleanly (see `Study.optimize`);
             SIGTERM by default, add "SIGUSR1" for ``sbatch --signal=USR1@60``.
-        space: a declared search space (`Space.from_dict` form), if the objective does not
-            suggest its own parameters.
+        space: a declared search space (a `Space` or `Space.from_dict` form), if the
+            objective does not suggest its own parameters; default: the space of a study
+            file's command objective (``objective_ref="study.yaml"``), else None.
+        show_progress_bar: None (default): a live progress line on a terminal, else one
+            line per finished trial on stderr (number, state, value, best so far), as a
+            batch job's log needs; False: nothing but the final summary.
 
     Returns:
         0 when the worker ran out of trials, time or configurations, or was preempted
         cleanly (running trials paused for resumption); 1 when the objective raised an
         exception not in ``catch`` (its trial is failed); 2 when the objective could not be
-        imported or the study could not be loaded. 130 after Ctrl-C.
+        imported or the study could not be loaded; 3 when it ran trials and every one
+        failed (the summary on stderr quotes the first failure). 130 after Ctrl-C.
     """
     from tuningfork.study import load_study
 
@@ -134,6 +154,8 @@ def run_worker(
     except Exception as error:  # ImportError, SyntaxError, TuningforkError, ...
         _say(f"cannot load the objective {objective_ref!r}: {type(error).__name__}: {error}")
         return EXIT_BAD_ARGUMENTS
+    if space is None:
+        space = _declared_space(objective)
     try:
         study = load_study(
             study_name,
@@ -149,6 +171,7 @@ def run_worker(
         study.heartbeat_interval = float(heartbeat_interval)
     if grace_period is not None:
         study.grace_period = float(grace_period)
+    tally = _Tally()
     try:
         study.optimize(
             objective,
@@ -156,6 +179,7 @@ def run_worker(
             timeout=timeout,
             n_jobs=n_jobs,
             catch=tuple(catch),
+            callbacks=[tally],
             show_progress_bar=show_progress_bar,
             space=space,
             preempt_signals=preempt_signals,
@@ -167,12 +191,52 @@ def run_worker(
     except Exception:
         _say("the objective raised; its trial was marked failed:\n" + traceback.format_exc())
         return EXIT_ERROR
+    _say(tally.summary(study))
     if study.preempted_by is not None:
         _say(
             f"stopped by signal {study.preempted_by}; running trials were paused and will be "
             "resumed by the next worker"
         )
+    if tally.all_failed:
+        _say(f"every trial of this worker failed; the first: {tally.first_failure}")
+        return EXIT_ALL_FAILED
     return EXIT_OK
+
+
+def _declared_space(objective: Callable[..., Any]) -> Space | None:
+    """The space a command objective declares (a study file's), so its placeholders get
+    values; None for a define-by-run objective."""
+    from tuningfork.command import CommandObjective
+
+    return objective.space if isinstance(objective, CommandObjective) else None
+
+
+class _Tally:
+    """A callback counting the states of the trial runs this worker finished."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.first_failure: str | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, study: Study, trial: FrozenTrial) -> None:
+        with self.lock:
+            state = trial.state.value
+            self.counts[state] = self.counts.get(state, 0) + 1
+            if trial.state is TrialState.FAIL and self.first_failure is None:
+                reason = (trial.reason or "no reason recorded").strip().splitlines()
+                self.first_failure = f"trial {trial.number}: {reason[0]}"
+
+    @property
+    def all_failed(self) -> bool:
+        total = sum(self.counts.values())
+        return total > 0 and self.counts.get(TrialState.FAIL.value, 0) == total
+
+    def summary(self, study: Study) -> str:
+        total = sum(self.counts.values())
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.counts.items()))
+        ran = f"ran {total} trial run(s)" + (f": {states}" if states else "")
+        return f"{ran}; study {study.name!r} best: {best_text(study, ['value'])}"
 
 
 def _say(message: str) -> None:
