@@ -356,8 +356,8 @@ def test_invalid_space_spec_has_the_parameter_line() -> None:
     )
     problems = errors_of(text)
     assert problems == [
-        "study.yaml:4: space.n: low must be < high, got low=5, high=1; swap them or widen "
-        "the range",
+        "study.yaml:4: space.n: low must be <= high, got low=5, high=1; swap them (low == "
+        "high fixes the parameter at that value)",
         "study.yaml:5: space.lr: log=True needs low > 0, got low=0.0; use a positive low "
         "or log=False",
     ]
@@ -478,7 +478,7 @@ def test_several_errors_listed_together_in_line_order() -> None:
     problems = errors_of(text)
     assert [p.split(":")[1] for p in problems] == ["2", "4", "5", "6", "7", "8"]
     assert problems[0].startswith("study.yaml:2: direction:")
-    assert problems[1].startswith("study.yaml:4: space.x: low must be < high")
+    assert problems[1].startswith("study.yaml:4: space.x: low must be <= high")
     assert problems[2].startswith("study.yaml:5: sampler.n_startup: unknown sampler option")
     assert problems[3].startswith("study.yaml:6: scheduler.eta:")
     assert problems[4].startswith("study.yaml:7: command[1]: unknown placeholder 'y'")
@@ -560,8 +560,10 @@ def test_command_objective_arguments(monkeypatch) -> None:
             grace_period=10.0,
             report_metric=None,
             keep_log_lines=20,
+            space=None,
         ):
             self.argv, self.env, self.cwd, self.result = argv, env, cwd, result
+            self.space = space
             self.timeout, self.grace_period, self.report_metric = (
                 timeout,
                 grace_period,
@@ -580,6 +582,7 @@ def test_command_objective_arguments(monkeypatch) -> None:
     assert objective.timeout == 600.0
     assert objective.grace_period == 5.0
     assert objective.report_metric == "acc"
+    assert list(objective.space.names) == list(parse_config(FULL).space().names)
     result = objective.result
     assert (result.source, result.path, result.pattern) == (
         "file",

@@ -268,10 +268,8 @@ def test_categorical_type_aware_choices_are_not_duplicates() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: Float(1.0, 0.0), r"low must be < high, got low=1.0, high=0.0"),
-        (lambda: Float(1.0, 1.0), r"low must be < high, got low=1.0, high=1.0"),
-        (lambda: Int(5, 2), r"low must be < high, got low=5, high=2"),
-        (lambda: Int(3, 3), r"low must be < high, got low=3, high=3"),
+        (lambda: Float(1.0, 0.0), r"low must be <= high, got low=1.0, high=0.0; swap them"),
+        (lambda: Int(5, 2), r"low must be <= high, got low=5, high=2"),
         (lambda: Float(0.0, 1.0, log=True), r"log=True needs low > 0, got low=0.0"),
         (lambda: Float(-1.0, 1.0, log=True), r"log=True needs low > 0, got low=-1.0"),
         (lambda: Int(0, 10, log=True), r"log=True needs low >= 1, got low=0"),
@@ -744,7 +742,7 @@ def test_from_dict_numeric_strings() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"type": "float", "low": 1, "high": 0}, r"parameter 'lr': low must be < high"),
+        ({"type": "float", "low": 1, "high": 0}, r"parameter 'lr': low must be <= high"),
         (
             {"type": "float", "low": "small", "high": 1},
             r"parameter 'lr': low must be a number, got",
@@ -826,3 +824,22 @@ def test_from_yaml_errors(tmp_path: Path) -> None:
         Space.from_yaml("- a\n- b\n")
     with pytest.raises(SpaceError, match=r"parameter 'lr': unknown key 'hgh'"):
         Space.from_yaml("lr: {type: float, low: 0, hgh: 1}\n")
+
+
+@pytest.mark.parametrize(
+    "dist, value",
+    [
+        (Float(0.5, 0.5), 0.5),
+        (Float(2.0, 2.0, log=True), 2.0),
+        (Float(0.1, 0.1, step=0.05), 0.1),
+        (Int(3, 3), 3),
+        (Int(4, 4, log=True), 4),
+        (Int(6, 6, step=2), 6),
+    ],
+)
+def test_low_equal_to_high_is_a_constant(dist, value) -> None:
+    assert dist.contains(value) and not dist.contains(value + 1)
+    assert [dist.from_unit(u) for u in (0.0, 0.3, 1.0)] == [value] * 3
+    assert dist.to_unit(value) == 0.5
+    space = Space.from_dict({"c": dist.to_json(), "x": {"type": "float", "low": 0, "high": 1}})
+    assert space["c"].same_as(dist)

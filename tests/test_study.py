@@ -9,7 +9,9 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
+import numpy as np
 import pytest
 
 import tuningfork as tf
@@ -90,6 +92,71 @@ def test_tell_by_number_and_states(storage_url):
     with pytest.raises(tf.TrialNotFound):
         study.tell(99, 1.0)
     assert len(study.get_trials(states=["PRUNED", "FAIL"])) == 2
+
+
+@pytest.mark.parametrize(
+    "good", [0.5, [0.5], (0.5,), np.float32(0.5), np.array(0.5), np.array([0.5])]
+)
+def test_a_value_or_a_one_element_sequence_or_array_completes_the_trial(good):
+    study = tf.create_study(storage="memory")
+    trial = study.ask()
+    assert study.tell(trial, good).values == (0.5,)
+
+
+def test_several_objectives_from_an_array():
+    study = tf.create_study(storage="memory", directions=["minimize", "maximize"])
+    assert study.tell(study.ask(), np.array([1.0, 2.0])).values == (1.0, 2.0)
+    trial = study.ask()
+    with pytest.warns(UserWarning, match="returned 3 value"):
+        assert study.tell(trial, np.array([1.0, 2.0, 3.0])).state is TrialState.FAIL
+
+
+def test_a_second_report_at_a_step_is_ignored_with_a_warning(storage_url):
+    study = tf.create_study(storage=storage_url)
+    trial = study.ask()
+    trial.report(0.5, 1)
+    with pytest.warns(UserWarning, match="already reported step 1 .*ignored"):
+        trial.report(0.9, 1)
+    trial.report(np.float64(0.4), np.int64(2))  # numpy numbers are numbers
+    study.tell(trial, 0.4)
+    assert study.trials[0].intermediate_values == {1: 0.5, 2: 0.4}
+
+
+def test_a_nan_report_is_recorded_with_a_warning_once_and_ranked_worst():
+    study = tf.create_study(storage="memory", scheduler=tf.MedianStopping(n_startup_trials=2))
+    for value in (1.0, 2.0):
+        done = study.ask()
+        done.report(value, 0)
+        study.tell(done, value)
+    trial = study.ask()
+    with pytest.warns(UserWarning, match="reported nan at step 0; it is recorded") as caught:
+        trial.report(math.nan, 0)
+    assert trial.should_stop()  # below every number: the median rule stops it
+    with pytest.warns(UserWarning) as more:
+        trial.report(math.inf, 1)
+        warnings.warn("the only other warning", UserWarning, stacklevel=1)
+    assert len(caught) == 1 and [str(w.message) for w in more] == ["the only other warning"]
+    assert math.isnan(study.trials[2].intermediate_values[0])
+
+
+@pytest.mark.parametrize("step", [1.0, -1, True, "3"])
+def test_report_steps_must_be_counts(step):
+    trial = tf.create_study(storage="memory").ask()
+    with pytest.raises(tf.TrialStateError, match="step must be a non-negative int"):
+        trial.report(0.5, step)
+
+
+def test_suggest_after_tell_is_an_error():
+    study = tf.create_study(storage="memory")
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    study.tell(trial, 1.0)
+    for name in ("x", "y"):  # a known name or a new one
+        with pytest.raises(tf.TrialStateError, match="already been told"):
+            trial.suggest_float(name, 0, 1)
+    assert list(study.trials[0].params) == ["x"]
+    with pytest.raises(tf.TrialStateError):
+        trial.report(1.0, 3)
 
 
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf, "0.5", [1.0, 2.0], object()])

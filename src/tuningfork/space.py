@@ -262,7 +262,7 @@ class _Range(Distribution):
 
 
 class Float(_Range):
-    """A real number in [low, high] (both inclusive).
+    """A real number in [low, high] (both inclusive; low == high fixes it at that value).
 
     `log=True` samples uniformly in log space (needs low > 0). `step` restricts values to
     the grid low + k*step (step must divide high - low); log and step cannot be combined.
@@ -321,7 +321,7 @@ class Float(_Range):
         ratio = span / step
         count = round(ratio)
         self._digits = max(_decimals(self.low), _decimals(step))
-        if count < 1 or abs(ratio - count) > _STEP_TOLERANCE * max(1.0, ratio):
+        if (count < 1 and span > 0) or abs(ratio - count) > _STEP_TOLERANCE * max(1.0, ratio):
             below = round(self.low + max(1, math.floor(ratio)) * step, self._digits)
             raise SpaceError(
                 f"step={step!r} does not divide high - low = {span!r}; "
@@ -348,6 +348,8 @@ class Float(_Range):
         number = float(value)  # type: ignore[arg-type]
         if self.step is not None:
             return (round((number - self.low) / self.step) + 0.5) / self._count
+        if self._width == 0.0:  # a constant: the centre of the cube
+            return 0.5
         if self.log:
             return (math.log(number) - self._origin) / self._width
         return (number - self.low) / self._width
@@ -388,7 +390,8 @@ class Float(_Range):
 
 
 class Int(_Range):
-    """An integer in [low, high] (both inclusive) on the grid low + k*step (default step 1).
+    """An integer in [low, high] (both inclusive; low == high fixes it) on the grid
+    low + k*step (default step 1).
 
     In the unit cube each of the n legal values owns a cell of width 1/n, so uniform u gives
     uniform values. `log=True` (needs low >= 1 and step 1) maps u log-uniformly onto
@@ -561,9 +564,11 @@ class Categorical(Distribution):
 
 
 def _check_range(low: float, high: float) -> None:
-    if not low < high:
+    """low <= high; low == high is a constant (a range narrowed to one value)."""
+    if not low <= high:
         raise SpaceError(
-            f"low must be < high, got low={low!r}, high={high!r}; swap them or widen the range"
+            f"low must be <= high, got low={low!r}, high={high!r}; swap them (low == high "
+            "fixes the parameter at that value)"
         )
 
 

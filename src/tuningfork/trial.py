@@ -6,7 +6,9 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +147,7 @@ class Trial:
         self.preempted = False  # a signal asked the worker to stop: checkpoint and return
         self._finished = False
         self._space: Space | None = None
+        self._warned_not_finite = False
 
     # -- parameters -----------------------------------------------------------------------
 
@@ -182,7 +185,13 @@ class Trial:
         return self.suggest(name, Categorical(choices))
 
     def suggest(self, name: str, distribution: Distribution) -> Value:
-        """Suggest a value for ``name`` from ``distribution`` (define-by-run)."""
+        """Suggest a value for ``name`` from ``distribution`` (define-by-run). Raises
+        `TrialStateError` once the trial has been told (it can take no new parameter)."""
+        if self._finished:
+            raise TrialStateError(
+                f"trial {self.number} has already been told; suggest its parameters before "
+                "telling it (study.tell), or ask a new trial"
+            )
         known = self._distributions.get(name)
         if known is not None:
             if not known.same_as(distribution):
@@ -222,14 +231,36 @@ class Trial:
     # -- progress -------------------------------------------------------------------------
 
     def report(self, value: float, step: int) -> None:
-        """Report an intermediate objective value at ``step`` (an epoch, or any unit of budget)."""
+        """Report an intermediate objective value at ``step`` (an epoch, or any unit of
+        budget; a non-negative int, numpy ints included).
+
+        Each step is reported once: a second report at a step already reported is ignored
+        with a warning (a resumed trial goes on from ``last_step + 1``). A NaN or infinite
+        value is recorded, with a warning once per trial: schedulers rank it below every
+        number, so a run that diverged is stopped or not promoted; its final value must
+        still be finite, or the trial fails.
+        """
         self._check_running()
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise TrialStateError(f"step must be a non-negative int, got {step!r}")
+        step = _step(step)
         try:
-            number = float(value)
-        except (TypeError, ValueError) as error:
-            raise TrialStateError(f"report() needs a number, got {value!r}") from error
+            number = as_number(value, "report() needs a number, got")
+        except ValueError as error:
+            raise TrialStateError(str(error)) from None
+        earlier = self.study._record(self.number).intermediate_values
+        if step in earlier:
+            warnings.warn(
+                f"trial {self.number} already reported step {step} (value {earlier[step]!r}); "
+                f"this report ({number!r}) is ignored: report each step once",
+                stacklevel=2,
+            )
+            return
+        if not math.isfinite(number) and not self._warned_not_finite:
+            self._warned_not_finite = True
+            warnings.warn(
+                f"trial {self.number} reported {number} at step {step}; it is recorded, and "
+                "schedulers rank it below every number",
+                stacklevel=2,
+            )
         self._last_step = step
         self.study._report(self, number, step)
 
@@ -331,6 +362,16 @@ class Trial:
         return f"Trial(number={self.number}, params={self._params!r})"
 
 
+def _step(step: object) -> int:
+    """A report's step as an int: non-negative, an int or numpy integer (not a bool, not a
+    float, even a whole one: steps are counts)."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise TrialStateError(
+            f"step must be a non-negative int (an epoch, a number of samples), got {step!r}"
+        )
+    return int(step)
+
+
 def _as_float(distribution: Distribution, value: Value) -> Value:
     if isinstance(distribution, Float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -350,10 +391,15 @@ def _int(low: int, high: int, step: int, log: bool) -> Int:
 
 def check_values(raw: object, n_objectives: int) -> tuple[float, ...]:
     """Turn an objective's return value into a tuple of finite floats, or raise ValueError
-    with a message saying what was wrong."""
+    with a message saying what was wrong.
+
+    A number (Python, numpy or torch scalar, 0-d array) or a sequence of them (list,
+    tuple, 1-d numpy array or tensor), one per objective: ``0.5``, ``[0.5]`` and
+    ``np.array([0.5])`` are the same single value.
+    """
     if raw is None:
         raise ValueError("the objective returned None; return a number")
-    items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    items = _items(raw)
     if len(items) != n_objectives:
         raise ValueError(
             f"the objective returned {len(items)} value(s) but the study has {n_objectives} "
@@ -361,23 +407,34 @@ def check_values(raw: object, n_objectives: int) -> tuple[float, ...]:
         )
     values = []
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) and not _is_number(item):
-            raise ValueError(
-                f"the objective returned {item!r} of type {type(item).__name__}; return a float"
-            )
-        number = float(item)  # type: ignore[arg-type]
+        number = as_number(item, "the objective returned")
         if not math.isfinite(number):
             raise ValueError(f"the objective returned {number}, which is not finite")
         values.append(number)
     return tuple(values)
 
 
-def _is_number(item: object) -> bool:
-    # numpy scalars, 0-d arrays and torch scalars convert with float(); other objects do not
-    if isinstance(item, (str, bytes)):
-        return False
-    try:
-        float(item)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
+def as_number(item: object, what: str) -> float:
+    """``item`` as a float: a Python number (not a bool), a numpy or torch scalar, or an
+    array or tensor holding one number; ValueError naming ``what`` otherwise."""
+    if not isinstance(item, bool) and isinstance(item, (int, float)):
+        return float(item)
+    if not isinstance(item, (bool, str, bytes)):
+        try:  # .item(): one number out of a numpy or torch scalar, array or tensor
+            number = item.item() if hasattr(item, "item") else item
+            if not isinstance(number, (bool, str, bytes)):
+                return float(number)  # type: ignore[arg-type]
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise ValueError(f"{what} {item!r} of type {type(item).__name__}; give a float")
+
+
+def _items(raw: object) -> list[object]:
+    """The values of an objective's return value: a sequence's items, an array's elements
+    (a numpy array or tensor of one dimension), or the one value."""
+    if isinstance(raw, (list, tuple)):
+        return list(raw)
+    shape = getattr(raw, "shape", None)  # numpy's is a tuple, torch's a tuple subclass
+    if isinstance(shape, tuple) and len(shape) == 1:
+        return list(raw)  # type: ignore[call-overload]
+    return [raw]

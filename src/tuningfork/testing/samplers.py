@@ -32,9 +32,12 @@ MODES = ("define_by_run", "space")
 
 
 def bounds_space() -> Space:
-    """One parameter of every kind: linear, log and stepped floats and ints, categorical."""
+    """One parameter of every kind: linear, log and stepped floats and ints, categorical,
+    and ranges narrowed to one value (constants)."""
     return Space(
         uniform=Float(-2.0, 3.0),
+        pinned_float=Float(0.5, 0.5),
+        pinned_int=Int(3, 3, log=True),
         log_float=Float(1e-5, 1e-1, log=True),
         stepped_float=Float(0.0, 1.0, step=0.25),
         integer=Int(-3, 7),
@@ -215,6 +218,7 @@ class SamplerContract:
             assert set(trial.params) == set(space.names)
             assert trial.params["stepped_float"] in (0.0, 0.25, 0.5, 0.75, 1.0)
             assert trial.params["stepped_int"] in (0, 4, 8, 12)
+            assert (trial.params["pinned_float"], trial.params["pinned_int"]) == (0.5, 3)
 
     @pytest.mark.parametrize("mode", MODES)
     def test_log_parameters_are_log_distributed(self, mode: str) -> None:
