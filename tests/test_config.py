@@ -8,12 +8,14 @@ import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tuningfork.config import (
     EXAMPLE_STUDY_FILE,
     StudyConfig,
     load_config,
     parse_config,
+    redact_study_file,
     validate_summary,
 )
 from tuningfork.exceptions import ConfigError, TuningforkError
@@ -620,3 +622,34 @@ def test_example_study_runs_end_to_end(tmp_path: Path) -> None:
         x, y = trial.params["x"], trial.params["y"]
         assert trial.values[0] == pytest.approx((x - 1.0) ** 2 + (y + 2.0) ** 2)
     assert (tmp_path / "tuningfork.db").exists()
+
+
+def test_redact_study_file_masks_env_values_and_url_passwords() -> None:
+    text = textwrap.dedent(
+        """\
+        study: s   # a comment stays
+        storage: postgresql+psycopg://me:hunter2@db:5432/hpo
+        env:
+          WANDB_API_KEY: abc123
+          EMPTY:
+          BLOCK: |
+            line one
+          FLOW: {lr}
+        command: [prog, --db, "mysql://u:pw@h/x"]
+        resources: {workers: 2}
+        """
+    )
+    masked = redact_study_file(text)
+    assert "hunter2" not in masked and "abc123" not in masked and "line one" not in masked
+    assert ":pw@" not in masked
+    assert masked.splitlines()[0] == "study: s   # a comment stays"
+    assert yaml.safe_load(masked) == {
+        "study": "s",
+        "storage": "postgresql+psycopg://me:***@db:5432/hpo",
+        "env": {"WANDB_API_KEY": "***", "EMPTY": None, "BLOCK": "***", "FLOW": "***"},
+        "command": ["prog", "--db", "mysql://u:***@h/x"],
+        "resources": {"workers": 2},
+    }
+    flow = redact_study_file('env: {A: s1, B: "s2"}\n')
+    assert yaml.safe_load(flow) == {"env": {"A": "***", "B": "***"}}
+    assert redact_study_file("study: [unclosed\n") == "study: [unclosed\n"  # not YAML: as is

@@ -232,3 +232,40 @@ def test_ctrl_c_pauses_running_trials_and_resume_continues_them(tmp_path):
         assert f"resumed from {steps[trial.number]}" in log
         state = json.loads((Path(trial.user_attrs["stderr_log"]).parent / "state.json").read_text())
         assert state == {"step": 5}
+
+
+def test_no_secret_of_a_study_file_reaches_storage_export_or_dashboard(tmp_path, capsys):
+    path = _study_file(
+        tmp_path,
+        env={"WANDB_API_KEY": "s3cret-token", "OMP_NUM_THREADS": 1},
+        command=[
+            sys.executable,
+            str(tmp_path / "stepper.py"),
+            "{x}",
+            "0.0",
+            "--db",
+            "postgresql://me:hunter2@db.example:5432/hpo",
+        ],
+        limits={"n_trials": 2},
+        resources={"workers": 1},
+    )
+    secrets = ("s3cret-token", "hunter2")
+    assert main(["run", str(path)]) == 0
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    study = tf.load_study("cli", url)
+    recorded = study.user_attrs["study_file"]["text"]
+    assert "WANDB_API_KEY" in recorded and "postgresql://me:***@db.example" in recorded
+    assert study.trials[0].user_attrs["command"][-1] == "postgresql://me:***@db.example:5432/hpo"
+    # the storage's every byte, the JSON export and the dashboard's API
+    stored = b"".join(file.read_bytes() for file in tmp_path.glob("cli.db*"))  # and its WAL
+    capsys.readouterr()
+    assert main(["export", "cli", "--storage", url, "--format", "json"]) == 0
+    exported = capsys.readouterr().out
+    from tuningfork.dashboard.data import DashboardData
+
+    data = DashboardData(url)
+    served = json.dumps([data.study_detail("cli"), data.trial_detail("cli", 0)])
+    for secret in secrets:
+        assert secret.encode() not in stored
+        assert secret not in exported and secret not in served
+    assert "WANDB_API_KEY" in served

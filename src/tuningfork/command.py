@@ -75,6 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from tuningfork._redact import redact_urls
 from tuningfork.exceptions import CommandFailed, TrialPruned, TuningforkError
 
 if TYPE_CHECKING:
@@ -283,7 +284,8 @@ class CommandObjective:
 
     Logs: ``<study.artifact_dir>/trial_<n>/stdout.log`` and ``stderr.log`` (appended across
     resumed runs, a header line per run), recorded as the user attributes ``stdout_log``
-    and ``stderr_log``; the rendered argv is recorded as ``command``.
+    and ``stderr_log``; the rendered argv is recorded as ``command`` (with the password
+    of any URL in it masked).
 
     Thread-safe: one instance may run trials in several threads (``n_jobs > 1``).
     """
@@ -574,7 +576,7 @@ class _Run:
             self.stdout_start = out_log.tell()
             trial.set_user_attr("stdout_log", str(self.stdout_log))
             trial.set_user_attr("stderr_log", str(self.stderr_log))
-            trial.set_user_attr("command", self.argv)
+            trial.set_user_attr("command", [redact_urls(arg) for arg in self.argv])
             result_mtime = self._result_file_stamp()
             self.started = time.monotonic()
             try:

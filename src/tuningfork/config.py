@@ -152,6 +152,7 @@ from pydantic import (
     field_validator,
 )
 
+from tuningfork._redact import redact_urls
 from tuningfork.command import BUILTIN_PLACEHOLDERS
 from tuningfork.exceptions import ConfigError, SpaceError, TuningforkError
 from tuningfork.samplers import (
@@ -198,6 +199,7 @@ __all__ = [
     "StudyConfig",
     "load_config",
     "parse_config",
+    "redact_study_file",
     "validate_summary",
 ]
 
@@ -557,6 +559,27 @@ def parse_config(
     config._source = source
     config._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     return config
+
+
+def redact_study_file(text: str) -> str:
+    """The text of a study file with its secrets masked, as a study records it: the value
+    of every ``env`` entry becomes ``"***"`` (the names are kept), and so does the password
+    of every URL in the file (``postgresql://user:***@host/db``). Comments and layout are
+    kept."""
+    spans = []
+    try:
+        root, _ = _compose(text, "<study file>")
+    except ConfigError:
+        root = None
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "env" and isinstance(value, yaml.MappingNode):
+                marks = [(item.start_mark.index, item.end_mark.index) for _, item in value.value]
+                spans += [(start, end) for start, end in marks if end > start]  # not empty
+    for start, end in sorted(spans, reverse=True):
+        tail = text[start:end][len(text[start:end].rstrip()) :]  # a block scalar's newlines
+        text = text[:start] + '"***"' + tail + text[end:]
+    return redact_urls(text)
 
 
 def validate_summary(config: StudyConfig) -> str:

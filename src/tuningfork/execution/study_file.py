@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tuningfork._progress import best_text, outcome, trial_line
-from tuningfork.config import StudyConfig, load_config
+from tuningfork._redact import redact_urls
+from tuningfork.config import StudyConfig, load_config, redact_study_file
 from tuningfork.exceptions import CommandFailed, StudyNotFound, TuningforkError
 from tuningfork.study import Study, load_study
 from tuningfork.trial import FrozenTrial, TrialState
@@ -110,7 +111,7 @@ def _open_study(config: StudyConfig, resume: bool) -> Study:
     if existing is not None and existing.trials and not resume:
         raise TuningforkError(
             f"study {config.study!r} already has {len(existing.trials)} trials in "
-            f"{config.storage_url()}; pass --resume to continue it, or give the study "
+            f"{redact_urls(config.storage_url())}; pass --resume to continue it, or give the study "
             "another name in the file"
         )
     study = config.create_study(load_if_exists=True)
@@ -130,7 +131,7 @@ def _run_here(
     total = "" if target is None else f" up to {target} trials,"
     _say(
         out,
-        f"study {study.name!r} in {config.storage_url()}:{total} {n_jobs} at a time "
+        f"study {study.name!r} in {redact_urls(config.storage_url())}:{total} {n_jobs} at a time "
         f"(Ctrl-C pauses running trials; --resume continues)",
     )
     with warnings.catch_warnings():  # the printer shows each failure with its log's tail
@@ -260,8 +261,9 @@ def _print_best(out: TextIO, study: Study, config: StudyConfig) -> None:
 
 
 def _text(config: StudyConfig) -> str:
+    """The study file's text as the study records it: secrets masked."""
     try:
-        return Path(config.source).read_text()
+        return redact_study_file(Path(config.source).read_text())
     except OSError:
         return ""
 
