@@ -653,3 +653,38 @@ def test_redact_study_file_masks_env_values_and_url_passwords() -> None:
     flow = redact_study_file('env: {A: s1, B: "s2"}\n')
     assert yaml.safe_load(flow) == {"env": {"A": "***", "B": "***"}}
     assert redact_study_file("study: [unclosed\n") == "study: [unclosed\n"  # not YAML: as is
+
+
+def test_every_bad_scheduler_option_is_listed_at_once() -> None:
+    text = (
+        "study: s\nspace: {x: [a, b]}\ncommand: [prog]\n"
+        "scheduler:\n  name: asha\n  min_budget: 0\n  eta: 1\n  mode: fast\n"
+    )
+    problems = errors_of(text)
+    assert [p.split(": ")[1] for p in problems] == [
+        "scheduler.min_budget",
+        "scheduler.eta",
+        "scheduler.mode",
+    ]
+    assert [p.split(":")[1] for p in problems] == ["6", "7", "8"]  # each at its line
+
+
+def test_conditions_are_checked_whatever_else_is_wrong_in_the_space() -> None:
+    text = textwrap.dedent(
+        """\
+        study: s
+        space:
+          x: {type: float, low: 1, high: 0}
+          m: {type: float, low: 0, high: 1, when: {optimiser: sgd}}
+          n: {type: float, low: 0, high: 1, when: {x: 0.5}}
+          o: [sgd, adam]
+          p: {type: int, low: 0, high: 3, when: {o: sdg}}
+        command: [prog]
+        """
+    )
+    problems = errors_of(text)
+    assert len(problems) == 3
+    assert problems[0].startswith("study.yaml:3: space.x: low must be <= high")
+    assert problems[1].startswith("study.yaml:4: space.m.when: condition on unknown parameter")
+    assert "'optimiser'" in problems[1]
+    assert problems[2].startswith("study.yaml:7: space.p.when: condition value 'sdg'")

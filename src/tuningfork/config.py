@@ -900,30 +900,58 @@ def _check_space(raw: Any, problems: _Problems) -> Space | None:
     if not raw:
         problems.add(("space",), "the space is empty; declare at least one parameter")
         return None
-    bad = False
+    bad = set()
     for name, spec in raw.items():
-        stripped = (
-            {k: v for k, v in spec.items() if k != "when"} if isinstance(spec, dict) else spec
-        )
         try:
-            Space.from_dict({name: stripped})
+            Space.from_dict({name: _without_parents(spec, None)})
         except SpaceError as error:
             problems.add(("space", name), _strip_parameter(str(error), name))
-            bad = True
+            bad.add(name)
+    # each parameter's conditions, among the good parameters, whatever is wrong elsewhere
+    good = {name: _without_parents(spec, bad) for name, spec in raw.items() if name not in bad}
+    plain = {name: _without_parents(spec, None) for name, spec in good.items()}
+    for name, spec in good.items():
+        if spec is not plain[name] and not _space_error({**plain, name: spec}, raw, problems):
+            bad.add(name)
     if bad:
         return None
     try:
-        return Space.from_dict(raw)
-    except SpaceError as error:
-        message = str(error)
-        match = re.match(r"parameter (['\"])(.+?)\1: ", message)
-        if match and match.group(2) in raw:
-            name = match.group(2)
-            loc: Loc = ("space", name, "when") if isinstance(raw[name], dict) else ("space", name)
-            problems.add(loc, message[match.end() :])
-        else:
-            problems.add(("space",), message)
+        return Space.from_dict(good)
+    except SpaceError as error:  # e.g. a cycle of conditions
+        _space_error(good, raw, problems, error)
         return None
+
+
+def _space_error(
+    spec: dict[str, Any], raw: dict[str, Any], problems: _Problems, error: SpaceError | None = None
+) -> bool:
+    """Add the error of Space.from_dict(spec) (or ``error``) at the parameter it names;
+    True if there is none."""
+    if error is None:
+        try:
+            Space.from_dict(spec)
+            return True
+        except SpaceError as raised:
+            error = raised
+    message = str(error)
+    match = re.match(r"parameter (['\"])(.+?)\1: ", message)
+    if match and match.group(2) in raw:
+        name = match.group(2)
+        loc: Loc = ("space", name, "when") if isinstance(raw[name], dict) else ("space", name)
+        problems.add(loc, message[match.end() :])
+    else:
+        problems.add(("space",), message)
+    return False
+
+
+def _without_parents(spec: Any, parents: set[str] | None) -> Any:
+    """A parameter's spec without its conditions on ``parents`` (None: on any parameter);
+    conditions on bad parameters are checked once those are fixed."""
+    when = spec.get("when") if isinstance(spec, dict) else None
+    if not isinstance(when, dict) or (parents is not None and not parents & set(when)):
+        return spec
+    kept = {p: value for p, value in when.items() if parents is not None and p not in parents}
+    return {**{k: v for k, v in spec.items() if k != "when"}, **({"when": kept} if kept else {})}
 
 
 def _strip_parameter(message: str, name: str) -> str:
@@ -1001,18 +1029,50 @@ def _check_options(
 def _construct(
     cls: type, options: Mapping[str, Any], loc: Loc, problems: _Problems, positional: tuple = ()
 ) -> Any:
-    """cls(*positional, **options), or None after adding its error at the option it names."""
+    """cls(*positional, **options), or None after adding its errors, each at the option it
+    is about (`_option_errors`: every bad option, not only the first one found)."""
     try:
         return cls(*positional, **options)
-    except (TuningforkError, TypeError, ValueError) as error:
-        message = str(error)
-        target = loc
-        for key in options:
-            if re.match(rf"{re.escape(key)}\b", message):
-                target = (*loc, key)
-                break
-        problems.add(target, message)
+    except (TuningforkError, TypeError, ValueError):
+        for key, message in _option_errors(cls, options, positional):
+            problems.add(loc if key is None else (*loc, key), message)
         return None
+
+
+def _option_errors(
+    cls: type, options: Mapping[str, Any], positional: tuple
+) -> list[tuple[str | None, str]]:
+    """Each error of cls(**options) with the option it is about (None: several, or none).
+
+    A constructor stops at its first error, so after an error about given options (those
+    its message names), they go back to their defaults and the class is built again, until
+    it builds or an error names no option it was given."""
+    parameters = inspect.signature(cls).parameters
+    remaining = dict(options)
+    found: list[tuple[str | None, str]] = []
+    while True:
+        try:
+            cls(*positional, **remaining)
+            return found
+        except (TuningforkError, TypeError, ValueError) as error:
+            message = str(error)
+        named = _options_named(message, remaining)
+        if not named and found:
+            return found  # may follow from a default standing in for a bad option
+        found.append((named[0] if len(named) == 1 else None, message))
+        if not named or any(parameters[key].default is inspect.Parameter.empty for key in named):
+            return found
+        for key in named:
+            del remaining[key]
+
+
+def _options_named(message: str, options: Mapping[str, Any]) -> list[str]:
+    """The options an error message is about: the one it starts with, else those it quotes
+    as ``name=...``."""
+    for key in options:
+        if re.match(rf"{re.escape(key)}\b", message):
+            return [key]
+    return [key for key in options if re.search(rf"\b{re.escape(key)}=", message)]
 
 
 def _build_sampler(
