@@ -151,6 +151,23 @@ def test_worker_callable_counts_its_runs_and_checkpoints_itself(objectives, tmp_
         SlurmWorker("s", url, f"{objectives}:missing")()
 
 
+def test_worker_callable_runs_a_study_files_command_with_its_space(tmp_path):
+    pytest.importorskip("submitit")
+    from tuningfork.execution.slurm import SlurmWorker
+
+    (tmp_path / "study.yaml").write_text(
+        "study: s\nstorage: sqlite:///local.db\nspace: {x: {type: int, low: 1, high: 9}}\n"
+        f"command: [{sys.executable}, -c, 'import sys; print(dict(value=int(sys.argv[1])))'"
+        ', "{x}"]\nresult: {from: regex, pattern: "(\\\\d+)"}\n'
+    )
+    url = f"sqlite:///{tmp_path / 'local.db'}"
+    tf.create_study("s", storage=url)
+    assert SlurmWorker("s", url, str(tmp_path / "study.yaml"), n_trials=2)() == 0
+    trials = tf.load_study("s", storage=url).trials
+    assert [t.value for t in trials] == [float(t.params["x"]) for t in trials]
+    assert len(trials) == 2
+
+
 # -- with SLURM -------------------------------------------------------------------------------
 
 

@@ -41,7 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from tuningfork.exceptions import TuningforkError, require
-from tuningfork.execution.worker import EXIT_BAD_ARGUMENTS, EXIT_OK, load_objective, run_worker
+from tuningfork.execution.worker import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_OK,
+    declared_space,
+    load_objective,
+    run_worker,
+)
 
 __all__ = ["SlurmWorker", "launch_slurm", "wait_slurm"]
 
@@ -101,7 +107,7 @@ class SlurmWorker:
         n_trials = None if self.n_trials is None else self.n_trials - self.runs_done
         timeout = None if self.timeout is None else max(0.0, self.timeout - self.seconds_used)
         try:
-            objective = _CountingObjective(load_objective(self.objective_ref))
+            inner = load_objective(self.objective_ref)
         except Exception as error:  # ImportError, SyntaxError, TuningforkError, ...
             print(
                 f"tuningfork worker: cannot load the objective {self.objective_ref!r}: "
@@ -110,6 +116,10 @@ class SlurmWorker:
                 flush=True,
             )
             raise TuningforkError(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
+        objective = _CountingObjective(inner)
+        kwargs = dict(self.worker_kwargs)
+        if kwargs.get("space") is None:  # a study file's command: its space
+            kwargs["space"] = declared_space(inner)
         received, code, started = b"", EXIT_OK, time.monotonic()
         # Signals that arrive while run_worker's own handlers are installed are recorded in
         # this pipe too (Python's C-level handler writes their numbers to the wake-up fd).
@@ -126,7 +136,7 @@ class SlurmWorker:
                 n_trials,
                 timeout,
                 preempt_signals=("SIGTERM", usr_signal),
-                **self.worker_kwargs,
+                **kwargs,
             )
         finally:
             if main:

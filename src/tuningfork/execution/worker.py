@@ -39,6 +39,7 @@ __all__ = [
     "EXIT_BAD_ARGUMENTS",
     "EXIT_ERROR",
     "EXIT_OK",
+    "declared_space",
     "load_objective",
     "run_worker",
 ]
@@ -155,7 +156,7 @@ def run_worker(
         _say(f"cannot load the objective {objective_ref!r}: {type(error).__name__}: {error}")
         return EXIT_BAD_ARGUMENTS
     if space is None:
-        space = _declared_space(objective)
+        space = declared_space(objective)
     try:
         study = load_study(
             study_name,
@@ -203,7 +204,7 @@ def run_worker(
     return EXIT_OK
 
 
-def _declared_space(objective: Callable[..., Any]) -> Space | None:
+def declared_space(objective: Callable[..., Any]) -> Space | None:
     """The space a command objective declares (a study file's), so its placeholders get
     values; None for a define-by-run objective."""
     from tuningfork.command import CommandObjective
