@@ -148,6 +148,16 @@ def test_a_failing_command_fails_its_trial_shows_its_log_and_the_study_goes_on(t
     assert "diverged" in log.read_text()
 
 
+def test_run_prints_the_rung_budgets_it_will_use(tmp_path, capsys):
+    scheduler = {"name": "asha", "min_budget": 1, "max_budget": 4.0, "eta": 2,
+                 "mode": "promotion", "rungs": "up"}  # fmt: skip
+    path = _study_file(tmp_path, scheduler=scheduler, limits={"n_trials": 1})
+    assert main(["run", str(path), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "ASHA rungs (steps): 1, 2, 4 (counting up from min_budget=1 by eta=2," in err
+    assert _trials(path)[0].system_attrs["budget"] == 1
+
+
 def test_validate_reports_every_problem_with_file_and_line(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import math
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -794,7 +795,13 @@ class Study:
         any Dask cluster; the storage must be shared, not "memory"). ``catch``, callbacks
         (run here) and ``timeout`` behave as above; ``n_jobs`` must stay 1 and
         ``preempt_signals`` are not used (the executor's workers handle their signals).
+
+        A scheduler with something to say at the start (`Scheduler.start_message`, e.g.
+        the rung budgets of ASHA or Hyperband) says it in one line on stderr.
         """
+        message = self.scheduler.start_message()
+        if message:
+            print(message, file=sys.stderr)
         if executor is not None:
             if n_jobs != 1:
                 raise TuningforkError(

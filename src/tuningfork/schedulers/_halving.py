@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from tuningfork.exceptions import SchedulerError
 from tuningfork.repro import derive_seed
 from tuningfork.schedulers._index import TrialIndex
-from tuningfork.schedulers._rungs import Bracket, check_budgets, rung_reached, value_at
+from tuningfork.schedulers._rungs import (
+    Bracket,
+    check_budgets,
+    check_rungs,
+    rung_reached,
+    rungs_message,
+    value_at,
+)
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
 from tuningfork.storage.view import StudyView
 from tuningfork.trial import FrozenTrial, TrialState
@@ -36,7 +43,7 @@ class HalvingScheduler(Scheduler):
 
     Args:
         min_budget, max_budget: the smallest and largest budget, in the steps the objective
-            reports (epochs, samples, seconds).
+            reports (epochs, batches): whole numbers (``100.0`` is 100; ``0.5`` is an error).
         eta: the reduction factor: 1/eta of a rung goes on to eta times the budget.
         mode: ``"stopping"``: a trial runs on to max_budget and is stopped at a rung where it
             does not qualify; ``"promotion"``: a trial pauses at each rung's budget and a
@@ -46,6 +53,11 @@ class HalvingScheduler(Scheduler):
         brackets: the brackets to run; synchronous brackets are run in turn, asynchronous
             ones are drawn for each new trial with probability proportional to their size.
         seed: seeds the draw of asynchronous brackets (default: the study's seed).
+        rungs: how the brackets' rung budgets were counted, ``"down"`` from max_budget or
+            ``"up"`` from min_budget (see `tuningfork.schedulers._rungs`); recorded.
+
+    `rung_budgets` returns the rung budgets (whole steps) of each bracket, and a run
+    prints them when it starts (`start_message`).
     """
 
     def __init__(
@@ -58,13 +70,13 @@ class HalvingScheduler(Scheduler):
         asynchronous: bool,
         brackets: Sequence[Bracket],
         seed: int | None = None,
+        rungs: str = "down",
     ) -> None:
-        check_budgets(min_budget, max_budget, eta)
+        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
         if mode not in _MODES:
             raise SchedulerError(f"mode must be 'stopping' or 'promotion', got {mode!r}")
-        self.min_budget = min_budget
-        self.max_budget = max_budget
         self.eta = eta
+        self.rungs = check_rungs(rungs)
         self.mode = mode
         self.asynchronous = asynchronous
         self.brackets = {bracket.s: bracket for bracket in brackets}
@@ -73,6 +85,18 @@ class HalvingScheduler(Scheduler):
         self._indexes: weakref.WeakKeyDictionary[StudyView, TrialIndex] = (
             weakref.WeakKeyDictionary()
         )
+
+    def rung_budgets(self) -> tuple[tuple[int, ...], ...]:
+        """The rung budgets, in whole steps, of each bracket this scheduler runs (largest
+        bracket first): where trials are ranked, and in promotion mode the values
+        ``trial.budget`` takes. E.g. ``ASHA(1, 52, 3)`` gives
+        ``((2, 6, 17, 52),)``, counting down from max_budget; with ``rungs="up"``,
+        ``((1, 3, 9, 52),)``."""
+        return tuple(self.brackets[s].budgets for s in self.order)
+
+    def start_message(self) -> str:
+        limits = (self.min_budget, self.max_budget)
+        return rungs_message(type(self).__name__, self.rung_budgets(), limits, self.eta, self.rungs)
 
     # -- the answer to a report -----------------------------------------------------------
 
@@ -255,7 +279,7 @@ class HalvingScheduler(Scheduler):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _first_budget(self, bracket: Bracket) -> float:
+    def _first_budget(self, bracket: Bracket) -> int:
         return bracket.budgets[0] if self.mode == "promotion" else self.max_budget
 
     def _resume(self, number: int, bracket: Bracket, rung: int) -> Assignment:
@@ -274,6 +298,7 @@ class HalvingScheduler(Scheduler):
             "max_budget": self.max_budget,
             "eta": self.eta,
             "mode": self.mode,
+            "rungs": self.rungs,
         }
 
 

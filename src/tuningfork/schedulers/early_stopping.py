@@ -373,5 +373,9 @@ class AnyOf(Scheduler):
                 return assignment
         return None
 
+    def start_message(self) -> str | None:
+        said = [text for m in self.schedulers if (text := m.start_message())]
+        return "; ".join(said) if said else None
+
     def describe(self) -> dict[str, Any]:
         return {"name": "AnyOf", "schedulers": [m.describe() for m in self.schedulers]}
