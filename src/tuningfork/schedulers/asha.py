@@ -33,6 +33,9 @@ class ASHA(HalvingScheduler):
             steps, down to min_budget (Li et al., 2018), so the first rung may lie above
             min_budget (1, 52, eta 3: 2, 6, 17, 52); ``"up"``: min_budget * eta^k below the
             last rung, max_budget (1, 3, 9, 52). `rung_budgets` returns them.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule
+            promotes nothing more, the best paused trial of the highest rung is promoted
+            rung by rung until this many trials complete at max_budget (default 1; 0: no).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class ASHA(HalvingScheduler):
         min_early_stopping_rate: int = 0,
         mode: str = "stopping",
         rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
         low, high = check_budgets(min_budget, max_budget, eta)
         steps = ladder(low, high, eta, rungs)
@@ -56,7 +60,14 @@ class ASHA(HalvingScheduler):
         sizes = tuple(max(1, int(eta ** (s - i))) for i in range(s + 1))
         bracket = Bracket(s, steps[-(s + 1) :], sizes)
         super().__init__(
-            low, high, eta, mode=mode, asynchronous=True, brackets=[bracket], rungs=rungs
+            low,
+            high,
+            eta,
+            mode=mode,
+            asynchronous=True,
+            brackets=[bracket],
+            rungs=rungs,
+            finish_top=finish_top,
         )
         self.min_early_stopping_rate = min_early_stopping_rate
 

@@ -84,6 +84,9 @@ class BOHB(Hyperband):
             draw (default: the study's seed).
         rungs: ``"down"`` (default; Li et al.'s budgets, counted down from max_budget) or
             ``"up"`` (counted up from min_budget); see `Hyperband`.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule
+            promotes nothing more, the best paused trial of the highest rung is promoted
+            rung by rung until this many trials complete at max_budget (default 1; 0: no).
 
     The parameter space is the `Space` given to ``ask``, if any; else (define-by-run) the
     union of the distributions recorded in the study's trials, without parameters
@@ -110,6 +113,7 @@ class BOHB(Hyperband):
         min_bandwidth: float = 1e-3,
         seed: int | None = None,
         rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
         super().__init__(
             min_budget,
@@ -119,6 +123,7 @@ class BOHB(Hyperband):
             asynchronous=asynchronous,
             seed=seed,
             rungs=rungs,
+            finish_top=finish_top,
         )
         self.random_fraction = _number(random_fraction, "random_fraction", 0.0, 1.0)
         if min_points_in_model is not None:

@@ -34,6 +34,9 @@ class Hyperband(HalvingScheduler):
             ``"up"``: min_budget * eta^k below the last rung, max_budget (1, 3, 9, 52). In
             both, bracket s runs the largest bracket's top s + 1 rungs. `rung_budgets`
             returns them.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule
+            promotes nothing more, the best paused trial of the highest rung is promoted
+            rung by rung until this many trials complete at max_budget (default 1; 0: no).
 
     Synchronous brackets run in turn s_max, s_max - 1, ..., 0, s_max, ...; a new trial joins
     the oldest bracket instance with a free first-rung slot, and promotions come before new
@@ -51,6 +54,7 @@ class Hyperband(HalvingScheduler):
         sizes: str = "table",
         seed: int | None = None,
         rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
         brackets = hyperband_brackets(min_budget, max_budget, eta, sizes=sizes, rungs=rungs)
         super().__init__(
@@ -62,6 +66,7 @@ class Hyperband(HalvingScheduler):
             brackets=brackets,
             seed=seed,
             rungs=rungs,
+            finish_top=finish_top,
         )
         self.sizes = sizes
 
