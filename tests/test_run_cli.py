@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 import tuningfork as tf
@@ -146,6 +147,33 @@ def test_a_failing_command_fails_its_trial_shows_its_log_and_the_study_goes_on(t
     assert out.count("diverged: loss is nan at step 3") == len(failed)  # the log's tail
     log = Path(failed[0].user_attrs["stderr_log"])
     assert "diverged" in log.read_text()
+
+
+@pytest.mark.filterwarnings("ignore:max_trials=1 is below")
+def test_run_prints_the_rung_budgets_it_will_use(tmp_path, capsys):
+    scheduler = {"name": "asha", "min_budget": 1, "max_budget": 4.0, "eta": 2,
+                 "mode": "promotion", "rungs": "up"}  # fmt: skip
+    path = _study_file(tmp_path, scheduler=scheduler, limits={"n_trials": 1})
+    assert main(["run", str(path), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "ASHA rungs (steps): 1, 2, 4 (counting up from min_budget=1 by eta=2," in err
+    study = tf.load_study("cli", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert study.scheduler.describe()["rungs"] == "up"
+
+
+def test_a_capped_promotion_run_trains_its_best_trial_to_max_budget(tmp_path, capsys):
+    """Issue 13, item 5: with 3 trials, ASHA's rule (eta 2) takes one to budget 2 and none
+    to 4; at the cap the best paused trial of the highest rung is promoted to the end."""
+    scheduler = {"name": "asha", "min_budget": 1, "max_budget": 4, "eta": 2, "mode": "promotion"}
+    path = _study_file(tmp_path, scheduler=scheduler, limits={"n_trials": 3})
+    with pytest.warns(UserWarning, match="max_trials=3 is below the 4 trials"):
+        assert main(["run", str(path)]) == 0
+    captured = capsys.readouterr()
+    trials = _trials(path)
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(trials) == 3 and len(complete) == 1
+    assert complete[0].last_step == 5 and complete[0].system_attrs["promoted_at_cap"]
+    assert "best: trial" in captured.out
 
 
 def test_validate_reports_every_problem_with_file_and_line(tmp_path, capsys):

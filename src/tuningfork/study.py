@@ -12,6 +12,7 @@ import dataclasses
 import math
 import shutil
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -486,9 +487,7 @@ class Study:
         if self._max_trials is not None:
             place = len(self._view.records)  # a stale view loses the claim and asks again
             if place >= self._max_trials:
-                raise SearchExhausted(
-                    f"study {self.name!r} has its {self._max_trials} trials (max_trials)"
-                )
+                return self._resume_at_cap()
             event["claims"] = [*event.get("claims", ()), f"place:{place}"]
         seq = self._append([event], sync=True)
         number = self._view.number_by_seq.pop(seq, None)
@@ -520,6 +519,17 @@ class Study:
             last_step=last,
         )
         return self._handle(trial)
+
+    def _resume_at_cap(self) -> Trial | None:
+        """No new trial may start (``max_trials``): the scheduler's last promotion beyond
+        its rule (`Scheduler.assign_at_cap`), or `SearchExhausted`. None: another worker
+        claimed that promotion first (ask again)."""
+        assignment = self.scheduler.assign_at_cap(self)
+        if assignment is None or assignment.resume is None:
+            raise SearchExhausted(
+                f"study {self.name!r} has its {self._max_trials} trials (max_trials)"
+            )
+        return self._resume(assignment)
 
     def _resume_preempted(self) -> Trial | None:
         """Resume a trial that a signal paused (system attr ``preempted``) before anything
@@ -815,9 +825,13 @@ class Study:
         ``max_trials``: a cap on the study's trials, every worker's counted (any state): no
         trial is created once the study holds that many, exactly, however many workers share
         it (each new trial claims one of ``max_trials`` places in the log). Resuming paused
-        trials (promotions, trials a signal paused) and queued ones goes on; the run ends
-        when the next ask would need a new trial. N workers with ``max_trials=M`` make M
-        trials in all, where ``n_trials`` would make N times as many runs.
+        trials (promotions, trials a signal paused) and queued ones goes on; when the next
+        ask would need a new trial, the scheduler may still promote beyond its rule
+        (`Scheduler.assign_at_cap`: SHA, ASHA, Hyperband and BOHB train the best paused
+        trials on to max_budget, see their ``finish_top``), else that worker's run ends.
+        A scheduler warns when the cap is too small for it (`Scheduler.cap_warning`). N
+        workers with ``max_trials=M`` make M trials in all, where ``n_trials`` would make N
+        times as many runs.
 
         With a scheduler that pauses and resumes trials (promotion-mode SHA, ASHA,
         Hyperband), ``n_trials`` counts runs: resuming a paused trial counts as one.
@@ -851,7 +865,13 @@ class Study:
         any Dask cluster; the storage must be shared, not "memory"). ``catch``, callbacks
         (run here) and ``timeout`` behave as above; ``n_jobs`` must stay 1 and
         ``preempt_signals`` are not used (the executor's workers handle their signals).
+
+        A scheduler with something to say at the start (`Scheduler.start_message`, e.g.
+        the rung budgets of ASHA or Hyperband) says it in one line on stderr.
         """
+        message = self.scheduler.start_message()
+        if message:
+            print(message, file=sys.stderr)
         if executor is not None:
             if n_jobs != 1:
                 raise TuningforkError(
@@ -871,6 +891,9 @@ class Study:
             return
         if max_trials is not None and (isinstance(max_trials, bool) or max_trials < 1):
             raise TuningforkError(f"max_trials must be an int >= 1, got {max_trials!r}")
+        warning = self.scheduler.cap_warning(max_trials) if max_trials is not None else None
+        if warning:
+            warnings.warn(warning, stacklevel=2)
         runner = _Runner(self, objective, n_trials, timeout, catch, callbacks, space)
         progress = Progress(self, n_trials, timeout, show_progress_bar)
         runner.progress = progress
@@ -1417,7 +1440,8 @@ class _Runner:
                     return None
                 return self.study.ask(self.space)
         except SearchExhausted:
-            self.stop.set()
+            # only this thread is done: at a cap (max_trials) another thread, asking after
+            # its running trial, may still get a promotion (`Scheduler.assign_at_cap`)
             return None
 
     def _finish(

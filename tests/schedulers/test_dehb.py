@@ -290,4 +290,5 @@ def test_describe_is_json():
         "strategy": "best1_exp",
         "parents": "budget",
         "seed": 3,
+        "rungs": "down",
     }

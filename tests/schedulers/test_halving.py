@@ -60,8 +60,8 @@ def test_algorithm_one_sizes_are_available_with_ceil() -> None:
 
 
 def test_budgets_in_other_units_keep_the_ratio() -> None:
-    brackets = hyperband_brackets(0.5, 40.5, 3)
-    assert brackets[0].budgets == pytest.approx((0.5, 1.5, 4.5, 13.5, 40.5))
+    brackets = hyperband_brackets(2, 162, 3)  # e.g. half-epochs: 1 to 81 epochs
+    assert brackets[0].budgets == (2, 6, 18, 54, 162)
 
 
 def test_hyperband_runs_one_iteration_exactly_as_the_table() -> None:

@@ -181,6 +181,9 @@ def _submit(
         **options,
     )
     _say(out, f"submitted {len(ids)} SLURM worker(s): {' '.join(ids)}")
+    rungs = study.scheduler.start_message()  # the workers print it in their own logs
+    if rungs:
+        _say(out, rungs)
     if not wait:
         return EXIT_OK
     states = wait_slurm(ids)

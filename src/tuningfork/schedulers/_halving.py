@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from tuningfork.exceptions import SchedulerError
 from tuningfork.repro import derive_seed
 from tuningfork.schedulers._index import TrialIndex
-from tuningfork.schedulers._rungs import Bracket, check_budgets, rung_reached, value_at
+from tuningfork.schedulers._rungs import (
+    Bracket,
+    check_budgets,
+    check_rungs,
+    rung_reached,
+    rungs_message,
+    value_at,
+)
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
 from tuningfork.storage.view import StudyView
 from tuningfork.trial import FrozenTrial, TrialState
@@ -36,7 +43,7 @@ class HalvingScheduler(Scheduler):
 
     Args:
         min_budget, max_budget: the smallest and largest budget, in the steps the objective
-            reports (epochs, samples, seconds).
+            reports (epochs, batches): whole numbers (``100.0`` is 100; ``0.5`` is an error).
         eta: the reduction factor: 1/eta of a rung goes on to eta times the budget.
         mode: ``"stopping"``: a trial runs on to max_budget and is stopped at a rung where it
             does not qualify; ``"promotion"``: a trial pauses at each rung's budget and a
@@ -46,6 +53,15 @@ class HalvingScheduler(Scheduler):
         brackets: the brackets to run; synchronous brackets are run in turn, asynchronous
             ones are drawn for each new trial with probability proportional to their size.
         seed: seeds the draw of asynchronous brackets (default: the study's seed).
+        rungs: how the brackets' rung budgets were counted, ``"down"`` from max_budget or
+            ``"up"`` from min_budget (see `tuningfork.schedulers._rungs`); recorded.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule promotes
+            nothing more, promote the best paused trial of the highest rung, rung by rung,
+            until this many trials have completed at max_budget (trials still running count
+            as on their way; default 1; 0: end with the trials where the rule left them).
+
+    `rung_budgets` returns the rung budgets (whole steps) of each bracket, and a run
+    prints them when it starts (`start_message`).
     """
 
     def __init__(
@@ -58,13 +74,20 @@ class HalvingScheduler(Scheduler):
         asynchronous: bool,
         brackets: Sequence[Bracket],
         seed: int | None = None,
+        rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
-        check_budgets(min_budget, max_budget, eta)
+        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
         if mode not in _MODES:
             raise SchedulerError(f"mode must be 'stopping' or 'promotion', got {mode!r}")
-        self.min_budget = min_budget
-        self.max_budget = max_budget
+        if isinstance(finish_top, bool) or not isinstance(finish_top, int) or finish_top < 0:
+            raise SchedulerError(
+                f"finish_top must be an int >= 0 (trials to train to max_budget when "
+                f"max_trials is reached; 1 is the default), got {finish_top!r}"
+            )
+        self.finish_top = finish_top
         self.eta = eta
+        self.rungs = check_rungs(rungs)
         self.mode = mode
         self.asynchronous = asynchronous
         self.brackets = {bracket.s: bracket for bracket in brackets}
@@ -73,6 +96,18 @@ class HalvingScheduler(Scheduler):
         self._indexes: weakref.WeakKeyDictionary[StudyView, TrialIndex] = (
             weakref.WeakKeyDictionary()
         )
+
+    def rung_budgets(self) -> tuple[tuple[int, ...], ...]:
+        """The rung budgets, in whole steps, of each bracket this scheduler runs (largest
+        bracket first): where trials are ranked, and in promotion mode the values
+        ``trial.budget`` takes. E.g. ``ASHA(1, 52, 3)`` gives
+        ``((2, 6, 17, 52),)``, counting down from max_budget; with ``rungs="up"``,
+        ``((1, 3, 9, 52),)``."""
+        return tuple(self.brackets[s].budgets for s in self.order)
+
+    def start_message(self) -> str:
+        limits = (self.min_budget, self.max_budget)
+        return rungs_message(type(self).__name__, self.rung_budgets(), limits, self.eta, self.rungs)
 
     # -- the answer to a report -----------------------------------------------------------
 
@@ -86,6 +121,8 @@ class HalvingScheduler(Scheduler):
             if budget is not None and step >= budget and budget < self.max_budget:
                 return Decision.PAUSE
             return Decision.CONTINUE
+        if trial.system_attrs.get("promoted_at_cap"):
+            return Decision.CONTINUE  # trained on to max_budget beyond the rule
         rung = _rung_crossed(trial, step, bracket.budgets)
         if rung is None or rung == len(bracket.budgets) - 1:
             return Decision.CONTINUE
@@ -253,9 +290,87 @@ class HalvingScheduler(Scheduler):
     def _instance_bracket(self, j: int) -> Bracket:
         return self.brackets[self.order[j % len(self.order)]]
 
+    # -- at the cap -----------------------------------------------------------------------
+
+    def assign_at_cap(self, study: Study) -> Assignment | None:
+        """No new trial may start (``max_trials``) and the rule promotes nothing: while
+        fewer than ``finish_top`` trials have completed at max_budget or are running,
+        resume the best PAUSED trial of the highest rung (the largest budget reached; the
+        best value there) at its next rung's budget. The promotion is claimed like any
+        other, so two workers never resume one trial; a worker holding a running trial
+        asks again after it, so the finish goes on rung by rung."""
+        _check_single_objective(study)
+        with study._lock:
+            index = self._index(study)
+            if self._finishing(index) >= self.finish_top:
+                return None
+            found = self._best_paused(index)
+        if found is None:
+            return None
+        number, bracket, rung = found
+        promotion = self._resume(number, bracket, rung + 1)
+        attrs = {**promotion.system_attrs, "promoted_at_cap": True}
+        return dataclasses.replace(promotion, system_attrs=attrs)
+
+    def _finishing(self, index: TrialIndex) -> int:
+        """Trials completed at max_budget, plus running ones (which may get there)."""
+        return sum(
+            1
+            for t in index.trials
+            if t.state is TrialState.RUNNING
+            or (t.state is TrialState.COMPLETE and (t.last_step or 0) >= self.max_budget)
+        )
+
+    def _best_paused(self, index: TrialIndex) -> tuple[int, Bracket, int] | None:
+        """(trial, bracket, rung) of the best paused trial at the largest budget reached
+        below max_budget, over every bracket (they share their budgets)."""
+        best: tuple[int, float, int, int, int] | None = None
+        for (s, rung), numbers in index.paused.items():
+            budgets = self.brackets[s].budgets
+            if not numbers or not 0 <= rung < len(budgets) - 1:
+                continue
+            for key, number in index.rungs.get((s, rung), []):
+                if number in numbers and not index.trials[number].system_attrs.get("preempted"):
+                    candidate = (-budgets[rung], key, number, s, rung)
+                    best = candidate if best is None else min(best, candidate)
+                    break
+        if best is None:
+            return None
+        _, _, number, s, rung = best
+        return number, self.brackets[s], rung
+
+    def cap_warning(self, max_trials: int) -> str | None:
+        needed = self._trials_to_finish()
+        if max_trials >= needed:
+            return None
+        name = type(self).__name__
+        text = (
+            f"max_trials={max_trials} is below the {needed} trials that {name}'s first "
+            f"bracket may need before its rule trains a trial to max_budget={self.max_budget}; "
+        )
+        if self.finish_top == 0:
+            return text + "with finish_top=0 the run may end with every trial below it"
+        return text + (
+            "when the cap is reached, the best paused trials of the highest rung are "
+            f"promoted rung by rung until {self.finish_top} trial(s) complete at max_budget "
+            "(finish_top)"
+        )
+
+    def _trials_to_finish(self) -> int:
+        """Trials the first bracket needs before its rule takes one to max_budget."""
+        bracket = self.brackets[self.order[0]]
+        if not self.asynchronous:
+            return bracket.sizes[0]  # a rung is ranked once it is full
+        if self.mode == "stopping":
+            return 1  # a trial runs on to max_budget unless it is stopped
+        needed = 1  # floor(n / eta) >= needed at each rung below the last
+        for _ in bracket.budgets[1:]:
+            needed = math.ceil(needed * self.eta - 1e-9)
+        return needed
+
     # -- helpers --------------------------------------------------------------------------
 
-    def _first_budget(self, bracket: Bracket) -> float:
+    def _first_budget(self, bracket: Bracket) -> int:
         return bracket.budgets[0] if self.mode == "promotion" else self.max_budget
 
     def _resume(self, number: int, bracket: Bracket, rung: int) -> Assignment:
@@ -274,6 +389,8 @@ class HalvingScheduler(Scheduler):
             "max_budget": self.max_budget,
             "eta": self.eta,
             "mode": self.mode,
+            "rungs": self.rungs,
+            "finish_top": self.finish_top,
         }
 
 

@@ -11,16 +11,17 @@ from typing import Any
 
 from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers._halving import HalvingScheduler
-from tuningfork.schedulers._rungs import Bracket, bracket_budgets, check_budgets, s_max
+from tuningfork.schedulers._rungs import Bracket, check_budgets, ladder
 
 
 class ASHA(HalvingScheduler):
     """Asynchronous successive halving.
 
     Args:
-        min_budget: budget of the first rung, in the steps the objective reports (default 1).
+        min_budget: the smallest budget, in the steps the objective reports (default 1);
+            a whole number, as every budget.
         max_budget: budget of the last rung (default 81).
-        eta: reduction factor (default 3). Rung budgets are max_budget * eta^-k.
+        eta: reduction factor (default 3).
         min_early_stopping_rate: skip this many of the lowest rungs (Li et al.'s ``s``;
             default 0).
         mode: ``"stopping"`` (default): a trial runs on and is stopped at a rung where it
@@ -28,6 +29,13 @@ class ASHA(HalvingScheduler):
             always goes on); ``"promotion"``: a trial pauses at each rung budget and an ask
             resumes the best paused trial that is in the top 1/eta of its rung (Algorithm
             2), else starts a new trial at the smallest budget.
+        rungs: ``"down"`` (default): rung budgets max_budget * eta^-k, rounded to whole
+            steps, down to min_budget (Li et al., 2018), so the first rung may lie above
+            min_budget (1, 52, eta 3: 2, 6, 17, 52); ``"up"``: min_budget * eta^k below the
+            last rung, max_budget (1, 3, 9, 52). `rung_budgets` returns them.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule
+            promotes nothing more, the best paused trial of the highest rung is promoted
+            rung by rung until this many trials complete at max_budget (default 1; 0: no).
     """
 
     def __init__(
@@ -38,18 +46,28 @@ class ASHA(HalvingScheduler):
         *,
         min_early_stopping_rate: int = 0,
         mode: str = "stopping",
+        rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
-        check_budgets(min_budget, max_budget, eta)
-        s = s_max(min_budget, max_budget, eta) - min_early_stopping_rate
+        low, high = check_budgets(min_budget, max_budget, eta)
+        steps = ladder(low, high, eta, rungs)
+        s = len(steps) - 1 - min_early_stopping_rate
         if min_early_stopping_rate < 0 or s < 1:
             raise SchedulerError(
                 f"min_early_stopping_rate must be in [0, {s + min_early_stopping_rate - 1}] "
                 f"for these budgets, got {min_early_stopping_rate}"
             )
         sizes = tuple(max(1, int(eta ** (s - i))) for i in range(s + 1))
-        bracket = Bracket(s, bracket_budgets(s, min_budget, max_budget, eta), sizes)
+        bracket = Bracket(s, steps[-(s + 1) :], sizes)
         super().__init__(
-            min_budget, max_budget, eta, mode=mode, asynchronous=True, brackets=[bracket]
+            low,
+            high,
+            eta,
+            mode=mode,
+            asynchronous=True,
+            brackets=[bracket],
+            rungs=rungs,
+            finish_top=finish_top,
         )
         self.min_early_stopping_rate = min_early_stopping_rate
 

@@ -43,7 +43,7 @@ class Assignment:
     """
 
     resume: int | None = None
-    budget: float | None = None
+    budget: int | None = None
     claims: tuple[str, ...] = ()
     system_attrs: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Value] = field(default_factory=dict)
@@ -61,6 +61,25 @@ class Scheduler:
     def assign(self, study: Study, space: Space | None) -> Assignment | None:
         """Called by `Study.ask` with the study's view up to date: None for a plain new trial
         (the default), or an `Assignment`. ``space`` is the space given to ``ask``, if any."""
+        return None
+
+    def assign_at_cap(self, study: Study) -> Assignment | None:
+        """Called by `Study.ask`, with the study's view up to date, when no new trial may
+        start (`Study.optimize`'s ``max_trials`` is reached): a last promotion beyond the
+        scheduler's rule (an `Assignment` with ``resume``, claimed as usual), or None (the
+        default) to end the run."""
+        return None
+
+    def cap_warning(self, max_trials: int) -> str | None:
+        """What to warn a user of when `Study.optimize` caps the study at ``max_trials``
+        trials (e.g. too few for the rule to train any trial to the end), or None (the
+        default): nothing."""
+        return None
+
+    def start_message(self) -> str | None:
+        """One line that `Study.optimize` (and so ``tuningfork run``) prints to stderr when
+        a run starts, e.g. the rung budgets of a multi-fidelity scheduler; None (the
+        default): nothing to say."""
         return None
 
     def describe(self) -> dict[str, Any]:

@@ -65,7 +65,7 @@ class BOHB(Hyperband):
 
     Args:
         min_budget: the smallest budget, in the steps the objective reports (epochs,
-            samples, seconds; default 1).
+            batches; default 1); a whole number, as every budget.
         max_budget: the largest budget, R (default 81).
         eta: reduction factor (default 3); with R = 81, eta = 3 the brackets are those of
             Li et al.'s Table 1.
@@ -82,6 +82,11 @@ class BOHB(Hyperband):
             usually larger).
         seed: seeds the random-fraction draw, the candidates and the asynchronous bracket
             draw (default: the study's seed).
+        rungs: ``"down"`` (default; Li et al.'s budgets, counted down from max_budget) or
+            ``"up"`` (counted up from min_budget); see `Hyperband`.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule
+            promotes nothing more, the best paused trial of the highest rung is promoted
+            rung by rung until this many trials complete at max_budget (default 1; 0: no).
 
     The parameter space is the `Space` given to ``ask``, if any; else (define-by-run) the
     union of the distributions recorded in the study's trials, without parameters
@@ -107,9 +112,18 @@ class BOHB(Hyperband):
         bandwidth_factor: float = 3,
         min_bandwidth: float = 1e-3,
         seed: int | None = None,
+        rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
         super().__init__(
-            min_budget, max_budget, eta, mode=mode, asynchronous=asynchronous, seed=seed
+            min_budget,
+            max_budget,
+            eta,
+            mode=mode,
+            asynchronous=asynchronous,
+            seed=seed,
+            rungs=rungs,
+            finish_top=finish_top,
         )
         self.random_fraction = _number(random_fraction, "random_fraction", 0.0, 1.0)
         if min_points_in_model is not None:

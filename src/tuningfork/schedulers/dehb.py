@@ -31,7 +31,13 @@ import numpy as np
 from tuningfork.exceptions import SchedulerError, SpaceError
 from tuningfork.repro import derive_seed
 from tuningfork.schedulers._halving import _sign
-from tuningfork.schedulers._rungs import Bracket, hyperband_brackets, value_at
+from tuningfork.schedulers._rungs import (
+    Bracket,
+    check_budgets,
+    hyperband_brackets,
+    rungs_message,
+    value_at,
+)
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
 from tuningfork.space import Distribution, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
@@ -84,9 +90,9 @@ class DEHB(Scheduler):
     """DEHB: Hyperband whose configurations after the first iteration are bred by DE.
 
     Args:
-        min_budget, max_budget, eta: Hyperband's budgets (in the steps the objective
-            reports) and reduction factor; the brackets are `hyperband_brackets`' (with
-            R = 81 and eta = 3, those of Li et al.'s Table 1).
+        min_budget, max_budget, eta: Hyperband's budgets (whole numbers of the steps the
+            objective reports) and reduction factor; the brackets are
+            `hyperband_brackets`' (with R = 81 and eta = 3, those of Li et al.'s Table 1).
         mutation_factor: DE's F, the scale of the difference vectors (default 0.5).
         crossover_prob: DE's CR, the probability that a coordinate comes from the mutant
             (default 0.5).
@@ -97,6 +103,9 @@ class DEHB(Scheduler):
             b_(i-1); ``"bracket"``: the n_i that successive halving promotes from rung
             i - 1 of the same bracket instance.
         seed: seeds DE's draws (default: the study's seed).
+        rungs: ``"down"`` (default): rung budgets counted down from max_budget as in
+            Li et al. (2018), ``"up"``: up from min_budget (see `Hyperband`);
+            `rung_budgets` returns them.
 
     How it runs. Bracket instances j = 0, 1, ... cycle through s = s_max .. 0 as in
     Hyperband; a trial fills one slot (j, rung i, index k) and trains FRESH, from step 1 up
@@ -144,8 +153,9 @@ class DEHB(Scheduler):
         strategy: str = "rand1_bin",
         parents: str = "budget",
         seed: int | None = None,
+        rungs: str = "down",
     ) -> None:
-        brackets = hyperband_brackets(min_budget, max_budget, eta)
+        brackets = hyperband_brackets(min_budget, max_budget, eta, rungs=rungs)
         if parents not in ("budget", "bracket"):
             raise SchedulerError(f"parents must be 'budget' or 'bracket', got {parents!r}")
         if not (isinstance(mutation_factor, (int, float)) and 0 < mutation_factor <= 2):
@@ -161,9 +171,9 @@ class DEHB(Scheduler):
         if mutation not in _MUTATIONS or crossover not in _CROSSOVERS:
             options = [f"{m}_{c}" for m in _MUTATIONS for c in _CROSSOVERS]
             raise SchedulerError(f"strategy must be one of {options}, got {strategy!r}")
-        self.min_budget = min_budget
-        self.max_budget = max_budget
+        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
         self.eta = eta
+        self.rungs = rungs
         self.mutation_factor = float(mutation_factor)
         self.crossover_prob = float(crossover_prob)
         self.strategy = f"{mutation}_{crossover}"
@@ -181,6 +191,15 @@ class DEHB(Scheduler):
     def bracket_table(self) -> list[Bracket]:
         """The brackets, s = s_max first: rung budgets r_i and trials per rung n_i."""
         return list(self._brackets)
+
+    def rung_budgets(self) -> tuple[tuple[int, ...], ...]:
+        """The rung budgets, in whole steps, of each bracket, s = s_max first (see
+        `ASHA.rung_budgets`)."""
+        return tuple(bracket.budgets for bracket in self._brackets)
+
+    def start_message(self) -> str:
+        limits = (self.min_budget, self.max_budget)
+        return rungs_message(type(self).__name__, self.rung_budgets(), limits, self.eta, self.rungs)
 
     @property
     def population_sizes(self) -> dict[float, int]:
@@ -479,6 +498,7 @@ class DEHB(Scheduler):
             "strategy": self.strategy,
             "parents": self.parents,
             "seed": self.seed,
+            "rungs": self.rungs,
         }
 
 

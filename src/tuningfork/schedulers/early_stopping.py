@@ -373,5 +373,20 @@ class AnyOf(Scheduler):
                 return assignment
         return None
 
+    def assign_at_cap(self, study: Study) -> Assignment | None:
+        for member in self.schedulers:
+            assignment = member.assign_at_cap(study)
+            if assignment is not None:
+                return assignment
+        return None
+
+    def cap_warning(self, max_trials: int) -> str | None:
+        said = [text for m in self.schedulers if (text := m.cap_warning(max_trials))]
+        return "; ".join(said) if said else None
+
+    def start_message(self) -> str | None:
+        said = [text for m in self.schedulers if (text := m.start_message())]
+        return "; ".join(said) if said else None
+
     def describe(self) -> dict[str, Any]:
         return {"name": "AnyOf", "schedulers": [m.describe() for m in self.schedulers]}

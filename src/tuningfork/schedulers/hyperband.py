@@ -16,7 +16,8 @@ class Hyperband(HalvingScheduler):
     """Hyperband over synchronous (SHA) or asynchronous (ASHA) brackets.
 
     Args:
-        min_budget: the smallest budget, in the steps the objective reports (default 1).
+        min_budget: the smallest budget, in the steps the objective reports (default 1);
+            a whole number, as every budget.
         max_budget: the largest budget, R (default 81).
         eta: reduction factor (default 3). With R = 81 and eta = 3 the brackets are those
             of Li et al.'s Table 1 (see `brackets`).
@@ -27,6 +28,15 @@ class Hyperband(HalvingScheduler):
             to the bracket's size.
         sizes: ``"table"`` (default) or ``"ceil"``; see `hyperband_brackets`.
         seed: seeds the asynchronous bracket draw (default: the study's seed).
+        rungs: ``"down"`` (default): the largest bracket's rung budgets are
+            max_budget * eta^-k, rounded to whole steps, down to min_budget (Li et al.,
+            2018), so its first rung may lie above min_budget (1, 52, eta 3: 2, 6, 17, 52);
+            ``"up"``: min_budget * eta^k below the last rung, max_budget (1, 3, 9, 52). In
+            both, bracket s runs the largest bracket's top s + 1 rungs. `rung_budgets`
+            returns them.
+        finish_top: when `Study.optimize`'s ``max_trials`` is reached and the rule
+            promotes nothing more, the best paused trial of the highest rung is promoted
+            rung by rung until this many trials complete at max_budget (default 1; 0: no).
 
     Synchronous brackets run in turn s_max, s_max - 1, ..., 0, s_max, ...; a new trial joins
     the oldest bracket instance with a free first-rung slot, and promotions come before new
@@ -43,8 +53,10 @@ class Hyperband(HalvingScheduler):
         asynchronous: bool = False,
         sizes: str = "table",
         seed: int | None = None,
+        rungs: str = "down",
+        finish_top: int = 1,
     ) -> None:
-        brackets = hyperband_brackets(min_budget, max_budget, eta, sizes=sizes)
+        brackets = hyperband_brackets(min_budget, max_budget, eta, sizes=sizes, rungs=rungs)
         super().__init__(
             min_budget,
             max_budget,
@@ -53,6 +65,8 @@ class Hyperband(HalvingScheduler):
             asynchronous=asynchronous,
             brackets=brackets,
             seed=seed,
+            rungs=rungs,
+            finish_top=finish_top,
         )
         self.sizes = sizes
 

@@ -2,8 +2,8 @@
 
 Deterministic under a seed; several threads and processes share a study without running
 a trial twice at once; a study resumed after a restart (a new process, a new scheduler
-object) goes on exactly as an uninterrupted one; budgets are respected; a trial that never
-reports, or fails, does not stall the study.
+object) goes on exactly as an uninterrupted one; budgets are whole steps and are respected;
+a trial that never reports, or fails, does not stall the study.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ class SchedulerContract:
                 assert steps == list(range(1, len(steps) + 1)), (t.number, steps)
             assert not steps or steps[-1] <= self.max_budget
             budget = t.system_attrs.get("budget")
+            assert budget is None or type(budget) is int, (t.number, budget)  # whole steps
             if budget is not None and steps:
                 assert steps[-1] <= max(budget, 1), (t.number, steps[-1], budget)
             if t.state is TrialState.PAUSED:
