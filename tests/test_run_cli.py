@@ -155,8 +155,8 @@ def test_run_prints_the_rung_budgets_it_will_use(tmp_path, capsys):
                  "mode": "promotion", "rungs": "up"}  # fmt: skip
     path = _study_file(tmp_path, scheduler=scheduler, limits={"n_trials": 1})
     assert main(["run", str(path), "--workers", "1"]) == 0
-    err = capsys.readouterr().err
-    assert "ASHA rungs (steps): 1, 2, 4 (counting up from min_budget=1 by eta=2," in err
+    out = capsys.readouterr().out
+    assert "tuningfork: ASHA rungs (steps): 1, 2, 4 (counting up from min_budget=1 by eta=2," in out
     study = tf.load_study("cli", f"sqlite:///{tmp_path / 'cli.db'}")
     assert study.scheduler.describe()["rungs"] == "up"
 

@@ -867,9 +867,10 @@ class Study:
         ``preempt_signals`` are not used (the executor's workers handle their signals).
 
         A scheduler with something to say at the start (`Scheduler.start_message`, e.g.
-        the rung budgets of ASHA or Hyperband) says it in one line on stderr.
+        the rung budgets of ASHA or Hyperband) says it in one line on stderr (unless
+        ``show_progress_bar`` is False).
         """
-        message = self.scheduler.start_message()
+        message = self.scheduler.start_message() if show_progress_bar is not False else None
         if message:
             print(message, file=sys.stderr)
         if executor is not None:

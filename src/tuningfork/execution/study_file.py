@@ -134,6 +134,9 @@ def _run_here(
         f"study {study.name!r} in {redact_urls(config.storage_url())}:{total} {n_jobs} at a time "
         f"(Ctrl-C pauses running trials; --resume continues)",
     )
+    rungs = study.scheduler.start_message()
+    if rungs:
+        _say(out, rungs)
     with warnings.catch_warnings():  # the printer shows each failure with its log's tail
         warnings.filterwarnings("ignore", message=r"trial \d+ failed", category=UserWarning)
         _optimize(study, config, objective, target, n_jobs, printer)
