@@ -344,3 +344,13 @@ def test_worker_runs_trials_of_an_objective_file(tmp_path) -> None:
                  "--n-trials", "4"]) == 0  # fmt: skip
     assert len(tf.load_study("w", storage=url).get_trials(["COMPLETE"])) == 4
     assert main(["worker", "w", "--storage", url, "--objective", "no_such_module:f"]) == 2
+
+
+@pytest.mark.parametrize("new_name", ["a/b", ".."])
+def test_copy_refuses_a_bad_new_name_and_creates_nothing(capsys, url, tmp_path, new_name):
+    target = tmp_path / "copy.log"
+    to = f"journal://{target}"
+    code, out, err = run(capsys, "copy", "demo", "--from", url, "--to", to, "--new-name", new_name)
+    assert code == 2 and out == ""
+    assert err.startswith(f"tuningfork: error: study name {new_name!r} may not contain '/'")
+    assert not target.exists()

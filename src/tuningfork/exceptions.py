@@ -143,3 +143,8 @@ def require(module: str, extra: str):  # type: ignore[no-untyped-def]
         raise MissingExtra(
             f"{module!r} is not installed; install it with: pip install 'tuningfork[{extra}]'"
         ) from error
+
+
+class StudyNameError(TuningforkError, ValueError):
+    """A study name cannot be used: empty, a path, holding a control character, or too long
+    for the study's artefact folder; the message says which rule it breaks."""

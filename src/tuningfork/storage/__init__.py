@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import StorageError
-from tuningfork.storage.base import Storage, StudyInfo
+from tuningfork.storage.base import MAX_STUDY_NAME_BYTES, Storage, StudyInfo, check_study_name
 from tuningfork.storage.copy import copy_study
 from tuningfork.storage.journal import JournalStorage, journal_path
 from tuningfork.storage.memory import InMemoryStorage
@@ -24,11 +24,13 @@ _open_lock = threading.Lock()
 
 __all__ = [
     "DEFAULT_URL",
+    "MAX_STUDY_NAME_BYTES",
     "InMemoryStorage",
     "JournalStorage",
     "SQLStorage",
     "Storage",
     "StudyInfo",
+    "check_study_name",
     "copy_study",
     "default_url",
     "get_storage",

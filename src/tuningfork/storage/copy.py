@@ -14,6 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from tuningfork.exceptions import DuplicatedStudyError, StudyNotFound
+from tuningfork.storage.base import check_study_name
 
 if TYPE_CHECKING:
     from tuningfork.storage.base import Storage, StudyInfo
@@ -37,15 +38,17 @@ def copy_study(
     study's creation time is new. Copy a study that no worker is writing to: batches
     appended during the copy may be left out.
 
-    Raises `StudyNotFound` if the source has no such study, and `DuplicatedStudyError`
-    if the target already has a study of the new name (nothing is written then). If the
-    copy fails midway, the partial target study is deleted.
+    Raises `StudyNameError` for a name that `check_study_name` rejects (before any
+    storage is opened), `StudyNotFound` if the source has no such study, and
+    `DuplicatedStudyError` if the target already has a study of the new name (nothing is
+    written then). If the copy fails midway, the partial target study is deleted.
     """
     from tuningfork.storage import get_storage
 
+    target_name = name if new_name is None else new_name
+    check_study_name(target_name)  # before the target is opened: a bad name creates nothing
     source = get_storage(from_storage)
     target = get_storage(to_storage)
-    target_name = name if new_name is None else new_name
     info = source.get_study(name)  # StudyNotFound names the study and the storage
     if source is target and target_name == name:
         raise DuplicatedStudyError(

@@ -120,7 +120,7 @@ from tuningfork.exceptions import (
     StorageError,
     StudyNotFound,
 )
-from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
+from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
 from tuningfork.storage.memory import _not_found
 
 FORMAT_VERSION = 2
@@ -511,6 +511,7 @@ class JournalStorage(Storage):
     # -- studies --------------------------------------------------------------------------
 
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
+        check_study_name(name)
         with self._mutex, self._locked():
             self._catch_up(locked=True)
             if name in self._studies:

@@ -54,7 +54,7 @@ from tuningfork.exceptions import (
     StudyNotFound,
     require,
 )
-from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
+from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
 from tuningfork.storage.memory import _not_found
 
 SCHEMA_VERSION = 1
@@ -222,6 +222,7 @@ class SQLStorage(Storage):
     # -- studies --------------------------------------------------------------------------
 
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
+        check_study_name(name)
         created = time.time()
         encoded = json.dumps(list(directions))
 
