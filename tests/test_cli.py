@@ -354,3 +354,49 @@ def test_copy_refuses_a_bad_new_name_and_creates_nothing(capsys, url, tmp_path, 
     assert code == 2 and out == ""
     assert err.startswith(f"tuningfork: error: study name {new_name!r} may not contain '/'")
     assert not target.exists()
+
+
+# -- storage URLs in messages ---------------------------------------------------------------
+
+
+def _study_file(tmp_path: Path, storage: str) -> Path:
+    from tuningfork.config import EXAMPLE_STUDY_FILE
+
+    path = tmp_path / "study.yaml"
+    text = EXAMPLE_STUDY_FILE.replace("storage: sqlite:///tuningfork.db", f"storage: {storage}")
+    assert text != EXAMPLE_STUDY_FILE
+    path.write_text(text)
+    return path
+
+
+def test_run_with_an_unsupported_storage_names_the_files_url(capsys, tmp_path):
+    path = _study_file(tmp_path, "mysql://me:secret@localhost/hpo")
+    code, out, err = run(capsys, "run", str(path))
+    assert code == 2
+    assert "'mysql://me:***@localhost/hpo'" in err and "does not support 'mysql'" in err
+    assert "tuningfork.db" not in err.split("use ")[0] and "secret" not in out + err
+    assert not (tmp_path / "tuningfork.db").exists()
+
+
+def test_a_database_error_names_the_storage_in_use_without_its_password(
+    capsys, tmp_path, monkeypatch
+):
+    import sqlalchemy as sa
+
+    def fail(*args, **kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("tuningfork.execution.study_file.run_study_file", fail)
+    path = _study_file(tmp_path, "postgresql://me:secret@db.example/hpo")
+    code, _, err = run(capsys, "run", str(path))
+    assert code == 2
+    assert err.startswith(
+        "tuningfork: error: cannot use storage 'postgresql://me:***@db.example/hpo': "
+    )
+    assert "secret" not in err
+
+
+def test_storage_urls_are_shown_without_their_password(capsys):
+    code, out, err = run(capsys, "studies", "--storage", "mysql://me:secret@localhost/hpo")
+    assert code == 2 and out == ""
+    assert "'mysql://me:***@localhost/hpo'" in err and "secret" not in err

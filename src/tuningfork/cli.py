@@ -8,6 +8,7 @@ stdout). Exit codes: 0 success, 1 no result yet (no completed trial), 2 error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 from tuningfork import __version__, _export
 from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
-from tuningfork.storage import copy_study, default_url, get_storage
+from tuningfork.storage import copy_study, default_url, get_storage, redact_url
 from tuningfork.study import Study, StudySummary, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -261,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_studies(args: argparse.Namespace) -> int:
     url = _storage_url(args.storage)
     summaries = list_studies(url)
+    url = redact_url(url)
     if args.json:
         _print_json({"storage": url, "studies": [_summary_json(s) for s in summaries]})
     elif not summaries:
@@ -277,11 +279,12 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 def _cmd_copy(args: argparse.Namespace) -> int:
     source = _storage_url(args.source)
     info = copy_study(args.study, source, args.target, new_name=args.new_name)
-    doc = {"study": args.study, "from": source, "to": args.target, "copied_as": info.name}
+    source, target = redact_url(source), redact_url(args.target)
+    doc = {"study": args.study, "from": source, "to": target, "copied_as": info.name}
     if args.json:
         _print_json(doc)
     else:
-        print(f"copied study {args.study!r} from {source} to {args.target} as {info.name!r}")
+        print(f"copied study {args.study!r} from {source} to {target} as {info.name!r}")
     return EXIT_OK
 
 
@@ -326,7 +329,8 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     )  # fmt: skip
     states = wait_slurm(ids) if args.wait else {}
     if args.json:
-        _print_json({"study": args.study, "storage": url, "job_ids": ids, "states": states})
+        doc = {"study": args.study, "storage": redact_url(url), "job_ids": ids, "states": states}
+        _print_json(doc)
     elif states:
         print(" ".join(f"{job}:{state}" for job, state in states.items()))
     return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else EXIT_ERROR
@@ -424,7 +428,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_compact(args: argparse.Namespace) -> int:
     if not args.storage.startswith("journal://"):
         raise StorageError(
-            f"compact works on journal files (journal:///path/to/file.log), not {args.storage}"
+            "compact works on journal files (journal:///path/to/file.log), not "
+            f"{redact_url(args.storage)}"
         )
     storage = get_storage(args.storage)
     storage.compact()  # type: ignore[attr-defined]
@@ -507,7 +512,7 @@ def _status_json(study: Study, url: str) -> dict[str, Any]:
     return {
         "study": study.name,
         "directions": list(study.directions),
-        "storage": url,
+        "storage": redact_url(url),
         "n_trials": len(trials),
         "counts": _counts(t.state.value for t in trials),
         "best_trials": [_trial_json(t) for t in _best_trials(study)],
@@ -716,10 +721,20 @@ def _describe_error(error: BaseException, args: argparse.Namespace) -> str:
     if (_is_database_error(error) or isinstance(error, ImportError)) and not isinstance(
         error, TuningforkError
     ):
-        storage = getattr(args, "storage", None)
-        url = storage if storage is not None else default_url()
-        return f"cannot use storage {url!r}: {_one_line(error)}"
+        return f"cannot use storage {redact_url(_storage_in_use(args))!r}: {_one_line(error)}"
     return _one_line(error)
+
+
+def _storage_in_use(args: argparse.Namespace) -> str:
+    """The storage URL the command worked on, for an error message: the study file's for
+    `run`, else --storage or the default."""
+    if args.handler is _cmd_run:
+        from tuningfork.config import load_config
+
+        with contextlib.suppress(ConfigError):
+            return load_config(args.file).storage_url()
+    storage = getattr(args, "storage", None)
+    return storage if storage is not None else default_url()
 
 
 def _one_line(error: BaseException) -> str:

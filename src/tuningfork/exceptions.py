@@ -148,3 +148,8 @@ def require(module: str, extra: str):  # type: ignore[no-untyped-def]
 class StudyNameError(TuningforkError, ValueError):
     """A study name cannot be used: empty, a path, holding a control character, or too long
     for the study's artefact folder; the message says which rule it breaks."""
+
+
+class StorageURLError(StorageError, ValueError):
+    """A storage URL is malformed or names a kind of storage tuningfork does not support;
+    the message names the URL (its password masked) and the forms that work."""

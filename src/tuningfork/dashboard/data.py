@@ -31,7 +31,7 @@ from tuningfork._export import state_counts as _counts
 from tuningfork._export import strict_json
 from tuningfork._export import trial_json as _trial_json
 from tuningfork.exceptions import StorageError, TrialNotFound
-from tuningfork.storage import Storage, StudyInfo, get_storage
+from tuningfork.storage import Storage, StudyInfo, get_storage, redact_url
 from tuningfork.storage.journal import journal_path
 from tuningfork.storage.view import StudyView
 from tuningfork.study import Study, load_study
@@ -397,7 +397,4 @@ def _worker_json(key: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _display_url(storage: Storage) -> str:
-    try:
-        return sa.make_url(storage.url).render_as_string(hide_password=True)
-    except Exception:  # a journal URL, not one SQLAlchemy parses
-        return storage.url
+    return redact_url(storage.url)

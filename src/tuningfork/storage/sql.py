@@ -54,6 +54,7 @@ from tuningfork.exceptions import (
     StudyNotFound,
     require,
 )
+from tuningfork.storage import redact_url
 from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
 from tuningfork.storage.memory import _not_found
 
@@ -352,7 +353,7 @@ class SQLStorage(Storage):
     @property
     def _shown(self) -> str:
         """The URL for messages, without its password."""
-        return _display(self.url)
+        return redact_url(self.url)
 
     def __repr__(self) -> str:
         return f"SQLStorage({self._shown!r})"
@@ -387,13 +388,6 @@ def _transient(error: DBAPIError) -> bool:
     return bool(error.connection_invalidated) or isinstance(
         error, (OperationalError, InterfaceError)
     )
-
-
-def _display(url: str) -> str:
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: shown as given
-        return url
 
 
 def _info(row: Any) -> StudyInfo:
@@ -496,10 +490,10 @@ def _create_pg_schema(engine: sa.Engine, url: str) -> None:
             # a server that refuses the first connection is reported at once, not retried
             refused = attempt == 0 and str(error.orig).startswith("connection failed")
             if attempt == RETRIES or not _transient(error) or refused:
-                raise StorageError(f"cannot open {_display(url)}: {error.orig}") from error
+                raise StorageError(f"cannot open {redact_url(url)}: {error.orig}") from error
         time.sleep(delay * (0.5 + random.random()))
         delay = min(2 * delay, 2.0)
-    _check_version(row, _display(url))
+    _check_version(row, redact_url(url))
 
 
 def _check_version(row: Any, url: str) -> None:
