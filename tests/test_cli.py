@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -269,20 +270,79 @@ def test_unknown_study_suggests_a_name(capsys, url, command):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "argv", [["studies"], ["status", "demo"], ["best", "demo"], ["export", "demo"]]
-)
-def test_missing_sqlite_file_is_an_error_and_is_not_created(capsys, tmp_path, argv):
-    missing = tmp_path / "absent.db"
-    code, out, err = run(capsys, *argv, "--storage", f"sqlite:///{missing}")
+READ_ONLY = [
+    ["studies"],
+    ["status", "demo"],
+    ["best", "demo"],
+    ["export", "demo"],
+    ["plot", "demo", "history", "--out", "plot.png"],
+    ["importance", "demo"],
+    ["dashboard", "--port", "1"],
+    ["compact"],  # rewrites a journal, but never creates one
+]
+
+
+def _with_storage(argv: list[str], url: str) -> list[str]:
+    if argv == ["compact"]:
+        return ["compact", url]
+    return [*argv, "--storage", url]
+
+
+@pytest.mark.parametrize("argv", READ_ONLY, ids=lambda argv: argv[0])
+def test_a_missing_storage_is_an_error_and_is_not_created(capsys, tmp_path, argv):
+    for name, url in [
+        ("absent.db", f"sqlite:///{tmp_path / 'absent.db'}"),
+        ("mistyped.log", f"journal://{tmp_path / 'mistyped.log'}"),
+    ]:
+        if argv == ["compact"] and name.endswith(".db"):
+            continue
+        code, out, err = run(capsys, *_with_storage(argv, url))
+        assert code == 2 and out == ""
+        assert err == (
+            f"tuningfork: error: no tuningfork storage at {tmp_path / name} (no such file); "
+            "check the storage URL, or create a study there first\n"
+        )
+        assert sorted(tmp_path.iterdir()) == []  # no file, no lock file
+    if argv != ["compact"]:
+        code, _, err = run(capsys, *argv)  # the default, sqlite:///tuningfork.db, is missing
+        assert code == 2 and "no tuningfork storage at" in err
+        assert not Path("tuningfork.db").exists()
+
+
+@pytest.mark.parametrize("argv", READ_ONLY, ids=lambda argv: argv[0])
+def test_a_foreign_file_is_refused_and_left_as_it_was(capsys, tmp_path, argv):
+    database = tmp_path / "other.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE things (id INTEGER)")
+        connection.execute("INSERT INTO things VALUES (1)")
+    connection.close()
+    text = tmp_path / "notes.log"
+    text.write_text("not a journal\n")
+    before = {path: path.read_bytes() for path in (database, text)}
+    for path, url in [(database, f"sqlite:///{database}"), (text, f"journal://{text}")]:
+        if argv == ["compact"] and path == database:
+            continue
+        code, out, err = run(capsys, *_with_storage(argv, url))
+        assert code == 2 and out == ""
+        assert err.startswith(f"tuningfork: error: no tuningfork storage at {path}: ")
+        assert err.count("\n") == 1
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(tmp_path.iterdir()) == sorted(before)  # no -wal, -shm or .lock beside them
+    with sqlite3.connect(database) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    connection.close()
+    assert tables == [("things",)]
+
+
+def test_copy_reads_its_source_without_creating_it(capsys, tmp_path):
+    target = tmp_path / "target.log"
+    code, out, err = run(
+        capsys, "copy", "demo", "--from", f"journal://{tmp_path / 'typo.log'}",
+        "--to", f"journal://{target}",
+    )  # fmt: skip
     assert code == 2 and out == ""
-    assert err == (
-        f"tuningfork: error: no storage at {missing}; run a study first or pass --storage\n"
-    )
-    assert not missing.exists()
-    code, _, err = run(capsys, *argv)  # the default, sqlite:///tuningfork.db, is missing too
-    assert code == 2 and "no storage at" in err
-    assert not Path("tuningfork.db").exists()
+    assert err.startswith(f"tuningfork: error: no tuningfork storage at {tmp_path / 'typo.log'}")
+    assert sorted(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("storage", ["bogus://nowhere", "not-a-url", "sqlite://"])

@@ -19,7 +19,7 @@ from typing import Any
 
 from tuningfork import __version__, _export
 from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
-from tuningfork.storage import copy_study, default_url, get_storage, redact_url
+from tuningfork.storage import Storage, copy_study, default_url, get_storage, redact_url
 from tuningfork.study import Study, StudySummary, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -29,7 +29,6 @@ EXIT_ERROR = 2
 
 _STATES = _export.STATES
 _TABLE_STATES = _STATES[:4]
-_storage_url = _export.existing_storage_url
 _best_trials = _export.best_trials
 _trial_json = _export.trial_json
 _counts = _export.state_counts
@@ -260,9 +259,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    url = _storage_url(args.storage)
-    summaries = list_studies(url)
-    url = redact_url(url)
+    storage = _open(args, args.storage)
+    summaries = list_studies(storage)
+    url = redact_url(storage.url)
     if args.json:
         _print_json({"storage": url, "studies": [_summary_json(s) for s in summaries]})
     elif not summaries:
@@ -277,9 +276,10 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
 
 def _cmd_copy(args: argparse.Namespace) -> int:
-    source = _storage_url(args.source)
+    source = _open(args, args.source)
+    args.storage_in_use = args.target
     info = copy_study(args.study, source, args.target, new_name=args.new_name)
-    source, target = redact_url(source), redact_url(args.target)
+    source, target = redact_url(source.url), redact_url(args.target)
     doc = {"study": args.study, "from": source, "to": target, "copied_as": info.name}
     if args.json:
         _print_json(doc)
@@ -293,7 +293,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     return run_worker(
         args.study,
-        _storage_url(args.storage),
+        _open(args, args.storage).url,
         args.objective,
         n_trials=args.n_trials,
         timeout=args.timeout,
@@ -315,7 +315,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
         if not key.strip():
             raise TuningforkError(f"--sbatch {item!r} must look like KEY=VALUE or KEY")
         extra[key.strip().lstrip("-")] = value if sep else True
-    url = _storage_url(args.storage)
+    url = _open(args, args.storage).url
     load_study(args.study, url)  # fail here, not in every job, when the study is missing
     ids = launch_slurm(
         args.study, url, args.objective,
@@ -339,7 +339,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from tuningfork import viz
 
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(args.study, _open(args, args.storage))
     options: dict[str, Any] = {}
     if args.params:
         options["params"] = args.params
@@ -357,7 +357,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_importance(args: argparse.Namespace) -> int:
     from tuningfork import importance
 
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(args.study, _open(args, args.storage))
     evaluator = None
     if args.evaluator == "fanova":
         evaluator = importance.FanovaEvaluator(seed=0)
@@ -384,7 +384,7 @@ def _cmd_importance(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from tuningfork.dashboard import serve
 
-    serve(_storage_url(args.storage), host=args.host, port=args.port)
+    serve(_open(args, args.storage).url, host=args.host, port=args.port)
     return EXIT_OK
 
 
@@ -431,7 +431,7 @@ def _cmd_compact(args: argparse.Namespace) -> int:
             "compact works on journal files (journal:///path/to/file.log), not "
             f"{redact_url(args.storage)}"
         )
-    storage = get_storage(args.storage)
+    storage = _open(args, args.storage)
     storage.compact()  # type: ignore[attr-defined]
     if args.json:
         _print_json({"storage": args.storage, "compacted": True})
@@ -441,8 +441,8 @@ def _cmd_compact(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    url = _storage_url(args.storage)
-    doc = _status_json(load_study(args.study, url), url)
+    storage = _open(args, args.storage)
+    doc = _status_json(load_study(args.study, storage), storage.url)
     if args.json:
         _print_json(doc)
     else:
@@ -451,7 +451,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(args.study, _open(args, args.storage))
     best = [_trial_json(t) for t in _best_trials(study)]
     if args.json:
         _print_json(
@@ -472,7 +472,7 @@ def _cmd_best(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     fmt = _export_format(args)
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(args.study, _open(args, args.storage))
     if args.out is None:
         _write_export(study, fmt)
         return EXIT_OK
@@ -486,6 +486,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- storage --------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace, url: str | None) -> Storage:
+    """The existing storage at ``url`` (None: the default), opened without creating or
+    altering anything: `StorageNotFound` when there is none. Errors then name it."""
+    args.storage_in_use = url if url is not None else default_url()
+    return get_storage(args.storage_in_use, create=False)
 
 
 # -- data for both output forms -------------------------------------------------------------
@@ -726,8 +733,10 @@ def _describe_error(error: BaseException, args: argparse.Namespace) -> str:
 
 
 def _storage_in_use(args: argparse.Namespace) -> str:
-    """The storage URL the command worked on, for an error message: the study file's for
-    `run`, else --storage or the default."""
+    """The storage URL the command worked on, for an error message: the one it opened last,
+    the study file's for `run`, else --storage or the default."""
+    if getattr(args, "storage_in_use", None) is not None:
+        return str(args.storage_in_use)
     if args.handler is _cmd_run:
         from tuningfork.config import load_config
 

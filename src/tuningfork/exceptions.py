@@ -153,3 +153,9 @@ class StudyNameError(TuningforkError, ValueError):
 class StorageURLError(StorageError, ValueError):
     """A storage URL is malformed or names a kind of storage tuningfork does not support;
     the message names the URL (its password masked) and the forms that work."""
+
+
+class StorageNotFound(StorageError):
+    """No tuningfork storage is at a URL that must name an existing one (a read-only command,
+    ``get_storage(url, create=False)``): a missing file, a database without tuningfork's
+    tables, a file that is not a journal. The message names the path or URL."""

@@ -7,7 +7,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tuningfork.exceptions import StorageError, StorageURLError
+from tuningfork.exceptions import StorageError, StorageNotFound, StorageURLError
 from tuningfork.storage.base import MAX_STUDY_NAME_BYTES, Storage, StudyInfo, check_study_name
 from tuningfork.storage.copy import copy_study
 from tuningfork.storage.journal import JournalStorage, journal_path
@@ -101,7 +101,7 @@ def _absolute(url: str) -> str:
     return f"{absolute}?{query}" if query else absolute
 
 
-def get_storage(storage: Storage | str | None) -> Storage:
+def get_storage(storage: Storage | str | None, *, create: bool = True) -> Storage:
     """A storage object from a URL, an existing storage, or None (the default URL).
 
     ``"memory"`` gives a new in-memory storage. ``journal://PATH`` opens a journal file
@@ -111,6 +111,12 @@ def get_storage(storage: Storage | str | None) -> Storage:
     raises `StorageURLError`, naming it and the supported forms. SQL and journal URLs are
     opened once per process and shared, so that threads reuse one connection pool (one
     journal index).
+
+    Opening a storage creates it (a SQLite file and its tables, a journal file) unless
+    ``create=False``: then only an existing tuningfork storage is opened, and nothing is
+    created or altered; a missing file, a database without tuningfork's tables, a file
+    that is not a journal, or ``"memory"`` raise `StorageNotFound` naming the path. What
+    reads a storage without writing (the read-only commands, the dashboard) opens it so.
     """
     if isinstance(storage, Storage):
         return storage
@@ -120,17 +126,22 @@ def get_storage(storage: Storage | str | None) -> Storage:
             f"storage must be a URL string, a Storage object or None, not {type(url).__name__}"
         )
     if url in ("memory", ":memory:"):
+        if not create:
+            raise StorageNotFound(
+                f"no tuningfork storage at {url!r}: an in-memory storage lives in one process "
+                "and starts empty; use a SQLite file, a journal file or PostgreSQL"
+            )
         return InMemoryStorage()
     if _check_url(url) == "journal":
         key = (os.getpid(), f"journal://{journal_path(url)}")
         with _open_lock:
             if key not in _open:
-                _open[key] = JournalStorage(key[1])
+                _open[key] = JournalStorage(key[1], create=create)
             return _open[key]
     from tuningfork.storage.sql import SQLStorage
 
     key = (os.getpid(), _absolute(url))
     with _open_lock:
         if key not in _open:
-            _open[key] = SQLStorage(key[1])
+            _open[key] = SQLStorage(key[1], create=create)
         return _open[key]

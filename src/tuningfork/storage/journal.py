@@ -118,6 +118,7 @@ from tuningfork.exceptions import (
     DuplicatedStudyError,
     SchemaVersionError,
     StorageError,
+    StorageNotFound,
     StudyNotFound,
 )
 from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
@@ -255,6 +256,10 @@ class JournalStorage(Storage):
     false for any it does not know. On a file system that is not coherent every batch is
     flushed with ``fsync`` before the lock is released, whatever ``fsync`` says, since a
     writer on another machine would otherwise write over it (see "Durability").
+
+    ``create=False`` opens only an existing journal, creating nothing (neither the journal
+    nor its lock file); a missing or empty file, or one that is not a journal, raises
+    `StorageNotFound`.
     """
 
     def __init__(
@@ -263,6 +268,7 @@ class JournalStorage(Storage):
         *,
         fsync: bool = True,
         coherent: bool | None = None,
+        create: bool = True,
     ) -> None:
         raw = os.fspath(path)
         self.path = journal_path(raw) if raw.startswith(SCHEME) else os.path.abspath(raw)
@@ -278,11 +284,20 @@ class JournalStorage(Storage):
         self._written: dict[str, int] = {}  # pending tokens read back -> their seqs
         self._reset_index()
         directory = os.path.dirname(self.path)
+        if not create and (not os.path.isfile(self.path) or os.path.getsize(self.path) == 0):
+            what = "an empty file" if os.path.isfile(self.path) else "no such file"
+            raise StorageNotFound(
+                f"no tuningfork storage at {self.path} ({what}); check the storage URL, or "
+                "create a study there first"
+            )
         if not os.path.isdir(directory):
             raise StorageError(f"cannot open {self.url}: the directory {directory} does not exist")
         if coherent is None:
             coherent = filesystem_type(directory) in COHERENT_FILESYSTEMS
         self.coherent = coherent
+        if not create:
+            self._catch_up()  # reads the header: raises if the file is not a journal
+            return
         with self._locked():
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -357,9 +372,9 @@ class JournalStorage(Storage):
         except ValueError:
             header = None
         if not isinstance(header, dict) or _HEADER_KEY not in header:
-            raise StorageError(
-                f"{self.path} is not a tuningfork journal (its first line is not a journal "
-                "header); give another file name"
+            raise StorageNotFound(
+                f"no tuningfork storage at {self.path}: the file is not a tuningfork journal "
+                "(its first line is not a journal header); give another file name"
             )
         version = header[_HEADER_KEY]
         if not isinstance(version, int) or version > FORMAT_VERSION:
