@@ -460,3 +460,62 @@ def test_storage_urls_are_shown_without_their_password(capsys):
     code, out, err = run(capsys, "studies", "--storage", "mysql://me:secret@localhost/hpo")
     assert code == 2 and out == ""
     assert "'mysql://me:***@localhost/hpo'" in err and "secret" not in err
+
+
+# -- delete ---------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    """A stdin that is a terminal, with the user's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _names(url: str) -> list[str]:
+    return [summary.name for summary in tf.list_studies(url)]
+
+
+def test_delete_with_yes(capsys, url):
+    code, out, err = run(capsys, "delete", "demo", "--storage", url, "--yes")
+    assert code == 0 and err == ""
+    assert out == f"deleted study 'demo' from {url}\n"
+    assert _names(url) == ["pareto"]
+    doc = run_json(capsys, "delete", "pareto", "--storage", url, "--yes")
+    assert doc == {"study": "pareto", "storage": url, "deleted": True}
+    assert _names(url) == []
+
+
+def test_delete_asks_on_a_terminal(capsys, url, monkeypatch):
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    code, out, err = run(capsys, "delete", "demo", "--storage", url)
+    assert code == 1 and out == ""
+    assert err == (
+        f"delete study 'demo' and all its trials from {url}? [y/N] "
+        "tuningfork: study 'demo' was not deleted\n"
+    )
+    assert _names(url) == ["demo", "pareto"]
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    code, out, _ = run(capsys, "delete", "demo", "--storage", url)
+    assert code == 0 and out.startswith("deleted study 'demo'")
+    assert _names(url) == ["pareto"]
+
+
+def test_delete_without_a_terminal_needs_yes(capsys, url, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # piped: not an answer
+    code, out, err = run(capsys, "delete", "demo", "--storage", url)
+    assert code == 2 and out == ""
+    assert err == (
+        "tuningfork: error: not deleting study 'demo' without confirmation (stdin is not a "
+        "terminal); pass --yes to delete it\n"
+    )
+    assert _names(url) == ["demo", "pareto"]
+
+
+def test_delete_of_a_missing_study_or_storage_is_an_error(capsys, url, tmp_path):
+    code, _, err = run(capsys, "delete", "dmeo", "--storage", url, "--yes")
+    assert code == 2 and "did you mean 'demo'?" in err
+    missing = tmp_path / "typo.log"
+    code, _, err = run(capsys, "delete", "demo", "--storage", f"journal://{missing}", "--yes")
+    assert code == 2 and f"no tuningfork storage at {missing}" in err
+    assert not missing.exists() and _names(url) == ["demo", "pareto"]

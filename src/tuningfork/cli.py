@@ -1,8 +1,9 @@
 """The ``tuningfork`` command line: list studies, show a study's status and best trial, export.
 
 A thin layer over the Python API (`list_studies`, `load_study`, `Study.best_trial(s)`,
-`Study.export`). Every command takes ``--storage URL`` and ``--json`` (one JSON document on
-stdout). Exit codes: 0 success, 1 no result yet (no completed trial), 2 error.
+`Study.export`, `delete_study`). Every command takes ``--storage URL`` and ``--json`` (one
+JSON document on stdout). Exit codes: 0 success, 1 no result yet (no completed trial; a
+deletion declined), 2 error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from tuningfork import __version__, _export
 from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
 from tuningfork.storage import Storage, copy_study, default_url, get_storage, redact_url
-from tuningfork.study import Study, StudySummary, list_studies, load_study
+from tuningfork.study import Study, StudySummary, delete_study, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
 EXIT_OK = 0
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print one JSON document")
     parser = argparse.ArgumentParser(
         prog="tuningfork",
-        description="Run tuningfork studies from YAML files; inspect, export and copy them.",
+        description="Run tuningfork studies from YAML files; inspect, export, copy and delete "
+        "them.",
     )
     parser.add_argument("--version", action="version", version=f"tuningfork {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -95,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     command("studies", _cmd_studies, "list the studies in the storage")
     command("status", _cmd_status, "trial counts, best value, workers and running trials")
     command("best", _cmd_best, "the best trial (the Pareto front when multi-objective)")
+    delete = command("delete", _cmd_delete, "delete a study and all its trials")
+    delete.add_argument(
+        "--yes", action="store_true",
+        help="delete without asking (needed when stdin is not a terminal)",
+    )  # fmt: skip
     export = command("export", _cmd_export, "write the trials as CSV or JSON")
     export.add_argument(
         "--format", choices=("csv", "json"), help="default: from --out's suffix, else csv"
@@ -468,6 +475,34 @@ def _cmd_best(args: argparse.Namespace) -> int:
     if not args.json:
         _print_best(study, best)
     return EXIT_OK
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    storage = _open(args, args.storage)
+    storage.get_study(args.study)  # a missing study is an error before any question
+    url = redact_url(storage.url)
+    if not args.yes and not _confirm_delete(args.study, url):
+        print(f"tuningfork: study {args.study!r} was not deleted", file=sys.stderr)
+        return EXIT_NO_RESULT
+    delete_study(args.study, storage)
+    if args.json:
+        _print_json({"study": args.study, "storage": url, "deleted": True})
+    else:
+        print(f"deleted study {args.study!r} from {url}")
+    return EXIT_OK
+
+
+def _confirm_delete(name: str, url: str) -> bool:
+    """Ask on the terminal whether to delete; True for "y" or "yes". Without a terminal
+    nobody can answer: an error that names --yes."""
+    if not sys.stdin.isatty():
+        raise TuningforkError(
+            f"not deleting study {name!r} without confirmation (stdin is not a terminal); "
+            "pass --yes to delete it"
+        )
+    print(f"delete study {name!r} and all its trials from {url}? [y/N] ", end="", file=sys.stderr)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def copy_study(
     `DuplicatedStudyError` if the target already has a study of the new name (nothing is
     written then). If the copy fails midway, the partial target study is deleted.
     """
-    from tuningfork.storage import get_storage
+    from tuningfork.storage import get_storage, redact_url
 
     target_name = name if new_name is None else new_name
     check_study_name(target_name)  # before the target is opened: a bad name creates nothing
@@ -53,7 +53,7 @@ def copy_study(
     if source is target and target_name == name:
         raise DuplicatedStudyError(
             f"cannot copy study {name!r} onto itself; give new_name to copy it within "
-            f"{source.url or 'the same storage'}"
+            f"{redact_url(source.url) or 'the same storage'}"
         )
     try:
         target.get_study(target_name)
@@ -61,8 +61,9 @@ def copy_study(
         pass
     else:
         raise DuplicatedStudyError(
-            f"the target storage {target.url or target!r} already has a study named "
-            f"{target_name!r}; delete it first or pass another new_name"
+            f"the target storage {redact_url(target.url) or target!r} already has a study named "
+            f"{target_name!r}; delete it first (tuningfork.delete_study, or `tuningfork delete`) "
+            "or pass another new_name"
         )
     batches = [events for _, events in source.read(info.study_id, 0)]
     beats = source.heartbeats(info.study_id)
