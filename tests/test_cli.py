@@ -519,3 +519,83 @@ def test_delete_of_a_missing_study_or_storage_is_an_error(capsys, url, tmp_path)
     code, _, err = run(capsys, "delete", "demo", "--storage", f"journal://{missing}", "--yes")
     assert code == 2 and f"no tuningfork storage at {missing}" in err
     assert not missing.exists() and _names(url) == ["demo", "pareto"]
+
+
+# -- a study file in place of NAME --storage URL --------------------------------------------
+
+
+@pytest.fixture
+def study_file(url, tmp_path) -> Path:
+    """A study file beside the fixture's database, naming 'demo' and, relative to the
+    file's folder, its storage; the tests run from another directory."""
+    from tuningfork.config import EXAMPLE_STUDY_FILE
+
+    path = tmp_path / "demo.yaml"
+    text = EXAMPLE_STUDY_FILE.replace("study: example-quadratic", "study: demo")
+    path.write_text(text.replace("sqlite:///tuningfork.db", "sqlite:///studies.db"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv", [["status"], ["best"], ["export", "--format", "json"], ["importance"]]
+)
+def test_a_study_file_names_the_study_and_its_storage(capsys, url, study_file, argv):
+    command, *options = argv
+    by_name = run(capsys, command, "demo", *options, "--storage", url)
+    by_file = run(capsys, command, str(study_file), *options)
+    assert by_file[0] == by_name[0] == 0, by_file[2]
+    if command == "status":  # the running trial's elapsed time differs between the two
+        assert by_file[1].split("\n\n")[0] == by_name[1].split("\n\n")[0]
+    else:
+        assert by_file == by_name
+    assert not Path("tuningfork.db").exists()  # the current directory's storage is not used
+
+
+def test_plot_and_delete_with_a_study_file(capsys, url, study_file):
+    code, out, _ = run(capsys, "plot", str(study_file), "history", "--out", "h.json")
+    assert code == 0 and out == "wrote h.json\n" and Path("h.json").is_file()
+    code, out, _ = run(capsys, "delete", str(study_file), "--yes")
+    assert code == 0 and out == f"deleted study 'demo' from {url}\n"
+    assert _names(url) == ["pareto"]
+
+
+def test_a_study_file_with_storage_is_ambiguous(capsys, url, study_file):
+    code, out, err = run(capsys, "status", str(study_file), "--storage", url)
+    assert code == 2 and out == ""
+    assert err == (
+        f"tuningfork: error: {study_file} names its study's storage; drop --storage {url}, "
+        "or give the study's name instead of the file\n"
+    )
+
+
+def test_dashboard_serves_a_study_files_storage(capsys, url, study_file, monkeypatch):
+    served = []
+    monkeypatch.setattr("tuningfork.dashboard.serve", lambda url, **kw: served.append(url))
+    assert run(capsys, "dashboard", str(study_file))[0] == 0
+    assert run(capsys, "dashboard", "--storage", url)[0] == 0
+    assert served == [url, url]
+    code, _, err = run(capsys, "dashboard", str(study_file), "--storage", url)
+    assert code == 2 and "drop --storage" in err
+
+
+def test_the_digits_demo_prints_commands_that_work_from_anywhere(capsys, tmp_path):
+    pytest.importorskip("sklearn")
+    demo = Path(__file__).resolve().parent.parent / "examples" / "digits.py"
+    where = tmp_path / "examples"  # `make demo` runs it in examples/, with the default storage
+    where.mkdir()
+    argv = [sys.executable, str(demo), "--trials", "2", "--workers", "1", "--study", "d"]
+    done = subprocess.run(argv, cwd=where, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    commands = done.stdout.split("See it with:\n")[1].splitlines()
+    storage = f"sqlite:///{where / 'tuningfork.db'}"
+    assert commands == [
+        f"  tuningfork status d --storage {storage}",
+        f"  tuningfork dashboard --storage {storage}",
+    ]
+    code, out, err = run(capsys, *commands[0].split()[1:])  # from tmp_path, not examples/
+    assert code == 0, err
+    fields = dict(line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
+    assert fields["study"] == "d (maximize)" and fields["trials"].startswith("2 (")

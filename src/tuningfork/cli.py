@@ -16,13 +16,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuningfork import __version__, _export
 from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
 from tuningfork.storage import Storage, copy_study, default_url, get_storage, redact_url
 from tuningfork.study import Study, StudySummary, delete_study, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.config import StudyConfig
 
 EXIT_OK = 0
 EXIT_NO_RESULT = 1
@@ -47,6 +50,11 @@ def _is_database_error(error: BaseException) -> bool:
 
 
 Handler = Callable[[argparse.Namespace], int]
+
+_STUDY_HELP = (
+    "the study's name, or a YAML study file (STUDY.yaml), whose study and storage are used "
+    "(then without --storage)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(handler=handler)
-        if name != "studies":
+        if name in ("worker", "launch"):
             sub.add_argument("study", metavar="STUDY", help="the study's name")
+        elif name != "studies":
+            sub.add_argument("study", metavar="STUDY", help=_STUDY_HELP)
         return sub
 
     command("studies", _cmd_studies, "list the studies in the storage")
@@ -213,6 +223,10 @@ def _parser() -> argparse.ArgumentParser:
     text = "serve the live web dashboard (read-only) for a storage"
     dashboard = commands.add_parser("dashboard", help=text, description=text)
     dashboard.set_defaults(handler=_cmd_dashboard)
+    dashboard.add_argument(
+        "file", metavar="STUDY.yaml", nargs="?",
+        help="serve the storage of this study file (instead of --storage)",
+    )  # fmt: skip
     dashboard.add_argument(
         "--storage", metavar="URL",
         help="storage URL (default: $TUNINGFORK_STORAGE, else sqlite:///tuningfork.db)",
@@ -346,7 +360,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from tuningfork import viz
 
-    study = load_study(args.study, _open(args, args.storage))
+    study = load_study(*_study_and_storage(args))
     options: dict[str, Any] = {}
     if args.params:
         options["params"] = args.params
@@ -364,7 +378,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_importance(args: argparse.Namespace) -> int:
     from tuningfork import importance
 
-    study = load_study(args.study, _open(args, args.storage))
+    study = load_study(*_study_and_storage(args))
     evaluator = None
     if args.evaluator == "fanova":
         evaluator = importance.FanovaEvaluator(seed=0)
@@ -391,7 +405,8 @@ def _cmd_importance(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from tuningfork.dashboard import serve
 
-    serve(_open(args, args.storage).url, host=args.host, port=args.port)
+    url = args.storage if args.file is None else _study_file(args.file, args.storage).storage_url()
+    serve(_open(args, url).url, host=args.host, port=args.port)
     return EXIT_OK
 
 
@@ -448,8 +463,8 @@ def _cmd_compact(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    storage = _open(args, args.storage)
-    doc = _status_json(load_study(args.study, storage), storage.url)
+    name, storage = _study_and_storage(args)
+    doc = _status_json(load_study(name, storage), storage.url)
     if args.json:
         _print_json(doc)
     else:
@@ -458,7 +473,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    study = load_study(args.study, _open(args, args.storage))
+    study = load_study(*_study_and_storage(args))
     best = [_trial_json(t) for t in _best_trials(study)]
     if args.json:
         _print_json(
@@ -478,17 +493,17 @@ def _cmd_best(args: argparse.Namespace) -> int:
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    storage = _open(args, args.storage)
-    storage.get_study(args.study)  # a missing study is an error before any question
+    name, storage = _study_and_storage(args)
+    storage.get_study(name)  # a missing study is an error before any question
     url = redact_url(storage.url)
-    if not args.yes and not _confirm_delete(args.study, url):
-        print(f"tuningfork: study {args.study!r} was not deleted", file=sys.stderr)
+    if not args.yes and not _confirm_delete(name, url):
+        print(f"tuningfork: study {name!r} was not deleted", file=sys.stderr)
         return EXIT_NO_RESULT
-    delete_study(args.study, storage)
+    delete_study(name, storage)
     if args.json:
-        _print_json({"study": args.study, "storage": url, "deleted": True})
+        _print_json({"study": name, "storage": url, "deleted": True})
     else:
-        print(f"deleted study {args.study!r} from {url}")
+        print(f"deleted study {name!r} from {url}")
     return EXIT_OK
 
 
@@ -507,7 +522,7 @@ def _confirm_delete(name: str, url: str) -> bool:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     fmt = _export_format(args)
-    study = load_study(args.study, _open(args, args.storage))
+    study = load_study(*_study_and_storage(args))
     if args.out is None:
         _write_export(study, fmt)
         return EXIT_OK
@@ -528,6 +543,31 @@ def _open(args: argparse.Namespace, url: str | None) -> Storage:
     altering anything: `StorageNotFound` when there is none. Errors then name it."""
     args.storage_in_use = url if url is not None else default_url()
     return get_storage(args.storage_in_use, create=False)
+
+
+def _study_and_storage(args: argparse.Namespace) -> tuple[str, Storage]:
+    """The study's name and its existing storage: STUDY and --storage, or, when STUDY is a
+    YAML study file, the study and storage that the file names."""
+    if not _is_study_file(args.study):
+        return args.study, _open(args, args.storage)
+    config = _study_file(args.study, args.storage)
+    return config.study, _open(args, config.storage_url())
+
+
+def _is_study_file(argument: str) -> bool:
+    return argument.lower().endswith((".yaml", ".yml")) and os.path.isfile(argument)
+
+
+def _study_file(path: str, storage: str | None) -> StudyConfig:
+    """The study file at ``path``; with --storage too, which storage to read is ambiguous."""
+    from tuningfork.config import load_config
+
+    if storage is not None:
+        raise TuningforkError(
+            f"{path} names its study's storage; drop --storage {redact_url(storage)}, or give "
+            "the study's name instead of the file"
+        )
+    return load_config(path)
 
 
 # -- data for both output forms -------------------------------------------------------------
