@@ -599,3 +599,19 @@ def test_the_digits_demo_prints_commands_that_work_from_anywhere(capsys, tmp_pat
     assert code == 0, err
     fields = dict(line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
     assert fields["study"] == "d (maximize)" and fields["trials"].startswith("2 (")
+
+
+def test_a_warning_is_one_line_on_stderr(capsys, tmp_path):
+    path = tmp_path / "s.log"
+    tf.create_study("s", storage=f"journal://{path}")
+    offset = path.stat().st_size
+    with open(path, "ab") as journal:
+        journal.write(b"garbage\n")
+    tf.storage._open.clear()  # a fresh process would read the journal anew
+    code, out, err = run(capsys, "studies", "--storage", f"journal://{path}")
+    assert code == 0 and out.startswith("NAME")
+    assert err == (
+        f"tuningfork: warning: {path}: skipped 1 line(s) that are not valid journal records, "
+        f"the first at byte offset {offset} (a writer that crashed mid-line, or bytes written "
+        f"by something else); `tuningfork compact journal://{path}` drops them\n"
+    )

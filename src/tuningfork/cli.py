@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else EXIT_ERROR
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with warnings.catch_warnings():  # restores the hook after the command
+            warnings.showwarning = _show_warning
+            return handler(args)
     except BrokenPipeError:  # e.g. `tuningfork export s | head`
         _silence_stdout()
         return EXIT_NO_RESULT
@@ -74,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tuningfork: error: {_describe_error(error, args)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A warning as one line on stderr, like an error: the user did not write the code
+    that a warning's usual file and line would point into."""
+    print(f"tuningfork: warning: {message}", file=sys.stderr)
 
 
 # -- arguments ------------------------------------------------------------------------------

@@ -159,3 +159,8 @@ class StorageNotFound(StorageError):
     """No tuningfork storage is at a URL that must name an existing one (a read-only command,
     ``get_storage(url, create=False)``): a missing file, a database without tuningfork's
     tables, a file that is not a journal. The message names the path or URL."""
+
+
+class StorageWarning(UserWarning):
+    """A storage skipped something it could not read (e.g. journal lines that are not valid
+    records); the message says what, where, and how to clean it up."""
