@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import functools
 import multiprocessing
+import shlex
 import sys
 
 import numpy as np
@@ -22,6 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import tuningfork
+from tuningfork.storage import redact_url
 
 EPOCHS = 15
 SEED = 42
@@ -145,8 +147,9 @@ def run_workers(study_name: str, storage: str | None, n_trials: int, n_workers: 
         sys.exit("A worker process failed; its traceback is above.")
 
 
-def report(study: tuningfork.Study, storage: str | None) -> None:
-    """Print the best configuration, its test accuracy and the study's trial counts."""
+def report(study: tuningfork.Study) -> None:
+    """Print the best configuration, its test accuracy, the study's trial counts and the
+    commands that show the study, runnable from any directory."""
     trials = study.get_trials()
     counts = {state: sum(t.state is state for t in trials) for state in tuningfork.TrialState}
     if not counts[tuningfork.TrialState.COMPLETE]:
@@ -174,8 +177,11 @@ def report(study: tuningfork.Study, storage: str | None) -> None:
         f"{counts[tuningfork.TrialState.PRUNED]} pruned, "
         f"{counts[tuningfork.TrialState.FAIL]} failed."
     )
-    where = f" --storage {storage}" if storage else ""
-    print(f"See it with:  tuningfork status {study.name}{where}")
+    # the storage's absolute URL, so that the commands work from any directory
+    storage = shlex.quote(redact_url(study.storage.url))
+    print("See it with:")
+    print(f"  tuningfork status {shlex.quote(study.name)} --storage {storage}")
+    print(f"  tuningfork dashboard --storage {storage}")
 
 
 def main() -> None:
@@ -206,7 +212,7 @@ def main() -> None:
     )
 
     run_workers(study.name, args.storage, args.trials, args.workers)
-    report(study, args.storage)
+    report(study)
 
 
 if __name__ == "__main__":

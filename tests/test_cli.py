@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -269,20 +270,79 @@ def test_unknown_study_suggests_a_name(capsys, url, command):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "argv", [["studies"], ["status", "demo"], ["best", "demo"], ["export", "demo"]]
-)
-def test_missing_sqlite_file_is_an_error_and_is_not_created(capsys, tmp_path, argv):
-    missing = tmp_path / "absent.db"
-    code, out, err = run(capsys, *argv, "--storage", f"sqlite:///{missing}")
+READ_ONLY = [
+    ["studies"],
+    ["status", "demo"],
+    ["best", "demo"],
+    ["export", "demo"],
+    ["plot", "demo", "history", "--out", "plot.png"],
+    ["importance", "demo"],
+    ["dashboard", "--port", "1"],
+    ["compact"],  # rewrites a journal, but never creates one
+]
+
+
+def _with_storage(argv: list[str], url: str) -> list[str]:
+    if argv == ["compact"]:
+        return ["compact", url]
+    return [*argv, "--storage", url]
+
+
+@pytest.mark.parametrize("argv", READ_ONLY, ids=lambda argv: argv[0])
+def test_a_missing_storage_is_an_error_and_is_not_created(capsys, tmp_path, argv):
+    for name, url in [
+        ("absent.db", f"sqlite:///{tmp_path / 'absent.db'}"),
+        ("mistyped.log", f"journal://{tmp_path / 'mistyped.log'}"),
+    ]:
+        if argv == ["compact"] and name.endswith(".db"):
+            continue
+        code, out, err = run(capsys, *_with_storage(argv, url))
+        assert code == 2 and out == ""
+        assert err == (
+            f"tuningfork: error: no tuningfork storage at {tmp_path / name} (no such file); "
+            "check the storage URL, or create a study there first\n"
+        )
+        assert sorted(tmp_path.iterdir()) == []  # no file, no lock file
+    if argv != ["compact"]:
+        code, _, err = run(capsys, *argv)  # the default, sqlite:///tuningfork.db, is missing
+        assert code == 2 and "no tuningfork storage at" in err
+        assert not Path("tuningfork.db").exists()
+
+
+@pytest.mark.parametrize("argv", READ_ONLY, ids=lambda argv: argv[0])
+def test_a_foreign_file_is_refused_and_left_as_it_was(capsys, tmp_path, argv):
+    database = tmp_path / "other.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE things (id INTEGER)")
+        connection.execute("INSERT INTO things VALUES (1)")
+    connection.close()
+    text = tmp_path / "notes.log"
+    text.write_text("not a journal\n")
+    before = {path: path.read_bytes() for path in (database, text)}
+    for path, url in [(database, f"sqlite:///{database}"), (text, f"journal://{text}")]:
+        if argv == ["compact"] and path == database:
+            continue
+        code, out, err = run(capsys, *_with_storage(argv, url))
+        assert code == 2 and out == ""
+        assert err.startswith(f"tuningfork: error: no tuningfork storage at {path}: ")
+        assert err.count("\n") == 1
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(tmp_path.iterdir()) == sorted(before)  # no -wal, -shm or .lock beside them
+    with sqlite3.connect(database) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    connection.close()
+    assert tables == [("things",)]
+
+
+def test_copy_reads_its_source_without_creating_it(capsys, tmp_path):
+    target = tmp_path / "target.log"
+    code, out, err = run(
+        capsys, "copy", "demo", "--from", f"journal://{tmp_path / 'typo.log'}",
+        "--to", f"journal://{target}",
+    )  # fmt: skip
     assert code == 2 and out == ""
-    assert err == (
-        f"tuningfork: error: no storage at {missing}; run a study first or pass --storage\n"
-    )
-    assert not missing.exists()
-    code, _, err = run(capsys, *argv)  # the default, sqlite:///tuningfork.db, is missing too
-    assert code == 2 and "no storage at" in err
-    assert not Path("tuningfork.db").exists()
+    assert err.startswith(f"tuningfork: error: no tuningfork storage at {tmp_path / 'typo.log'}")
+    assert sorted(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("storage", ["bogus://nowhere", "not-a-url", "sqlite://"])
@@ -344,3 +404,214 @@ def test_worker_runs_trials_of_an_objective_file(tmp_path) -> None:
                  "--n-trials", "4"]) == 0  # fmt: skip
     assert len(tf.load_study("w", storage=url).get_trials(["COMPLETE"])) == 4
     assert main(["worker", "w", "--storage", url, "--objective", "no_such_module:f"]) == 2
+
+
+@pytest.mark.parametrize("new_name", ["a/b", ".."])
+def test_copy_refuses_a_bad_new_name_and_creates_nothing(capsys, url, tmp_path, new_name):
+    target = tmp_path / "copy.log"
+    to = f"journal://{target}"
+    code, out, err = run(capsys, "copy", "demo", "--from", url, "--to", to, "--new-name", new_name)
+    assert code == 2 and out == ""
+    assert err.startswith(f"tuningfork: error: study name {new_name!r} may not contain '/'")
+    assert not target.exists()
+
+
+# -- storage URLs in messages ---------------------------------------------------------------
+
+
+def _study_file(tmp_path: Path, storage: str) -> Path:
+    from tuningfork.config import EXAMPLE_STUDY_FILE
+
+    path = tmp_path / "study.yaml"
+    text = EXAMPLE_STUDY_FILE.replace("storage: sqlite:///tuningfork.db", f"storage: {storage}")
+    assert text != EXAMPLE_STUDY_FILE
+    path.write_text(text)
+    return path
+
+
+def test_run_with_an_unsupported_storage_names_the_files_url(capsys, tmp_path):
+    path = _study_file(tmp_path, "mysql://me:secret@localhost/hpo")
+    code, out, err = run(capsys, "run", str(path))
+    assert code == 2
+    assert "'mysql://me:***@localhost/hpo'" in err and "does not support 'mysql'" in err
+    assert "tuningfork.db" not in err.split("use ")[0] and "secret" not in out + err
+    assert not (tmp_path / "tuningfork.db").exists()
+
+
+def test_a_database_error_names_the_storage_in_use_without_its_password(
+    capsys, tmp_path, monkeypatch
+):
+    import sqlalchemy as sa
+
+    def fail(*args, **kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("tuningfork.execution.study_file.run_study_file", fail)
+    path = _study_file(tmp_path, "postgresql://me:secret@db.example/hpo")
+    code, _, err = run(capsys, "run", str(path))
+    assert code == 2
+    assert err.startswith(
+        "tuningfork: error: cannot use storage 'postgresql://me:***@db.example/hpo': "
+    )
+    assert "secret" not in err
+
+
+def test_storage_urls_are_shown_without_their_password(capsys):
+    code, out, err = run(capsys, "studies", "--storage", "mysql://me:secret@localhost/hpo")
+    assert code == 2 and out == ""
+    assert "'mysql://me:***@localhost/hpo'" in err and "secret" not in err
+
+
+# -- delete ---------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    """A stdin that is a terminal, with the user's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _names(url: str) -> list[str]:
+    return [summary.name for summary in tf.list_studies(url)]
+
+
+def test_delete_with_yes(capsys, url):
+    code, out, err = run(capsys, "delete", "demo", "--storage", url, "--yes")
+    assert code == 0 and err == ""
+    assert out == f"deleted study 'demo' from {url}\n"
+    assert _names(url) == ["pareto"]
+    doc = run_json(capsys, "delete", "pareto", "--storage", url, "--yes")
+    assert doc == {"study": "pareto", "storage": url, "deleted": True}
+    assert _names(url) == []
+
+
+def test_delete_asks_on_a_terminal(capsys, url, monkeypatch):
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    code, out, err = run(capsys, "delete", "demo", "--storage", url)
+    assert code == 1 and out == ""
+    assert err == (
+        f"delete study 'demo' and all its trials from {url}? [y/N] "
+        "tuningfork: study 'demo' was not deleted\n"
+    )
+    assert _names(url) == ["demo", "pareto"]
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    code, out, _ = run(capsys, "delete", "demo", "--storage", url)
+    assert code == 0 and out.startswith("deleted study 'demo'")
+    assert _names(url) == ["pareto"]
+
+
+def test_delete_without_a_terminal_needs_yes(capsys, url, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # piped: not an answer
+    code, out, err = run(capsys, "delete", "demo", "--storage", url)
+    assert code == 2 and out == ""
+    assert err == (
+        "tuningfork: error: not deleting study 'demo' without confirmation (stdin is not a "
+        "terminal); pass --yes to delete it\n"
+    )
+    assert _names(url) == ["demo", "pareto"]
+
+
+def test_delete_of_a_missing_study_or_storage_is_an_error(capsys, url, tmp_path):
+    code, _, err = run(capsys, "delete", "dmeo", "--storage", url, "--yes")
+    assert code == 2 and "did you mean 'demo'?" in err
+    missing = tmp_path / "typo.log"
+    code, _, err = run(capsys, "delete", "demo", "--storage", f"journal://{missing}", "--yes")
+    assert code == 2 and f"no tuningfork storage at {missing}" in err
+    assert not missing.exists() and _names(url) == ["demo", "pareto"]
+
+
+# -- a study file in place of NAME --storage URL --------------------------------------------
+
+
+@pytest.fixture
+def study_file(url, tmp_path) -> Path:
+    """A study file beside the fixture's database, naming 'demo' and, relative to the
+    file's folder, its storage; the tests run from another directory."""
+    from tuningfork.config import EXAMPLE_STUDY_FILE
+
+    path = tmp_path / "demo.yaml"
+    text = EXAMPLE_STUDY_FILE.replace("study: example-quadratic", "study: demo")
+    path.write_text(text.replace("sqlite:///tuningfork.db", "sqlite:///studies.db"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv", [["status"], ["best"], ["export", "--format", "json"], ["importance"]]
+)
+def test_a_study_file_names_the_study_and_its_storage(capsys, url, study_file, argv):
+    command, *options = argv
+    by_name = run(capsys, command, "demo", *options, "--storage", url)
+    by_file = run(capsys, command, str(study_file), *options)
+    assert by_file[0] == by_name[0] == 0, by_file[2]
+    if command == "status":  # the running trial's elapsed time differs between the two
+        assert by_file[1].split("\n\n")[0] == by_name[1].split("\n\n")[0]
+    else:
+        assert by_file == by_name
+    assert not Path("tuningfork.db").exists()  # the current directory's storage is not used
+
+
+def test_plot_and_delete_with_a_study_file(capsys, url, study_file):
+    code, out, _ = run(capsys, "plot", str(study_file), "history", "--out", "h.json")
+    assert code == 0 and out == "wrote h.json\n" and Path("h.json").is_file()
+    code, out, _ = run(capsys, "delete", str(study_file), "--yes")
+    assert code == 0 and out == f"deleted study 'demo' from {url}\n"
+    assert _names(url) == ["pareto"]
+
+
+def test_a_study_file_with_storage_is_ambiguous(capsys, url, study_file):
+    code, out, err = run(capsys, "status", str(study_file), "--storage", url)
+    assert code == 2 and out == ""
+    assert err == (
+        f"tuningfork: error: {study_file} names its study's storage; drop --storage {url}, "
+        "or give the study's name instead of the file\n"
+    )
+
+
+def test_dashboard_serves_a_study_files_storage(capsys, url, study_file, monkeypatch):
+    served = []
+    monkeypatch.setattr("tuningfork.dashboard.serve", lambda url, **kw: served.append(url))
+    assert run(capsys, "dashboard", str(study_file))[0] == 0
+    assert run(capsys, "dashboard", "--storage", url)[0] == 0
+    assert served == [url, url]
+    code, _, err = run(capsys, "dashboard", str(study_file), "--storage", url)
+    assert code == 2 and "drop --storage" in err
+
+
+def test_the_digits_demo_prints_commands_that_work_from_anywhere(capsys, tmp_path):
+    pytest.importorskip("sklearn")
+    demo = Path(__file__).resolve().parent.parent / "examples" / "digits.py"
+    where = tmp_path / "examples"  # `make demo` runs it in examples/, with the default storage
+    where.mkdir()
+    argv = [sys.executable, str(demo), "--trials", "2", "--workers", "1", "--study", "d"]
+    done = subprocess.run(argv, cwd=where, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    commands = done.stdout.split("See it with:\n")[1].splitlines()
+    storage = f"sqlite:///{where / 'tuningfork.db'}"
+    assert commands == [
+        f"  tuningfork status d --storage {storage}",
+        f"  tuningfork dashboard --storage {storage}",
+    ]
+    code, out, err = run(capsys, *commands[0].split()[1:])  # from tmp_path, not examples/
+    assert code == 0, err
+    fields = dict(line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
+    assert fields["study"] == "d (maximize)" and fields["trials"].startswith("2 (")
+
+
+def test_a_warning_is_one_line_on_stderr(capsys, tmp_path):
+    path = tmp_path / "s.log"
+    tf.create_study("s", storage=f"journal://{path}")
+    offset = path.stat().st_size
+    with open(path, "ab") as journal:
+        journal.write(b"garbage\n")
+    tf.storage._open.clear()  # a fresh process would read the journal anew
+    code, out, err = run(capsys, "studies", "--storage", f"journal://{path}")
+    assert code == 0 and out.startswith("NAME")
+    assert err == (
+        f"tuningfork: warning: {path}: skipped 1 line(s) that are not valid journal records, "
+        f"the first at byte offset {offset} (a writer that crashed mid-line, or bytes written "
+        f"by something else); `tuningfork compact journal://{path}` drops them\n"
+    )

@@ -221,7 +221,7 @@ def test_missing_or_foreign_database_is_an_error_not_a_new_file(tmp_path: Path) 
     missing = tmp_path / "missing.db"
     api = testclient.TestClient(create_app(f"sqlite:///{missing}"))
     answer = api.get("/api/studies")
-    assert answer.status_code == 503 and "no storage at" in answer.json()["error"]
+    assert answer.status_code == 503 and "no tuningfork storage at" in answer.json()["error"]
     assert api.get("/").status_code == 200  # the page loads and shows the error
     assert not missing.exists()
 
@@ -231,7 +231,7 @@ def test_missing_or_foreign_database_is_an_error_not_a_new_file(tmp_path: Path) 
         connection.commit()
     before = foreign.read_bytes()
     answer = testclient.TestClient(create_app(f"sqlite:///{foreign}")).get("/api/studies")
-    assert answer.status_code == 503 and "not a tuningfork storage" in answer.json()["error"]
+    assert answer.status_code == 503 and "no tuningfork storage at" in answer.json()["error"]
     assert foreign.read_bytes() == before
 
     journal = tmp_path / "missing.log"

@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tuningfork.exceptions import MissingExtra, StorageError, TuningforkError
-from tuningfork.storage import default_url
+from tuningfork.exceptions import MissingExtra, TuningforkError
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -121,26 +120,6 @@ def _ordered(keys: Any) -> list[str]:
 
 
 # -- shared by the command line and the dashboard ------------------------------------------
-
-
-def existing_storage_url(given: str | None) -> str:
-    """The URL to open; a SQLite file must exist (the CLI never creates an empty database).
-
-    A relative SQLite path is made absolute, so messages name the file actually read.
-    """
-    url = given if given is not None else default_url()
-    if not url.startswith("sqlite"):
-        return url
-    import sqlalchemy as sa  # a SQLite URL: the storage will need SQLAlchemy anyway
-
-    parsed = sa.make_url(url)
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return url  # get_storage explains why an in-memory SQLite URL cannot be used
-    path = Path(database).absolute()
-    if not path.is_file():
-        raise StorageError(f"no storage at {path}; run a study first or pass --storage")
-    return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 
 def best_trials(study: Study) -> list[FrozenTrial]:

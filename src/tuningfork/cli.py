@@ -1,26 +1,32 @@
 """The ``tuningfork`` command line: list studies, show a study's status and best trial, export.
 
 A thin layer over the Python API (`list_studies`, `load_study`, `Study.best_trial(s)`,
-`Study.export`). Every command takes ``--storage URL`` and ``--json`` (one JSON document on
-stdout). Exit codes: 0 success, 1 no result yet (no completed trial), 2 error.
+`Study.export`, `delete_study`). Every command takes ``--storage URL`` and ``--json`` (one
+JSON document on stdout). Exit codes: 0 success, 1 no result yet (no completed trial; a
+deletion declined), 2 error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuningfork import __version__, _export
 from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
-from tuningfork.storage import copy_study, default_url, get_storage
-from tuningfork.study import Study, StudySummary, list_studies, load_study
+from tuningfork.storage import Storage, copy_study, default_url, get_storage, redact_url
+from tuningfork.study import Study, StudySummary, delete_study, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.config import StudyConfig
 
 EXIT_OK = 0
 EXIT_NO_RESULT = 1
@@ -28,7 +34,6 @@ EXIT_ERROR = 2
 
 _STATES = _export.STATES
 _TABLE_STATES = _STATES[:4]
-_storage_url = _export.existing_storage_url
 _best_trials = _export.best_trials
 _trial_json = _export.trial_json
 _counts = _export.state_counts
@@ -47,6 +52,11 @@ def _is_database_error(error: BaseException) -> bool:
 
 Handler = Callable[[argparse.Namespace], int]
 
+_STUDY_HELP = (
+    "the study's name, or a YAML study file (STUDY.yaml), whose study and storage are used "
+    "(then without --storage)"
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
@@ -56,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else EXIT_ERROR
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with warnings.catch_warnings():  # restores the hook after the command
+            warnings.showwarning = _show_warning
+            return handler(args)
     except BrokenPipeError:  # e.g. `tuningfork export s | head`
         _silence_stdout()
         return EXIT_NO_RESULT
@@ -65,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tuningfork: error: {_describe_error(error, args)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A warning as one line on stderr, like an error: the user did not write the code
+    that a warning's usual file and line would point into."""
+    print(f"tuningfork: warning: {message}", file=sys.stderr)
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -80,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print one JSON document")
     parser = argparse.ArgumentParser(
         prog="tuningfork",
-        description="Run tuningfork studies from YAML files; inspect, export and copy them.",
+        description="Run tuningfork studies from YAML files; inspect, export, copy and delete "
+        "them.",
     )
     parser.add_argument("--version", action="version", version=f"tuningfork {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -88,13 +107,20 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(handler=handler)
-        if name != "studies":
+        if name in ("worker", "launch"):
             sub.add_argument("study", metavar="STUDY", help="the study's name")
+        elif name != "studies":
+            sub.add_argument("study", metavar="STUDY", help=_STUDY_HELP)
         return sub
 
     command("studies", _cmd_studies, "list the studies in the storage")
     command("status", _cmd_status, "trial counts, best value, workers and running trials")
     command("best", _cmd_best, "the best trial (the Pareto front when multi-objective)")
+    delete = command("delete", _cmd_delete, "delete a study and all its trials")
+    delete.add_argument(
+        "--yes", action="store_true",
+        help="delete without asking (needed when stdin is not a terminal)",
+    )  # fmt: skip
     export = command("export", _cmd_export, "write the trials as CSV or JSON")
     export.add_argument(
         "--format", choices=("csv", "json"), help="default: from --out's suffix, else csv"
@@ -207,6 +233,10 @@ def _parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help=text, description=text)
     dashboard.set_defaults(handler=_cmd_dashboard)
     dashboard.add_argument(
+        "file", metavar="STUDY.yaml", nargs="?",
+        help="serve the storage of this study file (instead of --storage)",
+    )  # fmt: skip
+    dashboard.add_argument(
         "--storage", metavar="URL",
         help="storage URL (default: $TUNINGFORK_STORAGE, else sqlite:///tuningfork.db)",
     )  # fmt: skip
@@ -259,8 +289,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    url = _storage_url(args.storage)
-    summaries = list_studies(url)
+    storage = _open(args, args.storage)
+    summaries = list_studies(storage)
+    url = redact_url(storage.url)
     if args.json:
         _print_json({"storage": url, "studies": [_summary_json(s) for s in summaries]})
     elif not summaries:
@@ -275,13 +306,15 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
 
 def _cmd_copy(args: argparse.Namespace) -> int:
-    source = _storage_url(args.source)
+    source = _open(args, args.source)
+    args.storage_in_use = args.target
     info = copy_study(args.study, source, args.target, new_name=args.new_name)
-    doc = {"study": args.study, "from": source, "to": args.target, "copied_as": info.name}
+    source, target = redact_url(source.url), redact_url(args.target)
+    doc = {"study": args.study, "from": source, "to": target, "copied_as": info.name}
     if args.json:
         _print_json(doc)
     else:
-        print(f"copied study {args.study!r} from {source} to {args.target} as {info.name!r}")
+        print(f"copied study {args.study!r} from {source} to {target} as {info.name!r}")
     return EXIT_OK
 
 
@@ -290,7 +323,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     return run_worker(
         args.study,
-        _storage_url(args.storage),
+        _open(args, args.storage).url,
         args.objective,
         n_trials=args.n_trials,
         timeout=args.timeout,
@@ -312,7 +345,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
         if not key.strip():
             raise TuningforkError(f"--sbatch {item!r} must look like KEY=VALUE or KEY")
         extra[key.strip().lstrip("-")] = value if sep else True
-    url = _storage_url(args.storage)
+    url = _open(args, args.storage).url
     load_study(args.study, url)  # fail here, not in every job, when the study is missing
     ids = launch_slurm(
         args.study, url, args.objective,
@@ -326,7 +359,8 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     )  # fmt: skip
     states = wait_slurm(ids) if args.wait else {}
     if args.json:
-        _print_json({"study": args.study, "storage": url, "job_ids": ids, "states": states})
+        doc = {"study": args.study, "storage": redact_url(url), "job_ids": ids, "states": states}
+        _print_json(doc)
     elif states:
         print(" ".join(f"{job}:{state}" for job, state in states.items()))
     return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else EXIT_ERROR
@@ -335,7 +369,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from tuningfork import viz
 
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(*_study_and_storage(args))
     options: dict[str, Any] = {}
     if args.params:
         options["params"] = args.params
@@ -353,7 +387,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_importance(args: argparse.Namespace) -> int:
     from tuningfork import importance
 
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(*_study_and_storage(args))
     evaluator = None
     if args.evaluator == "fanova":
         evaluator = importance.FanovaEvaluator(seed=0)
@@ -380,7 +414,8 @@ def _cmd_importance(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from tuningfork.dashboard import serve
 
-    serve(_storage_url(args.storage), host=args.host, port=args.port)
+    url = args.storage if args.file is None else _study_file(args.file, args.storage).storage_url()
+    serve(_open(args, url).url, host=args.host, port=args.port)
     return EXIT_OK
 
 
@@ -424,9 +459,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_compact(args: argparse.Namespace) -> int:
     if not args.storage.startswith("journal://"):
         raise StorageError(
-            f"compact works on journal files (journal:///path/to/file.log), not {args.storage}"
+            "compact works on journal files (journal:///path/to/file.log), not "
+            f"{redact_url(args.storage)}"
         )
-    storage = get_storage(args.storage)
+    storage = _open(args, args.storage)
     storage.compact()  # type: ignore[attr-defined]
     if args.json:
         _print_json({"storage": args.storage, "compacted": True})
@@ -436,8 +472,8 @@ def _cmd_compact(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    url = _storage_url(args.storage)
-    doc = _status_json(load_study(args.study, url), url)
+    name, storage = _study_and_storage(args)
+    doc = _status_json(load_study(name, storage), storage.url)
     if args.json:
         _print_json(doc)
     else:
@@ -446,7 +482,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_best(args: argparse.Namespace) -> int:
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(*_study_and_storage(args))
     best = [_trial_json(t) for t in _best_trials(study)]
     if args.json:
         _print_json(
@@ -465,9 +501,37 @@ def _cmd_best(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_delete(args: argparse.Namespace) -> int:
+    name, storage = _study_and_storage(args)
+    storage.get_study(name)  # a missing study is an error before any question
+    url = redact_url(storage.url)
+    if not args.yes and not _confirm_delete(name, url):
+        print(f"tuningfork: study {name!r} was not deleted", file=sys.stderr)
+        return EXIT_NO_RESULT
+    delete_study(name, storage)
+    if args.json:
+        _print_json({"study": name, "storage": url, "deleted": True})
+    else:
+        print(f"deleted study {name!r} from {url}")
+    return EXIT_OK
+
+
+def _confirm_delete(name: str, url: str) -> bool:
+    """Ask on the terminal whether to delete; True for "y" or "yes". Without a terminal
+    nobody can answer: an error that names --yes."""
+    if not sys.stdin.isatty():
+        raise TuningforkError(
+            f"not deleting study {name!r} without confirmation (stdin is not a terminal); "
+            "pass --yes to delete it"
+        )
+    print(f"delete study {name!r} and all its trials from {url}? [y/N] ", end="", file=sys.stderr)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     fmt = _export_format(args)
-    study = load_study(args.study, _storage_url(args.storage))
+    study = load_study(*_study_and_storage(args))
     if args.out is None:
         _write_export(study, fmt)
         return EXIT_OK
@@ -481,6 +545,38 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- storage --------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace, url: str | None) -> Storage:
+    """The existing storage at ``url`` (None: the default), opened without creating or
+    altering anything: `StorageNotFound` when there is none. Errors then name it."""
+    args.storage_in_use = url if url is not None else default_url()
+    return get_storage(args.storage_in_use, create=False)
+
+
+def _study_and_storage(args: argparse.Namespace) -> tuple[str, Storage]:
+    """The study's name and its existing storage: STUDY and --storage, or, when STUDY is a
+    YAML study file, the study and storage that the file names."""
+    if not _is_study_file(args.study):
+        return args.study, _open(args, args.storage)
+    config = _study_file(args.study, args.storage)
+    return config.study, _open(args, config.storage_url())
+
+
+def _is_study_file(argument: str) -> bool:
+    return argument.lower().endswith((".yaml", ".yml")) and os.path.isfile(argument)
+
+
+def _study_file(path: str, storage: str | None) -> StudyConfig:
+    """The study file at ``path``; with --storage too, which storage to read is ambiguous."""
+    from tuningfork.config import load_config
+
+    if storage is not None:
+        raise TuningforkError(
+            f"{path} names its study's storage; drop --storage {redact_url(storage)}, or give "
+            "the study's name instead of the file"
+        )
+    return load_config(path)
 
 
 # -- data for both output forms -------------------------------------------------------------
@@ -507,7 +603,7 @@ def _status_json(study: Study, url: str) -> dict[str, Any]:
     return {
         "study": study.name,
         "directions": list(study.directions),
-        "storage": url,
+        "storage": redact_url(url),
         "n_trials": len(trials),
         "counts": _counts(t.state.value for t in trials),
         "best_trials": [_trial_json(t) for t in _best_trials(study)],
@@ -716,10 +812,22 @@ def _describe_error(error: BaseException, args: argparse.Namespace) -> str:
     if (_is_database_error(error) or isinstance(error, ImportError)) and not isinstance(
         error, TuningforkError
     ):
-        storage = getattr(args, "storage", None)
-        url = storage if storage is not None else default_url()
-        return f"cannot use storage {url!r}: {_one_line(error)}"
+        return f"cannot use storage {redact_url(_storage_in_use(args))!r}: {_one_line(error)}"
     return _one_line(error)
+
+
+def _storage_in_use(args: argparse.Namespace) -> str:
+    """The storage URL the command worked on, for an error message: the one it opened last,
+    the study file's for `run`, else --storage or the default."""
+    if getattr(args, "storage_in_use", None) is not None:
+        return str(args.storage_in_use)
+    if args.handler is _cmd_run:
+        from tuningfork.config import load_config
+
+        with contextlib.suppress(ConfigError):
+            return load_config(args.file).storage_url()
+    storage = getattr(args, "storage", None)
+    return storage if storage is not None else default_url()
 
 
 def _one_line(error: BaseException) -> str:

@@ -147,3 +147,24 @@ def require(module: str, extra: str):  # type: ignore[no-untyped-def]
         raise MissingExtra(
             f"{module!r} is not installed; install it with: pip install 'tuningfork[{extra}]'"
         ) from error
+
+
+class StudyNameError(TuningforkError, ValueError):
+    """A study name cannot be used: empty, a path, holding a control character, or too long
+    for the study's artefact folder; the message says which rule it breaks."""
+
+
+class StorageURLError(StorageError, ValueError):
+    """A storage URL is malformed or names a kind of storage tuningfork does not support;
+    the message names the URL (its password masked) and the forms that work."""
+
+
+class StorageNotFound(StorageError):
+    """No tuningfork storage is at a URL that must name an existing one (a read-only command,
+    ``get_storage(url, create=False)``): a missing file, a database without tuningfork's
+    tables, a file that is not a journal. The message names the path or URL."""
+
+
+class StorageWarning(UserWarning):
+    """A storage skipped something it could not read (e.g. journal lines that are not valid
+    records); the message says what, where, and how to clean it up."""

@@ -42,6 +42,7 @@ from tuningfork.samplers.random import RandomSampler
 from tuningfork.schedulers.base import Assignment, Decision, NoScheduler, Scheduler
 from tuningfork.space import Space, Value
 from tuningfork.storage import Storage, StudyInfo, get_storage
+from tuningfork.storage.base import check_study_name
 from tuningfork.storage.view import StudyView, TrialRecord
 from tuningfork.trial import FrozenTrial, Trial, TrialState, check_values
 
@@ -1075,13 +1076,13 @@ def create_study(
     """
     chosen = _check_directions(direction, directions)
     max_retries = _check_retries(max_retries)
-    store = get_storage(storage)
     name = (
         name
         if name is not None
         else f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     )
-    _check_name(name)
+    check_study_name(name)  # before the storage is opened: a bad name creates nothing
+    store = get_storage(storage)
     try:
         info = store.create_study(name, chosen)
     except TuningforkError:
@@ -1264,15 +1265,6 @@ def _install_preemption(
     for number in numbers:
         previous[number] = signal.signal(number, handler)
     return previous
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 512:
-        raise TuningforkError(f"study name {name!r} must be a non-empty string of <= 512 chars")
-    if "/" in name or "\\" in name or name in (".", ".."):
-        raise TuningforkError(
-            f"study name {name!r} may not contain '/' or '\\' (it names a directory)"
-        )
 
 
 def _json_checked(value: Any, what: str) -> Any:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import tuningfork as tf
-from tuningfork.exceptions import SchemaVersionError, StorageError
+from tuningfork.exceptions import SchemaVersionError, StorageError, StorageWarning
 from tuningfork.storage import get_storage
 from tuningfork.storage.journal import (
     COHERENT_FILESYSTEMS,
@@ -222,6 +224,7 @@ def test_8_processes_optimize_grid_and_queue(tmp_path: Path) -> None:
 # -- torn lines, versions, compaction -------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::tuningfork.exceptions.StorageWarning")  # tested below
 def test_a_torn_last_line_is_skipped_and_repaired(tmp_path: Path) -> None:
     path = tmp_path / "torn.log"
     store = JournalStorage(path)
@@ -244,6 +247,7 @@ def test_a_torn_last_line_is_skipped_and_repaired(tmp_path: Path) -> None:
     assert [e[0]["i"] for _, e in JournalStorage(path).read(study, 0)] == [0, 1, 2]
 
 
+@pytest.mark.filterwarnings("ignore::tuningfork.exceptions.StorageWarning")  # tested below
 def test_a_garbage_line_in_the_middle_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "garbage.log"
     store = JournalStorage(path)
@@ -254,6 +258,60 @@ def test_a_garbage_line_in_the_middle_is_skipped(tmp_path: Path) -> None:
     store.append(study, [{"op": "test", "i": 1}])
     fresh = JournalStorage(path)
     assert [(s, e[0]["i"]) for s, e in fresh.read(study, 0)] == [(1, 0), (2, 1)]
+
+
+def _warnings_of(action: Callable[[], object]) -> tuple[object, list[str]]:
+    """What ``action`` returns, and the messages of the StorageWarnings it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = action()
+    return result, [str(w.message) for w in caught if issubclass(w.category, StorageWarning)]
+
+
+def _skipped(path: Path, n: int, offset: int) -> str:
+    return (
+        f"{path}: skipped {n} line(s) that are not valid journal records, the first at byte "
+        f"offset {offset} (a writer that crashed mid-line, or bytes written by something "
+        f"else); `tuningfork compact journal://{path}` drops them"
+    )
+
+
+def test_garbage_lines_are_counted_and_warned_once_per_read(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.log"
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    store.append(study, [{"op": "test", "i": 0}])
+    middle = path.stat().st_size
+    with open(path, "ab") as f:  # two garbage lines in the middle
+        f.write(b"garbage\n" + b'{"study": 1, "eve\n')
+    _, messages = _warnings_of(lambda: store.append(study, [{"op": "test", "i": 1}]))
+    assert messages == [_skipped(path, 2, middle)]  # the writer reads them back too
+    end = path.stat().st_size
+    with open(path, "ab") as f:  # and one at the end
+        f.write(b"more garbage\n")
+    reader, messages = _warnings_of(lambda: JournalStorage(path, create=False))
+    assert messages == [_skipped(path, 3, middle)]  # one warning for the whole read
+    assert isinstance(reader, JournalStorage)
+    assert [(s, e[0]["i"]) for s, e in reader.read(study, 0)] == [(1, 0), (2, 1)]
+    assert _warnings_of(lambda: reader.read(study, 0))[1] == []  # nothing new: no warning
+    with open(path, "ab") as f:
+        f.write(b"\x00\x00 not json either\n")
+    assert _warnings_of(lambda: reader.read(study, 0))[1] == [_skipped(path, 1, end + 13)]
+    reader.compact()
+    assert _warnings_of(lambda: JournalStorage(path).read(study, 0))[1] == []
+
+
+def test_a_partial_last_line_is_not_counted_until_it_is_torn(tmp_path: Path) -> None:
+    path = tmp_path / "partial.log"
+    store = JournalStorage(path)
+    study = store.create_study("s", ("minimize",)).study_id
+    torn = path.stat().st_size
+    with open(path, "ab") as f:  # a writer mid-line: it may still finish it
+        f.write(b'{"study": 1, "events": [')
+    assert _warnings_of(lambda: JournalStorage(path).read(study, 0))[1] == []
+    # the next writer terminates the line: now it is a torn line, skipped and counted
+    _, messages = _warnings_of(lambda: store.append(study, [{"op": "test"}]))
+    assert messages == [_skipped(path, 1, torn)]
 
 
 def test_format_version(tmp_path: Path) -> None:
@@ -336,6 +394,7 @@ def test_a_hole_before_a_line_loses_only_the_hole(tmp_path: Path) -> None:
 # -- older batches are read again from the file -------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::tuningfork.exceptions.StorageWarning")  # tested below
 def test_only_the_latest_batches_stay_decoded_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 import tuningfork as tf
+from tuningfork.exceptions import StorageNotFound
 from tuningfork.storage import sql
 from tuningfork.testing import StorageContract, run_in_processes
 
@@ -128,6 +129,24 @@ def test_unreachable_server_is_a_clear_error_without_password() -> None:
     with pytest.raises(tf.StorageError, match="cannot open") as info:
         tf.SQLStorage("postgresql://someone:secret@127.0.0.1:1/none")
     assert "secret" not in str(info.value)
+
+
+def test_unreachable_server_read_only_is_the_same_clear_error() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(tf.StorageError, match="cannot open") as info:
+        tf.SQLStorage("postgresql://someone:secret@127.0.0.1:1/none", create=False)
+    assert "secret" not in str(info.value) and "someone:***@" in str(info.value)
+
+
+def test_a_database_without_tuningfork_tables_is_no_storage_and_gets_none(pg_url: str) -> None:
+    with pytest.raises(StorageNotFound, match="no tuningfork storage at .*tuningfork_events"):
+        tf.SQLStorage(pg_url, create=False)
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
+    tf.SQLStorage(pg_url).create_study("s", ("minimize",))
+    assert [info.name for info in tf.SQLStorage(pg_url, create=False).list_studies()] == ["s"]
 
 
 def test_plain_url_opens(pg_url: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tuningfork.exceptions import require
+from tuningfork.storage import redact_url
 
 __all__ = ["create_app", "serve"]
 
@@ -82,12 +83,13 @@ def serve(
             "Prefer --host 127.0.0.1 and an SSH tunnel.",
             host,
             port,
-            storage_url,
+            redact_url(storage_url),
         )
     allowed = [*LOOPBACK_HOSTS, "[::1]"] if local else None
     app = create_app(storage_url, artifact_root=artifact_root, allowed_hosts=allowed)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-    print(f"tuningfork dashboard of {storage_url} at {url} (Ctrl-C to stop)", file=sys.stderr)
+    shown = redact_url(storage_url)
+    print(f"tuningfork dashboard of {shown} at {url} (Ctrl-C to stop)", file=sys.stderr)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")

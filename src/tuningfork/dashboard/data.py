@@ -15,24 +15,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-import sqlite3
 import threading
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import sqlalchemy as sa
 
 from tuningfork import exceptions
 from tuningfork._export import best_trials as _best_trials
-from tuningfork._export import existing_storage_url as _storage_url
 from tuningfork._export import state_counts as _counts
 from tuningfork._export import strict_json
 from tuningfork._export import trial_json as _trial_json
-from tuningfork.exceptions import StorageError, TrialNotFound
-from tuningfork.storage import Storage, StudyInfo, get_storage
-from tuningfork.storage.journal import journal_path
+from tuningfork.exceptions import TrialNotFound
+from tuningfork.storage import Storage, StudyInfo, get_storage, redact_url
 from tuningfork.storage.view import StudyView
 from tuningfork.study import Study, load_study
 from tuningfork.trial import FrozenTrial
@@ -44,7 +38,6 @@ LOG_LINES = 200
 """How many lines of a log the dashboard shows (its end)."""
 
 _LOG_TAIL_BYTES = 256 * 1024
-_SQLITE_TABLES = ("tuningfork_meta", "tuningfork_studies", "tuningfork_events")
 
 
 class DashboardError(exceptions.TuningforkError):
@@ -59,48 +52,10 @@ class DashboardError(exceptions.TuningforkError):
 
 
 def open_storage(url: str) -> Storage:
-    """The storage at ``url``, opened only if it already holds tuningfork data.
-
-    Opening a storage normally creates it (a SQLite file and its tables, a journal file);
-    the dashboard must not, so a missing or foreign file raises `StorageError` instead.
-    """
-    if url in ("memory", ":memory:"):
-        raise StorageError(
-            "an in-memory storage lives in one process and cannot be shown; use a SQLite "
-            "file, a journal file or PostgreSQL"
-        )
-    if url.startswith("journal://"):
-        _check_journal(journal_path(url))
-    elif url.startswith("sqlite"):
-        url = _storage_url(url)  # raises StorageError when the file does not exist
-        database = sa.make_url(url).database
-        if database and not database.startswith("file:"):
-            _check_sqlite(Path(database))
-    return get_storage(url)
-
-
-def _check_journal(path: str) -> None:
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        raise StorageError(f"no journal at {path}; run a study first or pass --storage")
-
-
-def _check_sqlite(path: Path) -> None:
-    """Raise unless ``path`` is a SQLite database with tuningfork's tables (opened read-only,
-    so that a foreign file does not get tables added to it)."""
-    uri = f"file:{quote(str(path))}?mode=ro"
-    try:
-        connection = sqlite3.connect(uri, uri=True)
-        try:
-            rows = connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            ).fetchall()
-        finally:
-            connection.close()
-    except sqlite3.Error as error:
-        raise StorageError(f"cannot read {path} as a SQLite database: {error}") from error
-    missing = set(_SQLITE_TABLES) - {row[0] for row in rows}
-    if missing:
-        raise StorageError(f"{path} is not a tuningfork storage (no {', '.join(sorted(missing))})")
+    """The storage at ``url``, opened only if it already holds tuningfork data: the
+    dashboard never creates or alters a storage, so a missing or foreign file raises
+    `StorageNotFound` (see `get_storage`'s ``create=False``)."""
+    return get_storage(url, create=False)
 
 
 # -- one study ------------------------------------------------------------------------------
@@ -397,7 +352,4 @@ def _worker_json(key: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _display_url(storage: Storage) -> str:
-    try:
-        return sa.make_url(storage.url).render_as_string(hide_password=True)
-    except Exception:  # a journal URL, not one SQLAlchemy parses
-        return storage.url
+    return redact_url(storage.url)

@@ -8,9 +8,17 @@ study knows is replayed from its log (see `tuningfork.storage.view`).
 from __future__ import annotations
 
 import abc
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tuningfork.exceptions import StudyNameError
+
+MAX_STUDY_NAME_BYTES = 242
+"""The longest study name, in bytes of UTF-8: a study's artefact folder is named
+``<name>-<12 hex digits of a unique id>``, which must fit the 255-byte limit that common
+file systems put on a file name."""
 
 Event = dict[str, Any]
 Batch = tuple[int, list[Event]]
@@ -26,6 +34,44 @@ class StudyInfo:
     created: float
 
 
+def check_study_name(name: str) -> None:
+    """Raise `StudyNameError` unless ``name`` can name a study.
+
+    A name is a string with a visible character, without control characters (NUL,
+    newline, tab, ...), without ``/`` or ``\\`` and other than ``.`` or ``..`` (it names the
+    study's artefact folder), and at most `MAX_STUDY_NAME_BYTES` bytes in UTF-8. Every
+    backend's `Storage.create_study` calls it, so no path creates a study it rejects.
+    """
+    if not isinstance(name, str):
+        raise StudyNameError(f"a study name must be a string, not {type(name).__name__} {name!r}")
+    if not name.strip():
+        raise StudyNameError(f"study name {name!r} is empty; give it a visible character")
+    control = next((char for char in name if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        raise StudyNameError(
+            f"study name {name!r} contains the control character {control!r}; a name may "
+            "not contain NUL, newlines, tabs or other control characters"
+        )
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise StudyNameError(
+            f"study name {name!r} may not contain '/' or '\\' nor be '.' or '..': it names "
+            "the study's artefact folder; use e.g. '-' instead"
+        )
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise StudyNameError(
+            f"study name {name!r} is not valid Unicode text (it holds a lone surrogate)"
+        ) from None
+    if size > MAX_STUDY_NAME_BYTES:
+        raise StudyNameError(
+            f"study name {name[:40]!r}... is {size} bytes in UTF-8, over the limit of "
+            f"{MAX_STUDY_NAME_BYTES}: the study's artefact folder, named <name>-<12 hex "
+            "digits>, must fit the file system's 255-byte limit on a file name; choose a "
+            "shorter name"
+        )
+
+
 class Storage(abc.ABC):
     """Where studies live. Subclasses: `InMemoryStorage`, `SQLStorage`."""
 
@@ -33,7 +79,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
-        """Register a new study; raise DuplicatedStudyError if the name is taken."""
+        """Register a new study; raise DuplicatedStudyError if the name is taken.
+
+        Implementations call `check_study_name` first, so a bad name creates nothing."""
 
     @abc.abstractmethod
     def get_study(self, name: str) -> StudyInfo:

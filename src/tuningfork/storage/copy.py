@@ -14,6 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from tuningfork.exceptions import DuplicatedStudyError, StudyNotFound
+from tuningfork.storage.base import check_study_name
 
 if TYPE_CHECKING:
     from tuningfork.storage.base import Storage, StudyInfo
@@ -37,20 +38,22 @@ def copy_study(
     study's creation time is new. Copy a study that no worker is writing to: batches
     appended during the copy may be left out.
 
-    Raises `StudyNotFound` if the source has no such study, and `DuplicatedStudyError`
-    if the target already has a study of the new name (nothing is written then). If the
-    copy fails midway, the partial target study is deleted.
+    Raises `StudyNameError` for a name that `check_study_name` rejects (before any
+    storage is opened), `StudyNotFound` if the source has no such study, and
+    `DuplicatedStudyError` if the target already has a study of the new name (nothing is
+    written then). If the copy fails midway, the partial target study is deleted.
     """
-    from tuningfork.storage import get_storage
+    from tuningfork.storage import get_storage, redact_url
 
+    target_name = name if new_name is None else new_name
+    check_study_name(target_name)  # before the target is opened: a bad name creates nothing
     source = get_storage(from_storage)
     target = get_storage(to_storage)
-    target_name = name if new_name is None else new_name
     info = source.get_study(name)  # StudyNotFound names the study and the storage
     if source is target and target_name == name:
         raise DuplicatedStudyError(
             f"cannot copy study {name!r} onto itself; give new_name to copy it within "
-            f"{source.url or 'the same storage'}"
+            f"{redact_url(source.url) or 'the same storage'}"
         )
     try:
         target.get_study(target_name)
@@ -58,8 +61,9 @@ def copy_study(
         pass
     else:
         raise DuplicatedStudyError(
-            f"the target storage {target.url or target!r} already has a study named "
-            f"{target_name!r}; delete it first or pass another new_name"
+            f"the target storage {redact_url(target.url) or target!r} already has a study named "
+            f"{target_name!r}; delete it first (tuningfork.delete_study, or `tuningfork delete`) "
+            "or pass another new_name"
         )
     batches = [events for _, events in source.read(info.study_id, 0)]
     beats = source.heartbeats(info.study_id)

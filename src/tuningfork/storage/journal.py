@@ -56,7 +56,10 @@ last character), which every reader skips; `compact` drops it. We terminate rath
 truncate because truncating a shared file under readers on other NFS clients (whose
 cached size may still cover the fragment) is riskier than leaving inert bytes, and it
 keeps the evidence. The dead writer's batch had not been acknowledged (its ``append``
-never returned), and its seq was never visible, so the next batch reuses it.
+never returned), and its seq was never visible, so the next batch reuses it. A reader
+counts the complete lines it skips (torn ones, or garbage written by something else) and
+warns once per read (`StorageWarning`) with their number and the byte offset of the
+first; a partial last line, which a writer may still be writing, is not read yet.
 
 Locking: POSIX record locks (``fcntl.lockf``) on a separate ``PATH.lock`` file, not
 ``O_EXCL`` lock files. A lock file created with ``O_CREAT|O_EXCL`` survives the crash of
@@ -111,6 +114,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +122,11 @@ from tuningfork.exceptions import (
     DuplicatedStudyError,
     SchemaVersionError,
     StorageError,
+    StorageNotFound,
+    StorageWarning,
     StudyNotFound,
 )
-from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
+from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
 from tuningfork.storage.memory import _not_found
 
 FORMAT_VERSION = 2
@@ -255,6 +261,10 @@ class JournalStorage(Storage):
     false for any it does not know. On a file system that is not coherent every batch is
     flushed with ``fsync`` before the lock is released, whatever ``fsync`` says, since a
     writer on another machine would otherwise write over it (see "Durability").
+
+    ``create=False`` opens only an existing journal, creating nothing (neither the journal
+    nor its lock file); a missing or empty file, or one that is not a journal, raises
+    `StorageNotFound`.
     """
 
     def __init__(
@@ -263,6 +273,7 @@ class JournalStorage(Storage):
         *,
         fsync: bool = True,
         coherent: bool | None = None,
+        create: bool = True,
     ) -> None:
         raw = os.fspath(path)
         self.path = journal_path(raw) if raw.startswith(SCHEME) else os.path.abspath(raw)
@@ -278,11 +289,20 @@ class JournalStorage(Storage):
         self._written: dict[str, int] = {}  # pending tokens read back -> their seqs
         self._reset_index()
         directory = os.path.dirname(self.path)
+        if not create and (not os.path.isfile(self.path) or os.path.getsize(self.path) == 0):
+            what = "an empty file" if os.path.isfile(self.path) else "no such file"
+            raise StorageNotFound(
+                f"no tuningfork storage at {self.path} ({what}); check the storage URL, or "
+                "create a study there first"
+            )
         if not os.path.isdir(directory):
             raise StorageError(f"cannot open {self.url}: the directory {directory} does not exist")
         if coherent is None:
             coherent = filesystem_type(directory) in COHERENT_FILESYSTEMS
         self.coherent = coherent
+        if not create:
+            self._catch_up()  # reads the header: raises if the file is not a journal
+            return
         with self._locked():
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -334,9 +354,12 @@ class JournalStorage(Storage):
                     self._generation = header.get("generation")
                     self._next_study = int(header.get("next_study", 1))
                     self._offset = header_end
-                bad = self._consume(fd, stat.st_size, locked)
+                skipped: list[int] = []
+                bad = self._consume(fd, stat.st_size, locked, skipped)
             finally:
                 os.close(fd)
+            if skipped:
+                self._warn_skipped(skipped)
             if bad and not locked:
                 with self._locked():
                     self._catch_up(locked=True)
@@ -357,9 +380,9 @@ class JournalStorage(Storage):
         except ValueError:
             header = None
         if not isinstance(header, dict) or _HEADER_KEY not in header:
-            raise StorageError(
-                f"{self.path} is not a tuningfork journal (its first line is not a journal "
-                "header); give another file name"
+            raise StorageNotFound(
+                f"no tuningfork storage at {self.path}: the file is not a tuningfork journal "
+                "(its first line is not a journal header); give another file name"
             )
         version = header[_HEADER_KEY]
         if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -370,9 +393,10 @@ class JournalStorage(Storage):
             )
         return header, end + 1
 
-    def _consume(self, fd: int, size: int, locked: bool) -> bool:
+    def _consume(self, fd: int, size: int, locked: bool, skipped: list[int]) -> bool:
         """Apply the complete lines between the offset and ``size``; True if a line did
-        not parse while not ``locked`` (the offset then stays before it)."""
+        not parse while not ``locked`` (the offset then stays before it). When ``locked``,
+        such a line is skipped and its offset added to ``skipped``."""
         while self._offset < size:
             data = os.pread(fd, min(size - self._offset, _READ_CHUNK), self._offset)
             if not data:
@@ -397,11 +421,22 @@ class JournalStorage(Storage):
                     if not locked:
                         return True
                     record = None  # a torn line, terminated by a later writer: skip it
+                    skipped.append(self._offset)
                 if record is not None:
                     self._apply(record, self._offset)
                 self._offset += stop + 1 - start
                 start = stop + 1
         return False
+
+    def _warn_skipped(self, offsets: list[int]) -> None:
+        """One warning for the lines one read skipped: how many, and where the first is."""
+        warnings.warn(
+            f"{self.path}: skipped {len(offsets)} line(s) that are not valid journal records, "
+            f"the first at byte offset {offsets[0]} (a writer that crashed mid-line, or "
+            f"bytes written by something else); `tuningfork compact {self.url}` drops them",
+            StorageWarning,
+            stacklevel=4,
+        )
 
     def _apply_all(self, lines: bytes, start: int) -> bool:
         """Decode complete lines, the first at file offset ``start``, as one JSON array
@@ -511,6 +546,7 @@ class JournalStorage(Storage):
     # -- studies --------------------------------------------------------------------------
 
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
+        check_study_name(name)
         with self._mutex, self._locked():
             self._catch_up(locked=True)
             if name in self._studies:

@@ -6,7 +6,7 @@ import threading
 import time
 
 from tuningfork.exceptions import DuplicatedStudyError, StudyNotFound
-from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
+from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
 
 
 class InMemoryStorage(Storage):
@@ -23,6 +23,7 @@ class InMemoryStorage(Storage):
         self._next_seq = 1
 
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
+        check_study_name(name)
         with self._lock:
             if name in self._studies:
                 raise DuplicatedStudyError(

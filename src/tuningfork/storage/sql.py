@@ -36,8 +36,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -51,10 +53,12 @@ from tuningfork.exceptions import (
     DuplicatedStudyError,
     SchemaVersionError,
     StorageError,
+    StorageNotFound,
     StudyNotFound,
     require,
 )
-from tuningfork.storage.base import Batch, Event, Storage, StudyInfo
+from tuningfork.storage import redact_url
+from tuningfork.storage.base import Batch, Event, Storage, StudyInfo, check_study_name
 from tuningfork.storage.memory import _not_found
 
 SCHEMA_VERSION = 1
@@ -157,6 +161,10 @@ class SQLStorage(Storage):
 
     Safe to share between threads and between processes on one machine (SQLite) or many
     machines (PostgreSQL). On PostgreSQL, transient errors are retried ``retries`` times.
+
+    ``create=False`` opens only an existing tuningfork storage, creating and altering
+    nothing (no file, no table, no SQLite journal mode); anything else raises
+    `StorageNotFound`.
     """
 
     def __init__(
@@ -165,14 +173,18 @@ class SQLStorage(Storage):
         *,
         engine_kwargs: dict[str, Any] | None = None,
         retries: int = RETRIES,
+        create: bool = True,
     ) -> None:
         self.url = normalize_url(url)
+        self._create = create
         self._engine_kwargs = dict(engine_kwargs or {})
         self._postgres = sa.make_url(self.url).get_backend_name() == "postgresql"
         self._retries = retries if self._postgres else 0
         self._pid = -1
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
+        if not create:
+            _check_sqlite_file(self.url)  # read-only, before a connection could change it
         self._connect()
 
     # -- connection -----------------------------------------------------------------------
@@ -192,7 +204,10 @@ class SQLStorage(Storage):
             self._engine.dispose(close=False)
         self._engine = _make_engine(self.url, self._engine_kwargs)
         self._pid = os.getpid()
-        _create_schema(self._engine, self.url)
+        if self._create:
+            _create_schema(self._engine, self.url)
+        else:
+            _check_schema(self._engine, self.url)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -222,6 +237,7 @@ class SQLStorage(Storage):
     # -- studies --------------------------------------------------------------------------
 
     def create_study(self, name: str, directions: tuple[str, ...]) -> StudyInfo:
+        check_study_name(name)
         created = time.time()
         encoded = json.dumps(list(directions))
 
@@ -351,7 +367,7 @@ class SQLStorage(Storage):
     @property
     def _shown(self) -> str:
         """The URL for messages, without its password."""
-        return _display(self.url)
+        return redact_url(self.url)
 
     def __repr__(self) -> str:
         return f"SQLStorage({self._shown!r})"
@@ -386,13 +402,6 @@ def _transient(error: DBAPIError) -> bool:
     return bool(error.connection_invalidated) or isinstance(
         error, (OperationalError, InterfaceError)
     )
-
-
-def _display(url: str) -> str:
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: shown as given
-        return url
 
 
 def _info(row: Any) -> StudyInfo:
@@ -495,10 +504,60 @@ def _create_pg_schema(engine: sa.Engine, url: str) -> None:
             # a server that refuses the first connection is reported at once, not retried
             refused = attempt == 0 and str(error.orig).startswith("connection failed")
             if attempt == RETRIES or not _transient(error) or refused:
-                raise StorageError(f"cannot open {_display(url)}: {error.orig}") from error
+                raise StorageError(f"cannot open {redact_url(url)}: {error.orig}") from error
         time.sleep(delay * (0.5 + random.random()))
         delay = min(2 * delay, 2.0)
-    _check_version(row, _display(url))
+    _check_version(row, redact_url(url))
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Raise `StorageNotFound` unless the SQLite file of ``url`` (if it names one) exists
+    and holds tuningfork's tables. The file is read through a read-only connection: a
+    normal one would create a missing file, and switch a foreign one to WAL mode."""
+    path = _sqlite_path(url)
+    if path is None:  # not SQLite, or in memory (`_make_engine` explains why not)
+        return
+    absolute = os.path.abspath(path)
+    if not os.path.isfile(absolute):
+        raise StorageNotFound(
+            f"no tuningfork storage at {absolute} (no such file); check the storage URL, or "
+            "create a study there first"
+        )
+    uri = f"file:{urllib.parse.quote(absolute)}?mode=ro"
+    engine = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    try:
+        _check_tables(engine, absolute)
+    except DBAPIError as error:
+        raise StorageNotFound(f"no tuningfork storage at {absolute}: {error.orig}") from error
+    finally:
+        engine.dispose()
+
+
+def _check_schema(engine: sa.Engine, url: str) -> None:
+    """What `_create_schema` makes, checked without creating anything: tuningfork's tables
+    (already checked for SQLite) and a schema version this tuningfork reads."""
+    shown = redact_url(url)
+    try:
+        if engine.dialect.name != "sqlite":
+            _check_tables(engine, shown)
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
+            ).first()
+    except DBAPIError as error:
+        raise StorageError(f"cannot open {shown}: {error.orig}") from error
+    _check_version(row, shown)
+
+
+def _check_tables(engine: sa.Engine, where: str) -> None:
+    with engine.connect() as conn:
+        present = set(sa.inspect(conn).get_table_names())
+    missing = sorted(set(_metadata.tables) - present)
+    if missing:
+        raise StorageNotFound(
+            f"no tuningfork storage at {where}: the database lacks tuningfork's tables "
+            f"({', '.join(missing)}); check the storage URL, or create a study there first"
+        )
 
 
 def _check_version(row: Any, url: str) -> None:
