@@ -688,3 +688,22 @@ def test_conditions_are_checked_whatever_else_is_wrong_in_the_space() -> None:
     assert problems[1].startswith("study.yaml:4: space.m.when: condition on unknown parameter")
     assert "'optimiser'" in problems[1]
     assert problems[2].startswith("study.yaml:7: space.p.when: condition value 'sdg'")
+
+
+def test_validate_checks_the_study_name_and_storage_url_as_run_would(tmp_path) -> None:
+    from tuningfork.cli import main
+
+    text = (
+        'study: "a/b"\nstorage: mysql://me:pw@db/hpo\nspace: {x: [a, b]}\ncommand: [prog]\n'
+        "scheduler: {name: asha, eta: 1}\n"
+    )
+    problems = errors_of(text)
+    assert problems[0].startswith("study.yaml:1: study: study name 'a/b' may not contain")
+    assert problems[1].startswith("study.yaml:2: storage: storage URL 'mysql://me:***@db/hpo'")
+    assert "does not support 'mysql'" in problems[1] and "pw" not in problems[1]
+    assert problems[2].startswith("study.yaml:5: scheduler.eta:")
+    path = tmp_path / "study.yaml"
+    path.write_text(text.replace("mysql://me:pw@db/hpo", "sqlite:///hpo.db"))
+    assert main(["validate", str(path)]) == 2
+    assert main(["run", str(path)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]  # nothing created

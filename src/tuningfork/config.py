@@ -154,7 +154,13 @@ from pydantic import (
 
 from tuningfork._redact import redact_urls
 from tuningfork.command import BUILTIN_PLACEHOLDERS
-from tuningfork.exceptions import ConfigError, SpaceError, TuningforkError
+from tuningfork.exceptions import (
+    ConfigError,
+    SpaceError,
+    StorageURLError,
+    StudyNameError,
+    TuningforkError,
+)
 from tuningfork.samplers import (
     AutoSampler,
     GPSampler,
@@ -180,7 +186,7 @@ from tuningfork.schedulers import (
     TimeStopping,
 )
 from tuningfork.space import Space
-from tuningfork.storage import DEFAULT_URL
+from tuningfork.storage import DEFAULT_URL, check_study_name, check_url
 
 if TYPE_CHECKING:
     from tuningfork.command import CommandObjective
@@ -885,12 +891,16 @@ def _check_semantics(data: dict[str, Any], problems: _Problems) -> None:
     names = list(data["space"]) if isinstance(data.get("space"), dict) else []
     _check_placeholders(data, [str(n) for n in names], problems)
     storage = data.get("storage")
-    if isinstance(storage, str) and storage not in ("memory", ":memory:") and "://" not in storage:
-        problems.add(
-            ("storage",),
-            f"{storage!r} is not a storage URL; use e.g. sqlite:///study.db, "
-            "journal:///path/study.log, postgresql+psycopg://user@host/db or memory",
-        )
+    if isinstance(storage, str) and storage not in ("memory", ":memory:"):
+        try:
+            check_url(storage)
+        except StorageURLError as error:
+            problems.add(("storage",), str(error))
+    if isinstance(data.get("study"), str):
+        try:
+            check_study_name(data["study"])
+        except StudyNameError as error:
+            problems.add(("study",), str(error))
 
 
 def _check_space(raw: Any, problems: _Problems) -> Space | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 from typing import TYPE_CHECKING, Any
 
+from tuningfork._redact import redact_urls
 from tuningfork.exceptions import StorageError, StorageNotFound, StorageURLError
 from tuningfork.storage.base import MAX_STUDY_NAME_BYTES, Storage, StudyInfo, check_study_name
 from tuningfork.storage.copy import copy_study
@@ -30,11 +30,6 @@ URL_FORMS = (
 )
 """The storage URLs `get_storage` accepts, for messages."""
 
-# user:password@ as SQLAlchemy reads it, except that the password runs to the last "@":
-# better to mask too much of a URL than part of a password holding an unescaped "@"
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/]*):.*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
-
 _open: dict[tuple[int, str], Storage] = {}
 _open_lock = threading.Lock()
 
@@ -47,6 +42,7 @@ __all__ = [
     "Storage",
     "StudyInfo",
     "check_study_name",
+    "check_url",
     "copy_study",
     "default_url",
     "get_storage",
@@ -73,10 +69,10 @@ def redact_url(url: str) -> str:
     """``url`` with its password shown as ``***``, for messages and logs:
     ``postgresql://u:secret@h/db`` gives ``postgresql://u:***@h/db`` (a ``password=`` query
     parameter is masked too). A URL without a password is returned unchanged."""
-    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1:***@", url))
+    return redact_urls(url)
 
 
-def _check_url(url: str) -> str:
+def check_url(url: str) -> str:
     """The scheme of a storage URL that `get_storage` can open; raise `StorageURLError`
     naming the URL and the supported forms otherwise."""
     scheme, sep, _ = url.partition("://")
@@ -132,7 +128,7 @@ def get_storage(storage: Storage | str | None, *, create: bool = True) -> Storag
                 "and starts empty; use a SQLite file, a journal file or PostgreSQL"
             )
         return InMemoryStorage()
-    if _check_url(url) == "journal":
+    if check_url(url) == "journal":
         key = (os.getpid(), f"journal://{journal_path(url)}")
         with _open_lock:
             if key not in _open:
