@@ -31,7 +31,7 @@ def url(tmp_path: Path) -> str:
     'pareto' (two objectives, 8 complete trials)."""
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     demo = tf.create_study("demo", url, seed=3)
-    demo.optimize(quadratic, n_trials=6)
+    demo.optimize(quadratic, n_trials=6, show_progress_bar=False)
     pruned = demo.ask()
     pruned.suggest_float("x", -5.0, 5.0)
     pruned.report(3.0, 1)
@@ -41,7 +41,11 @@ def url(tmp_path: Path) -> str:
     running.suggest_float("x", -5.0, 5.0)
     running.report(0.5, 2)
     pareto = tf.create_study("pareto", url, directions=["minimize", "maximize"], seed=1)
-    pareto.optimize(lambda t: (t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=8)
+    pareto.optimize(
+        lambda t: (t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)),
+        n_trials=8,
+        show_progress_bar=False,
+    )
     return url
 
 
@@ -482,8 +486,29 @@ def test_delete_with_yes(capsys, url):
     assert out == f"deleted study 'demo' from {url}\n"
     assert _names(url) == ["pareto"]
     doc = run_json(capsys, "delete", "pareto", "--storage", url, "--yes")
-    assert doc == {"study": "pareto", "storage": url, "deleted": True}
+    assert doc == {
+        "study": "pareto",
+        "storage": url,
+        "deleted": True,
+        "artifacts": None,
+        "artifacts_kept": False,
+    }
     assert _names(url) == []
+
+
+def test_delete_removes_the_artefacts_or_keeps_them(capsys, url):
+    for name in ("demo", "pareto"):
+        study = tf.load_study(name, url)
+        trial = study.ask()
+        (trial.checkpoint_dir / "model.pt").write_text("weights")
+        study.tell(trial, [1.0] * len(study.directions))
+    demo, pareto = tf.load_study("demo", url), tf.load_study("pareto", url)
+    code, out, _ = run(capsys, "delete", "demo", "--storage", url, "--yes")
+    assert code == 0 and out.splitlines()[1] == f"removed its artefacts at {demo.artifact_dir}"
+    assert not demo.artifact_dir.exists()
+    doc = run_json(capsys, "delete", "pareto", "--storage", url, "--yes", "--keep-artifacts")
+    assert doc["artifacts"] == str(pareto.artifact_dir) and doc["artifacts_kept"] is True
+    assert len(list(pareto.artifact_dir.glob("trial_*/model.pt"))) == 1
 
 
 def test_delete_asks_on_a_terminal(capsys, url, monkeypatch):

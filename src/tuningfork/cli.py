@@ -116,10 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     command("studies", _cmd_studies, "list the studies in the storage")
     command("status", _cmd_status, "trial counts, best value, workers and running trials")
     command("best", _cmd_best, "the best trial (the Pareto front when multi-objective)")
-    delete = command("delete", _cmd_delete, "delete a study and all its trials")
+    delete = command("delete", _cmd_delete, "delete a study, its trials and its artefacts")
     delete.add_argument(
         "--yes", action="store_true",
         help="delete without asking (needed when stdin is not a terminal)",
+    )  # fmt: skip
+    delete.add_argument(
+        "--keep-artifacts", action="store_true",
+        help="keep the study's artefact folder (checkpoints and logs)",
     )  # fmt: skip
     export = command("export", _cmd_export, "write the trials as CSV or JSON")
     export.add_argument(
@@ -508,11 +512,15 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     if not args.yes and not _confirm_delete(name, url):
         print(f"tuningfork: study {name!r} was not deleted", file=sys.stderr)
         return EXIT_NO_RESULT
-    delete_study(name, storage)
+    folder = delete_study(name, storage, keep_artifacts=args.keep_artifacts)
     if args.json:
-        _print_json({"study": name, "storage": url, "deleted": True})
-    else:
-        print(f"deleted study {name!r} from {url}")
+        artifacts = None if folder is None else str(folder)
+        doc = {"study": name, "storage": url, "deleted": True, "artifacts": artifacts}
+        _print_json({**doc, "artifacts_kept": folder is not None and args.keep_artifacts})
+        return EXIT_OK
+    print(f"deleted study {name!r} from {url}")
+    if folder is not None:
+        print(f"{'kept' if args.keep_artifacts else 'removed'} its artefacts at {folder}")
     return EXIT_OK
 
 
