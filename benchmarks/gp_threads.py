@@ -5,9 +5,11 @@ Each run is a fresh process that loads nothing but tuningfork before the GP runs
 its own OpenBLAS are loaded by the GP itself, as in a user's script) and times tuningfork's
 GPSampler with overhead.py's sampling code. A run as the user has it (no thread limits set
 by this script) and a reference run with OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
-MKL_NUM_THREADS = 1 take turns, repeat after repeat, so machine load affects both alike.
-FAIL (exit status 1) when the user's run is more than 1.5 times slower at the mark. Prints
-a table and writes its section of benchmarks/RESULTS.md.
+MKL_NUM_THREADS = 1 take turns, repeat after repeat, so machine load affects both alike,
+while one process per core spins: surplus BLAS threads cost little on an idle machine and
+much on a busy one (issue 13 was measured on a busy 2-core machine). FAIL (exit status 1)
+when the user's run is more than 1.5 times slower at the mark. Prints a table and writes
+its section of benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/gp_threads.py          # trial 100, 5 runs of each (1-3 minutes)
     .venv/bin/python benchmarks/gp_threads.py --quick  # smoke run (seconds, no verdict)
@@ -38,6 +40,7 @@ USER, REFERENCE = "user's environment", "threads = 1 before start-up (reference)
 SECTION = "gp_threads.py"
 BEGIN = f"<!-- begin {SECTION} (generated; edit the script, not this section) -->"
 END = f"<!-- end {SECTION} -->"
+SPIN = "while True: pass"  # a process that keeps one core busy
 FOLLOWS = "<!-- end overhead-sampling -->"  # the section goes after overhead.py's sampling
 
 
@@ -87,7 +90,18 @@ def at_mark(times: list[float], mark: int) -> float:
 
 
 def measure(args: argparse.Namespace) -> dict[str, list[dict]]:
-    """The two kinds of run in turns (the order flips every repeat)."""
+    """The two kinds of run in turns (the order flips every repeat), ``args.busy`` processes
+    spinning meanwhile."""
+    spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(args.busy)]
+    try:
+        return measure_in_turns(args)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def measure_in_turns(args: argparse.Namespace) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = {USER: [], REFERENCE: []}
     for repeat in range(args.repeats):
         order = (USER, REFERENCE) if repeat % 2 == 0 else (REFERENCE, USER)
@@ -150,10 +164,12 @@ def report(
         f"pool outside a proposal: {', '.join(runs[USER][-1]['pools'])}); the reference sets "
         f"{', '.join(THREAD_VARIABLES)} = 1 before start-up. The two take turns, "
         f"{args.repeats} time(s) each, the order flipping each repeat; the ratio is the median "
-        "over repeats of the ratio within a repeat. The machine is shared: load average "
-        f"{load[0]:.1f} at the start and {load[1]:.1f} at the end on {os.cpu_count()} cores "
-        "(a load above the core count inflates every figure, and the user's run the more when "
-        "its threads spin).",
+        "over repeats of the ratio within a repeat. Meanwhile "
+        f"{args.busy} process(es) spin (`while True: pass`, `--busy`), so the runs see a busy "
+        "machine, where surplus BLAS threads wait for cores (on an idle machine they cost "
+        "little, and the check cannot tell). The machine is shared: load average "
+        f"{load[0]:.1f} at the start and {load[1]:.1f} at the end on {os.cpu_count()} cores, "
+        "the spinning processes included.",
         "",
         *lines,
         "",
@@ -175,11 +191,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: trial 20, one repeat")
     parser.add_argument("--trials", type=int, help="the mark: trials per run (default 100)")
     parser.add_argument("--repeats", type=int, help="runs of each kind (default 5)")
+    parser.add_argument(
+        "--busy", type=int, help="processes spinning during the runs (default: one per core)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="RESULTS.md path")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    defaults = {"trials": 20, "repeats": 1} if args.quick else {"trials": 100, "repeats": 5}
+    quick = {"trials": 20, "repeats": 1, "busy": 0}
+    full = {"trials": 100, "repeats": 5, "busy": os.cpu_count() or 1}
+    defaults = quick if args.quick else full
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

@@ -204,6 +204,8 @@ def test_gp_threads_quick_run_writes_its_section_after_the_sampling_section(tmp_
             sys.executable,
             str(SCRIPT.parent / "gp_threads.py"),
             "--quick",
+            "--busy",
+            "1",
             "--results",
             str(results),
         ],
