@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/multifidelity.py
 	$(PY) benchmarks/speedup.py
+	$(PY) benchmarks/gp_threads.py  # last: a FAIL exits non-zero without skipping the rest
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -38,6 +38,7 @@ import sqlalchemy
 from _report import command, machine_lines, package_version, write_section
 
 import tuningfork as tf
+from tuningfork.testing.functions import PROBLEMS
 
 WINDOW = 50  # round trips per mark: the 50 ending at the mark (trials M-50 .. M-1, from 0)
 # The studies of one storage take turns in blocks of WINDOW trials, so that they see the
@@ -508,9 +509,11 @@ class Sampling:
 
 
 def _ask_tell_step(make_study: Callable[[], Any], framework: str) -> Callable[[int], list[float]]:
-    """Define-by-run trials: ask, suggest each parameter, evaluate, tell; timed whole."""
-    quality = _benchmark_module("quality")
-    problem = quality.ALL_PROBLEMS[SAMPLING_PROBLEM]
+    """Define-by-run trials: ask, suggest each parameter, evaluate, tell; timed whole.
+
+    tuningfork's steps load nothing beyond tuningfork: quality.py imports scipy, whose BLAS
+    the GP must find by itself in a user's process (gp_threads.py measures that)."""
+    problem = PROBLEMS[SAMPLING_PROBLEM]
     space, function = problem.space, problem.function
     names = space.names
     holder: list[Any] = []
@@ -518,10 +521,13 @@ def _ask_tell_step(make_study: Callable[[], Any], framework: str) -> Callable[[i
     def suggest_tuningfork(trial: Any, name: str) -> Any:
         return trial.suggest(name, space[name])
 
-    def suggest_optuna(trial: Any, name: str) -> Any:
-        return quality.optuna_suggest(trial, name, space[name])
+    if framework == "tuningfork":
+        suggest = suggest_tuningfork
+    else:
+        quality = _benchmark_module("quality")
 
-    suggest = suggest_tuningfork if framework == "tuningfork" else suggest_optuna
+        def suggest(trial: Any, name: str) -> Any:
+            return quality.optuna_suggest(trial, name, space[name])
 
     def step(n: int) -> list[float]:
         if not holder:
@@ -790,7 +796,8 @@ def sampling_main(args: argparse.Namespace) -> int:
         f'load. GP samplers stop at trial {gp_top:,} ("not run" after it): Optuna\'s '
         f"GPSampler spends seconds per trial beyond that. Threads: {threads} (`--threads`; "
         "one thread keeps the figures steady on a shared machine, where thread pools that "
-        "spin-wait for busy cores slow down many times over). The "
+        "spin-wait for busy cores slow down many times over; tuningfork's GP with the thread "
+        "pools a user's process has is in `gp_threads.py`'s section, below). The "
         f"machine is shared: load average {load[0]:.1f} at the start and {load[1]:.1f} at the "
         f"end on {os.cpu_count()} cores (a load above the core count inflates every figure).",
         "",

@@ -189,3 +189,44 @@ def test_storage_quick_run_sqlite_and_journal(tmp_path):
     assert all(r["intact"] for r in data["throughput"])
     text = results.read_text()
     assert text.count("<!-- begin storage.py") == 1 and "kept" in text
+
+
+def test_gp_threads_quick_run_writes_its_section_after_the_sampling_section(tmp_path):
+    pytest.importorskip("optuna")  # the runs time the GP with overhead.py's code
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n<!-- begin overhead-sampling -->\nkept\n"
+        "<!-- end overhead-sampling -->\n\n<!-- begin quality.py -->\nalso kept\n"
+        "<!-- end quality.py -->\n"
+    )
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT.parent / "gp_threads.py"),
+            "--quick",
+            "--busy",
+            "1",
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for line in (
+        "| run | repeat 1 | median |",
+        "| user's environment: ms/trial at trial 20 |",
+        "| threads = 1 before start-up (reference): ms/trial at trial 20 |",
+        "| ratio user / reference |",
+        "SKIP (quick smoke run, no verdict)  GP sampling time at trial 20",
+    ):
+        assert line in out, line
+    text = results.read_text()
+    assert text.count("<!-- begin gp_threads.py") == 1 and "also kept" in text
+    assert (
+        text.index("<!-- end overhead-sampling")
+        < text.index("<!-- begin gp_threads.py")
+        < text.index("<!-- begin quality.py")
+    )

@@ -4,8 +4,12 @@ gradient, log EI, interpolation, optimisation quality, parallel proposals, deter
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -399,6 +403,47 @@ def test_constant_objective_does_not_crash() -> None:
     study.enqueue_trial({"x": 0.5})
     study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=6)
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
+
+
+# A user's script: scipy (and its own OpenBLAS) is not loaded until the GP needs it. The
+# subclass records the thread count of every loaded BLAS library while the GP proposes.
+_BLAS_WATCH = """
+import json
+import tuningfork as tf
+from threadpoolctl import threadpool_info
+from tuningfork.samplers.gp import GPSampler
+
+def blas_threads():
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+proposing = []
+
+class WatchedGPSampler(GPSampler):
+    def _gaussian_process(self, *args):
+        proposing.append(blas_threads())
+        return super()._gaussian_process(*args)
+
+sampler = WatchedGPSampler(seed=0, n_startup_trials=3, n_candidates=64, n_local_search=1)
+study = tf.create_study(storage="memory", sampler=sampler)
+study.optimize(lambda t: (t.suggest_float("x", -1.0, 1.0) - 0.3) ** 2, n_trials=6)
+print(json.dumps({"proposing": proposing, "after": blas_threads()}))
+"""
+
+
+def test_every_blas_library_runs_one_thread_while_the_gp_proposes() -> None:
+    """scipy's own OpenBLAS, loaded lazily after numpy's, is limited too (issue 13)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", _BLAS_WATCH], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert len(report["proposing"]) == 3  # trials 3, 4 and 5
+    for threads in report["proposing"]:
+        assert threads and set(threads) == set(report["after"])
+        assert set(threads.values()) == {1}, threads
+    if len(os.sched_getaffinity(0)) > 1:  # the libraries' own counts come back afterwards
+        assert min(report["after"].values()) > 1, report["after"]
 
 
 def test_multi_objective_study_is_refused() -> None:
