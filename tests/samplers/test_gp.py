@@ -10,6 +10,7 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -444,6 +445,42 @@ def test_every_blas_library_runs_one_thread_while_the_gp_proposes() -> None:
         assert set(threads.values()) == {1}, threads
     if len(os.sched_getaffinity(0)) > 1:  # the libraries' own counts come back afterwards
         assert min(report["after"].values()) > 1, report["after"]
+
+
+def test_overlapping_proposals_share_one_limit_and_restore_the_threads() -> None:
+    """Two proposals in two threads overlap: the one that ends first must not lift the
+    other's limit, and the last one restores the libraries' own thread counts."""
+    code = textwrap.dedent(
+        """
+        import json
+        import scipy.linalg
+        from threadpoolctl import threadpool_info
+        from tuningfork.samplers.gp import _single_threaded_blas
+
+        def blas():
+            return {i["filepath"]: i["num_threads"] for i in threadpool_info()
+                    if i["user_api"] == "blas"}
+
+        before = blas()
+        first, second = _single_threaded_blas(), _single_threaded_blas()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first proposal ends, the second goes on
+        during = blas()
+        second.__exit__(None, None, None)
+        print(json.dumps({"before": before, "during": during, "after": blas()}))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    if max(report["before"].values()) == 1:
+        pytest.skip("every BLAS library runs one thread here already")
+    assert set(report["during"].values()) == {1}
+    assert report["after"] == report["before"]
 
 
 def test_multi_objective_study_is_refused() -> None:

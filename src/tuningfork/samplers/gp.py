@@ -24,7 +24,7 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -260,20 +260,38 @@ class GPSampler(Sampler):
 
 _blas_controller: Any = None  # threadpoolctl's ThreadpoolController; False without threadpoolctl
 _blas_modules = 0  # len(sys.modules) when _blas_controller was built
+_blas_lock = threading.Lock()
+_blas_users = 0  # proposals under way, in any thread
+_blas_limiter: Any = None  # the limit they share; it restores the libraries' own when lifted
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
     """Limit every loaded BLAS library to one thread while proposing, if threadpoolctl is
     installed.
 
     The GP works on many small matrices, where BLAS threads only contend: on a busy
     machine, OpenBLAS's threads made proposals an order of magnitude slower. numpy and
     scipy may each bring their own OpenBLAS, and scipy's does the GP's linear algebra.
+    The limit is process-wide, so proposals in several threads share one: the first sets
+    it and the last lifts it (two limits in turn would restore each other's one thread).
     """
-    controller = _blas_controller_now()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            controller = _blas_controller_now()
+            _blas_limiter = (
+                None if controller is None else controller.limit(limits=1, user_api="blas")
+            )
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def _blas_controller_now() -> Any:
