@@ -131,6 +131,23 @@ def test_unreachable_server_is_a_clear_error_without_password() -> None:
     assert "secret" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "message, refused",
+    [
+        ('connection failed: connection to server at "127.0.0.1", port 1 failed: Connection '
+         "refused", True),
+        ('connection failed: connection to server at "127.0.0.1", port 55432 failed: FATAL:  '
+         "the database system is shutting down", False),
+        ("connection failed: ... FATAL:  the database system is starting up", False),
+        ("server closed the connection unexpectedly", False),
+    ],
+)  # fmt: skip
+def test_a_restarting_server_is_retried_from_the_first_connection(message, refused) -> None:
+    error = sa.exc.OperationalError("SELECT 1", {}, Exception(message))
+    assert sql._refused(error, attempt=0) is refused
+    assert sql._refused(error, attempt=1) is False
+
+
 def test_unreachable_server_read_only_is_the_same_clear_error() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(tf.StorageError, match="cannot open") as info:

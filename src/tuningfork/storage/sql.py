@@ -404,6 +404,23 @@ def _transient(error: DBAPIError) -> bool:
     )
 
 
+# what a PostgreSQL server that is restarting answers a new connection (SQLSTATE 57P03)
+_RESTARTING = (
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+)
+
+
+def _refused(error: DBAPIError, attempt: int) -> bool:
+    """Whether the first connection failed for good: no server there, or it refused us (said
+    at once, not retried), unless the server said it is restarting (then it is retried)."""
+    message = str(error.orig)
+    restarting = any(text in message for text in _RESTARTING)
+    return attempt == 0 and message.startswith("connection failed") and not restarting
+
+
 def _info(row: Any) -> StudyInfo:
     return StudyInfo(
         int(row.study_id), row.name, tuple(json.loads(row.directions)), float(row.created)
@@ -501,9 +518,7 @@ def _create_pg_schema(engine: sa.Engine, url: str) -> None:
                     row = (str(SCHEMA_VERSION),)
             break
         except DBAPIError as error:
-            # a server that refuses the first connection is reported at once, not retried
-            refused = attempt == 0 and str(error.orig).startswith("connection failed")
-            if attempt == RETRIES or not _transient(error) or refused:
+            if attempt == RETRIES or not _transient(error) or _refused(error, attempt):
                 raise StorageError(f"cannot open {redact_url(url)}: {error.orig}") from error
         time.sleep(delay * (0.5 + random.random()))
         delay = min(2 * delay, 2.0)
