@@ -57,7 +57,30 @@ class ObjectiveValueError(TuningforkError, ValueError):
     """An objective returned something that is not a finite number (or list of them)."""
 
 
-class SchedulerError(TuningforkError, ValueError):
+class OptionError(TuningforkError, ValueError):
+    """An option given to a sampler, scheduler, study or command is not allowed.
+
+    ``option`` names the option (e.g. ``"n_ei_candidates"``) and ``owner`` what it was
+    given to (e.g. ``"TPESampler"``), so callers such as the study-file checker can say
+    where the problem is without reading the message.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, owner: str | None = None):
+        super().__init__(message)
+        self.option = option
+        self.owner = owner
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep option and owner across processes
+        return (_option_error, (type(self), str(self), self.option, self.owner))
+
+
+def _option_error(
+    kind: type[OptionError], message: str, option: str | None, owner: str | None
+) -> OptionError:
+    return kind(message, option=option, owner=owner)
+
+
+class SchedulerError(OptionError):
     """A scheduler was given options it cannot work with, or a study it cannot schedule."""
 
 
