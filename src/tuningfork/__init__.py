@@ -12,9 +12,11 @@ from tuningfork.exceptions import (
     ConfigError,
     DuplicatedStudyError,
     MissingExtra,
+    NoCompletedTrial,
     NotEnoughTrials,
     NothingToPlot,
     ObjectiveValueError,
+    OptionError,
     ParameterConflict,
     SchedulerError,
     SchemaVersionError,
@@ -41,6 +43,7 @@ from tuningfork.samplers import (
     Sampler,
     TPESampler,
 )
+from tuningfork.samplers.base import Reservation
 from tuningfork.schedulers import (
     ASHA,
     BOHB,
@@ -58,6 +61,7 @@ from tuningfork.schedulers import (
     ThresholdStopping,
     TimeStopping,
 )
+from tuningfork.schedulers.base import Assignment
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.storage import (
     InMemoryStorage,
@@ -68,6 +72,7 @@ from tuningfork.storage import (
 )
 from tuningfork.study import (
     Study,
+    StudyReader,
     StudySummary,
     create_study,
     delete_study,
@@ -97,7 +102,12 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 __all__ = [
+    "Assignment",
     "CommandFailed",
+    "NoCompletedTrial",
+    "OptionError",
+    "Reservation",
+    "StudyReader",
     "ConfigError",
     "ASHA",
     "BOHB",

@@ -84,6 +84,10 @@ class SchedulerError(OptionError):
     """A scheduler was given options it cannot work with, or a study it cannot schedule."""
 
 
+class NoCompletedTrial(TuningforkError, ValueError):
+    """A result was asked of a study that has no completed trial yet (e.g. `best_trial`)."""
+
+
 class SearchExhausted(TuningforkError):
     """The sampler has no configuration left to propose (e.g. every grid point was run)."""
 

@@ -50,7 +50,7 @@ def running(values, start=None) -> FrozenTrial:
 
 def decide(rule, study, values, start=None):
     step = len(values) - 1
-    return rule.decide(study, running(values, start), step, values[-1])
+    return rule.decide(study.reader, running(values, start), step, values[-1])
 
 
 def run_levels(rule, levels, n_steps, curve, direction="minimize"):

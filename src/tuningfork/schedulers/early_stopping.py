@@ -23,7 +23,7 @@ from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from tuningfork.space import Space
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 
 def _check_int(name: str, value: int, minimum: int) -> None:
@@ -47,7 +47,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _maximize(study: Study) -> bool:
+def _maximize(study: StudyReader) -> bool:
     return study.direction == "maximize"
 
 
@@ -93,7 +93,7 @@ class PercentileStopping(Scheduler):
         self.interval_steps = interval_steps
         self.n_min_trials = n_min_trials
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval_steps:
             return Decision.CONTINUE
         completed = study.get_trials(states=(TrialState.COMPLETE,))
@@ -156,7 +156,7 @@ class ThresholdStopping(Scheduler):
         _check_int("n_warmup_steps", n_warmup_steps, 0)
         self.n_warmup_steps = n_warmup_steps
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if math.isnan(value):
             return Decision.STOP
         if step < self.n_warmup_steps:
@@ -216,7 +216,7 @@ class TimeStopping(Scheduler):
         self.max_budget_fraction = max_budget_fraction
         self.max_step = max_step
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         start = trial.datetime_start
         if (
             self.max_seconds is not None
@@ -270,7 +270,7 @@ class RankStopping(Scheduler):
         self.step = step
         self.n_startup_trials = n_startup_trials
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if self.step is not None and step != self.step:
             return Decision.CONTINUE
         if math.isnan(value):
@@ -321,7 +321,7 @@ class PatienceStopping(Scheduler):
         self.patience = patience
         self.min_delta = min_delta
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         sign = -1.0 if _maximize(study) else 1.0  # compare sign * value: lower is better
         best = math.inf
         stale = 0
@@ -358,7 +358,7 @@ class AnyOf(Scheduler):
                 raise ValueError(f"schedulers must be Scheduler instances, got {member!r}")
         self.schedulers = tuple(schedulers)
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         decisions = [m.decide(study, trial, step, value) for m in self.schedulers]
         if Decision.STOP in decisions:
             return Decision.STOP
@@ -366,14 +366,14 @@ class AnyOf(Scheduler):
             return Decision.PAUSE
         return Decision.CONTINUE
 
-    def assign(self, study: Study, space: Space | None) -> Assignment | None:
+    def assign(self, study: StudyReader, space: Space | None) -> Assignment | None:
         for member in self.schedulers:
             assignment = member.assign(study, space)
             if assignment is not None:
                 return assignment
         return None
 
-    def assign_at_cap(self, study: Study) -> Assignment | None:
+    def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         for member in self.schedulers:
             assignment = member.assign_at_cap(study)
             if assignment is not None:
