@@ -3,10 +3,10 @@ against the public API only, pass the same contracts as the built-ins."""
 
 from __future__ import annotations
 
+from plugins import LocalSearchSampler, TwoRungHalving
+
 import tuningfork as tf
 from tuningfork.testing import SamplerContract, SchedulerContract
-
-from plugins import LocalSearchSampler, TwoRungHalving
 
 
 class TestLocalSearchSampler(SamplerContract):

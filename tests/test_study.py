@@ -565,7 +565,7 @@ def test_samplers_that_model_running_trials_see_their_suggestions(storage_url, d
         trial.suggest_float("x", 0, 1)
     running = other.get_trials(states=[TrialState.RUNNING])
     assert [t.params for t in running] == [trial.params]
-    plain = tf.create_study(storage=storage_url, sampler=tf.RandomSampler(0))
+    plain = tf.create_study(storage=storage_url, sampler=tf.RandomSampler(seed=0))
     plain.ask().suggest_float("x", 0, 1)
     assert plain.get_trials()[0].params == {}  # written with the next report or the result
 
@@ -680,7 +680,7 @@ def test_an_ask_that_claims_reads_the_log_first(tmp_path, monkeypatch, case):
     another worker since the last read: such asks read first, however fresh the view."""
     monkeypatch.setattr("tuningfork.study._log.FRESH_VIEW_S", 60.0)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    sampler = tf.GridSampler({"x": list(range(20))}) if case == "grid" else tf.RandomSampler(0)
+    sampler = tf.GridSampler({"x": list(range(20))}) if case == "grid" else tf.RandomSampler(seed=0)
     study = tf.create_study("s", storage=url, sampler=sampler)
     if case == "queue":
         for x in range(20):

@@ -11,6 +11,7 @@ from tuningfork.exceptions import (
     CommandFailed,
     ConfigError,
     DuplicatedStudyError,
+    ExperimentalWarning,
     MissingExtra,
     NoCompletedTrial,
     NotEnoughTrials,
@@ -103,6 +104,7 @@ except Exception:  # running from a source tree that is not installed
 
 __all__ = [
     "Assignment",
+    "ExperimentalWarning",
     "CommandFailed",
     "NoCompletedTrial",
     "OptionError",

@@ -192,6 +192,11 @@ class StorageNotFound(StorageError):
     tables, a file that is not a journal. The message names the path or URL."""
 
 
+class ExperimentalWarning(FutureWarning):
+    """An experimental API was used: it works and is tested, but its interface may change
+    in a minor release (see `tuningfork._experimental`)."""
+
+
 class StorageWarning(UserWarning):
     """A storage skipped something it could not read (e.g. journal lines that are not valid
     records); the message says what, where, and how to clean it up."""

@@ -16,7 +16,7 @@ class TestAutoContract(SamplerContract):
 
 
 def finished_study(space: tf.Space, n: int, **kwargs) -> tf.Study:
-    study = tf.create_study(storage="memory", sampler=tf.RandomSampler(0), **kwargs)
+    study = tf.create_study(storage="memory", sampler=tf.RandomSampler(seed=0), **kwargs)
     for _ in range(n):
         trial = study.ask(space)
         values = [float(len(trial.params))] * len(study.directions)

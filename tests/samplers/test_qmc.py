@@ -37,7 +37,7 @@ def test_first_points_are_better_spread_than_random(qmc_type):
     quasi, rand = [], []
     for seed in range(5):
         quasi.append(qmc.discrepancy(points(tf.QMCSampler(qmc_type=qmc_type, seed=seed), n)))
-        rand.append(qmc.discrepancy(points(tf.RandomSampler(seed), n)))
+        rand.append(qmc.discrepancy(points(tf.RandomSampler(seed=seed), n)))
     assert all(q < r for q, r in zip(quasi, rand)), (quasi, rand)
     assert statistics.mean(quasi) < 0.5 * statistics.mean(rand)
 

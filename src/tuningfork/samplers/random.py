@@ -46,7 +46,7 @@ class RandomSampler(Sampler):
             number, whichever worker runs it.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, *, seed: int | None = None) -> None:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._base = _mix(self.seed & _MASK)
 

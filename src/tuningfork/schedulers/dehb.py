@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork._experimental import experimental
 from tuningfork.exceptions import SchedulerError, SpaceError
 from tuningfork.repro import derive_seed
 from tuningfork.schedulers._halving import _sign
@@ -86,6 +87,7 @@ class _State:
     """The space of the current ask (the given one, else the recorded one)."""
 
 
+@experimental("0.1.0")
 class DEHB(Scheduler):
     """DEHB: Hyperband whose configurations after the first iteration are bred by DE.
 

@@ -15,7 +15,6 @@ Steps are in the user's units of budget (epochs, samples, seconds), as in `Trial
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
@@ -180,8 +179,9 @@ class TimeStopping(Scheduler):
     """Stop a trial that has run too long, in wall-clock time or in budget.
 
     Args:
-        max_seconds: stop once more than this many seconds (``time.time()``) have passed since
-            the trial's ``datetime_start`` (default None: no time limit).
+        max_seconds: stop once more than this many seconds (on the study's clock,
+            `StudyReader.now`) have passed since the trial's ``datetime_start`` (default
+            None: no time limit).
         max_step: stop a trial that reports at a step above this (default None).
         max_budget_fraction: in (0, 1]; stop once ``step >= max_budget_fraction * max_step``,
             i.e. at that fraction of the full budget (default None). Needs ``max_step``.
@@ -221,7 +221,7 @@ class TimeStopping(Scheduler):
         if (
             self.max_seconds is not None
             and start is not None
-            and (time.time() - start > self.max_seconds)
+            and (study.now() - start > self.max_seconds)
         ):
             return Decision.STOP
         if self.max_step is not None:
@@ -357,6 +357,8 @@ class AnyOf(Scheduler):
             if not isinstance(member, Scheduler):
                 raise ValueError(f"schedulers must be Scheduler instances, got {member!r}")
         self.schedulers = tuple(schedulers)
+        self.assigns = any(member.assigns for member in self.schedulers)
+        self.decides = any(member.decides for member in self.schedulers)
 
     def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         decisions = [m.decide(study, trial, step, value) for m in self.schedulers]

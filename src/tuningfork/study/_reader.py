@@ -9,10 +9,11 @@ cheap and consistent. Incremental models follow the study with `cursor` and
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from tuningfork._experimental import experimental
 from tuningfork.exceptions import TrialNotFound
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -28,11 +29,12 @@ class StudyReader:
     `Study.reader`); a plug-in never builds one.
     """
 
-    __slots__ = ("_view", "_name", "_outbox", "__weakref__")
+    __slots__ = ("_view", "_name", "_clock", "_outbox", "__weakref__")
 
-    def __init__(self, view: StudyView, name: str) -> None:
+    def __init__(self, view: StudyView, name: str, clock: Callable[[], float]) -> None:
         self._view = view
         self._name = name
+        self._clock = clock
         self._outbox: dict[str, Any] = {}
 
     # -- the study ------------------------------------------------------------------------
@@ -69,6 +71,11 @@ class StudyReader:
         """The study's recorded attributes (read-only): seed, sampler and scheduler
         records, and what policies asked to record (see `record`)."""
         return MappingProxyType(self._view.study_attrs)
+
+    def now(self) -> float:
+        """The study's clock: seconds since the epoch (`time.time` unless the study was
+        given another clock, as tests do). Trials' times are on the same clock."""
+        return self._clock()
 
     # -- trials ---------------------------------------------------------------------------
 
@@ -150,6 +157,7 @@ class StudyReader:
 
     # -- what a policy wants recorded -----------------------------------------------------
 
+    @experimental("0.1.0")
     def record(self, key: str, value: Any) -> None:
         """Ask the study to record ``value`` (JSON) as study attribute ``key``; the study
         appends it to the log after the policy returns (a policy never writes itself).

@@ -53,7 +53,7 @@ class Study:
         self.storage = storage
         self._clock = clock if clock is not None else time.time
         self._log = StudyLog(info, storage, self._clock)
-        self.reader = StudyReader(self._log.view, info.name)
+        self.reader = StudyReader(self._log.view, info.name, self._clock)
         """The public read-only view of this study that samplers and schedulers get
         (`StudyReader`), as of this handle's last read of the log."""
         self._channel = TrialChannel(self)
