@@ -93,7 +93,9 @@ class Target:
 
     def create(self, name: str, seed: int) -> Any:
         if self.framework == "tuningfork":
-            return tf.create_study(name, storage=self.storage(), sampler=tf.RandomSampler(seed=seed))
+            return tf.create_study(
+                name, storage=self.storage(), sampler=tf.RandomSampler(seed=seed)
+            )
         sampler = optuna.samplers.RandomSampler(seed=seed)
         return optuna.create_study(study_name=name, storage=self.storage(), sampler=sampler)
 
