@@ -104,6 +104,9 @@ class HalvingScheduler(Scheduler):
         ``((1, 3, 9, 52),)``."""
         return tuple(self.brackets[s].budgets for s in self.order)
 
+    def rung_table(self) -> dict[int, tuple[int, ...]]:
+        return {s: self.brackets[s].budgets for s in self.order}
+
     def start_message(self) -> str:
         limits = (self.min_budget, self.max_budget)
         return rungs_message(type(self).__name__, self.rung_budgets(), limits, self.eta, self.rungs)

@@ -199,6 +199,9 @@ class DEHB(Scheduler):
         `ASHA.rung_budgets`)."""
         return tuple(bracket.budgets for bracket in self._brackets)
 
+    def rung_table(self) -> dict[int, tuple[int, ...]]:
+        return {bracket.s: bracket.budgets for bracket in self._brackets}
+
     def start_message(self) -> str:
         limits = (self.min_budget, self.max_budget)
         return rungs_message(type(self).__name__, self.rung_budgets(), limits, self.eta, self.rungs)

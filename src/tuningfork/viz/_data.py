@@ -768,18 +768,15 @@ def rungs_data(study: Study) -> RungsData:
             f"no trial of study {study.name!r} reported intermediate values, so none reached "
             "a rung; report them with trial.report(value, step)"
         )
-    scheduler = getattr(study, "scheduler", None)
-    name = type(scheduler).__name__ if scheduler is not None else "unknown"
-    brackets_attr = getattr(scheduler, "brackets", None)
+    scheduler = study.scheduler
+    name = type(scheduler).__name__
+    table = scheduler.rung_table()
     groups: list[tuple[int | None, str, tuple[float, ...], list[FrozenTrial]]] = []
-    if isinstance(brackets_attr, dict) and brackets_attr:
-        order = getattr(scheduler, "order", sorted(brackets_attr, reverse=True))
-        default = order[0] if len(order) == 1 else None
-        for s in order:
-            members = [t for t in reporting if t.system_attrs.get("bracket", default) == s]
-            if members or len(order) == 1:
-                label = f"bracket s={s}"
-                groups.append((s, label, tuple(brackets_attr[s].budgets), members))
+    default = next(iter(table)) if len(table) == 1 else None
+    for s, budgets in table.items():
+        members = [t for t in reporting if t.system_attrs.get("bracket", default) == s]
+        if members or len(table) == 1:
+            groups.append((s, f"bracket s={s}", tuple(map(float, budgets)), members))
     if not groups:
         steps = tuple(float(s) for s in sorted({t.last_step for t in reporting}))  # type: ignore[misc]
         groups.append((None, "all trials", steps, reporting))
@@ -796,7 +793,7 @@ def rungs_data(study: Study) -> RungsData:
                 counts = stopped.setdefault(t.state.value, np.zeros(len(budgets), dtype=int))
                 counts[top] += 1
         brackets.append(BracketRungs(s, label, budgets, reached, len(members), stopped))
-    eta = getattr(scheduler, "eta", None)
+    eta = scheduler.describe().get("eta")
     described = name if eta is None else f"{name}, eta={eta:g}"
     return RungsData(
         title=f"trials per rung of study {study.name!r} ({described})",
