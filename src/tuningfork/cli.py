@@ -148,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
         help="module:function or path/to/file.py:function; takes a trial, returns a value",
     )  # fmt: skip
     _add_worker_options(worker, "this worker's")
+    worker.add_argument(
+        "--signal", dest="preempt_signals", metavar="NAME", action=_Deprecated,
+        new="--preempt-signal", append=True, help="deprecated: --preempt-signal",
+    )  # fmt: skip
     text = "submit workers of a study as one SLURM job array (submitit)"
     launch = command("launch", _cmd_launch, text)
     launch.add_argument(
@@ -309,10 +313,6 @@ def _add_worker_options(parser: argparse.ArgumentParser, whose: str) -> None:
         "--preempt-signal", dest="preempt_signals", action="append", metavar="NAME",
         help="also checkpoint and stop on this signal (e.g. SIGUSR1 for sbatch "
         "--signal=USR1@60); SIGTERM always does",
-    )  # fmt: skip
-    parser.add_argument(
-        "--signal", dest="preempt_signals", metavar="NAME", action=_Deprecated,
-        new="--preempt-signal", append=True, help="deprecated: --preempt-signal",
     )  # fmt: skip
 
 
