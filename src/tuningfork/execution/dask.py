@@ -56,10 +56,10 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import TrialStateError, TuningforkError, require
+from tuningfork.execution.options import WorkerOptions
 
 if TYPE_CHECKING:
     from tuningfork.study import Callback, Objective, Study
@@ -132,19 +132,23 @@ class DaskExecutor:
         check_shared_storage(study.storage)
         runner = Runner(study, objective, n_trials, timeout, catch, callbacks, space)  # checks
         token = uuid.uuid4().hex
+        options = WorkerOptions(
+            catch=runner.catch,
+            space=runner.space,
+            artifact_root=str(study.artifact_dir.parent),
+            max_retries=study.max_retries,
+            retry_failed_exceptions=study.retry_failed_exceptions,
+            heartbeat_interval=study.heartbeat_interval,
+            grace_period=study.grace_period,
+            preempt_signals=(),  # the Dask worker process handles its own signals
+        )
         spec = _Spec(
             name=study.name,
             url=study.storage.url,
             objective=objective,
             sampler=study.sampler,
             scheduler=study.scheduler,
-            artifact_root=str(study.artifact_dir.parent),
-            max_retries=study.max_retries,
-            retry_failed_exceptions=study.retry_failed_exceptions,
-            heartbeat_interval=study.heartbeat_interval,
-            grace_period=study.grace_period,
-            catch=runner.catch,
-            space=runner.space,
+            options=options,
         )
         payload = _dumps(spec)
         deadline = time.time() + timeout if timeout is not None else None
@@ -230,13 +234,7 @@ class _Spec:
     objective: Callable[..., Any]
     sampler: Any
     scheduler: Any
-    artifact_root: str
-    max_retries: int | None
-    retry_failed_exceptions: bool | None
-    heartbeat_interval: float
-    grace_period: float
-    catch: tuple[type[BaseException], ...]
-    space: Any
+    options: WorkerOptions  # what the caller's study handle was opened with
 
 
 @dataclass
@@ -277,8 +275,6 @@ _MAX_HANDLES = 64
 
 def _handle(token: str, payload: bytes) -> tuple[Study, _Spec]:
     """This thread's `Study` handle for the optimize call ``token`` (opened once)."""
-    from tuningfork.study import load_study
-
     key = (token, threading.get_ident())
     with _HANDLES_LOCK:
         cached = _HANDLES.get(key)
@@ -286,17 +282,9 @@ def _handle(token: str, payload: bytes) -> tuple[Study, _Spec]:
             _HANDLES.move_to_end(key)
             return cached
     spec: _Spec = pickle.loads(payload)
-    study = load_study(
-        spec.name,
-        spec.url,
-        sampler=spec.sampler,
-        scheduler=spec.scheduler,
-        artifact_root=Path(spec.artifact_root),
-        max_retries=spec.max_retries,
-        retry_failed_exceptions=spec.retry_failed_exceptions,
+    study = spec.options.open_study(
+        spec.name, spec.url, sampler=spec.sampler, scheduler=spec.scheduler
     )
-    study.heartbeat_interval = spec.heartbeat_interval
-    study.grace_period = spec.grace_period
     with _HANDLES_LOCK:
         _HANDLES[key] = (study, spec)
         while len(_HANDLES) > _MAX_HANDLES:
@@ -327,11 +315,11 @@ def _run_task(token: str, payload: bytes, deadline: float | None) -> _Outcome:
         tagged,
         n_trials=1,
         timeout=timeout,
-        catch=spec.catch,
+        catch=spec.options.catch,
         callbacks=[lambda _study, frozen: told.append(frozen)],
         show_progress_bar=False,
-        space=spec.space,
-        preempt_signals=(),
+        space=spec.options.space,
+        preempt_signals=spec.options.preempt_signals,
     )
     return _Outcome(ran=bool(ran), frozen=told[0] if told else None)
 

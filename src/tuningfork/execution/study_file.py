@@ -28,6 +28,7 @@ from tuningfork._progress import best_text, outcome, trial_line
 from tuningfork._redact import redact_urls
 from tuningfork.config import StudyConfig, load_config, redact_study_file
 from tuningfork.exceptions import CommandFailed, StudyNotFound, TuningforkError
+from tuningfork.execution.options import WORKER_FIELDS, WorkerOptions
 from tuningfork.study import Study, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -166,22 +167,17 @@ def _submit(
 ) -> int:
     from tuningfork.execution.slurm import launch_slurm, wait_slurm
 
-    options = config.slurm_options()
-    if not options:
+    slurm = _slurm_only(config.slurm_options())
+    if not slurm:
         raise TuningforkError(
             f"{config.source}: --slurm needs a resources.slurm section (partition, "
             "time_limit_min, gpus_per_task, ...); see `tuningfork init`"
         )
     if workers is not None:
-        options["n_workers"] = workers
+        slurm["n_workers"] = workers
+    options = WorkerOptions.from_study_file(config, max_trials=target)
     ids = launch_slurm(
-        study.name,
-        config.storage_url(),
-        str(path.resolve()),
-        space=config.space().to_dict(),
-        max_trials=target,
-        quiet=True,
-        **options,
+        study.name, config.storage_url(), str(path.resolve()), options=options, quiet=True, **slurm
     )
     _say(out, f"submitted {len(ids)} SLURM worker(s): {' '.join(ids)}")
     rungs = study.scheduler.start_message()  # the workers print it in their own logs
@@ -195,6 +191,12 @@ def _submit(
     return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else 1
 
 
+def _slurm_only(options: dict[str, Any]) -> dict[str, Any]:
+    """The SLURM options of ``StudyConfig.slurm_options()``, without the worker settings
+    that `WorkerOptions.from_study_file` reads."""
+    return {key: value for key, value in options.items() if key not in WORKER_FIELDS}
+
+
 def _optimize(
     study: Study,
     config: StudyConfig,
@@ -203,17 +205,16 @@ def _optimize(
     n_jobs: int,
     printer: _Printer,
 ) -> None:
-    study.optimize(
-        objective,
+    options = WorkerOptions(
         timeout=config.limits.timeout,
         n_jobs=n_jobs,
         catch=(CommandFailed,),
-        callbacks=[printer],
         show_progress_bar=False,
         space=config.space(),
-        preempt_signals=("SIGTERM", "SIGINT"),
+        preempt_signals=("SIGTERM", "SIGINT"),  # Ctrl-C pauses the running trials too
         max_trials=target,
     )
+    study.optimize(objective, callbacks=[printer], **options.optimize_arguments())
 
 
 class _Printer:
