@@ -26,7 +26,7 @@ from tuningfork.command._templates import (
     budget_text,
     is_flag,
 )
-from tuningfork.exceptions import CommandFailed, TrialPruned, TuningforkError
+from tuningfork.exceptions import CommandFailed, OptionError, TrialPruned
 
 if TYPE_CHECKING:
     from tuningfork.space import Space
@@ -103,23 +103,41 @@ class CommandObjective:
         space: Space | Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(argv, (str, bytes)) or not argv:
-            raise TuningforkError(
+            raise OptionError(
                 f"argv must be a non-empty list of strings (one per argument), got {argv!r}; "
-                "a command line string would need a shell, which is never used"
+                "a command line string would need a shell, which is never used",
+                option="argv",
+                owner="CommandObjective",
             )
         self.argv = [Template(a, "argv element") for a in argv]
         self.env = {str(k): Template(v, f"env {k!r}") for k, v in (env or {}).items()}
         self.cwd = Template(cwd, "cwd") if cwd is not None else None
         if not isinstance(result, ResultSpec):
-            raise TuningforkError(f"result must be a ResultSpec, got {result!r}")
+            raise OptionError(
+                f"result must be a ResultSpec, got {result!r}",
+                option="result",
+                owner="CommandObjective",
+            )
         self.result = result
         self._path = Template(result.path, "result path") if result.path else None
         if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
-            raise TuningforkError(f"timeout must be a positive number of seconds, got {timeout}")
+            raise OptionError(
+                f"timeout must be a positive number of seconds, got {timeout}",
+                option="timeout",
+                owner="CommandObjective",
+            )
         if not (grace_period >= 0 and math.isfinite(grace_period)):
-            raise TuningforkError(f"grace_period must be >= 0 seconds, got {grace_period}")
+            raise OptionError(
+                f"grace_period must be >= 0 seconds, got {grace_period}",
+                option="grace_period",
+                owner="CommandObjective",
+            )
         if isinstance(keep_log_lines, bool) or keep_log_lines < 0:
-            raise TuningforkError(f"keep_log_lines must be >= 0, got {keep_log_lines}")
+            raise OptionError(
+                f"keep_log_lines must be >= 0, got {keep_log_lines}",
+                option="keep_log_lines",
+                owner="CommandObjective",
+            )
         self.timeout = timeout
         self.grace_period = float(grace_period)
         self.report_metric = report_metric if report_metric is not None else result.metrics[0]
@@ -138,10 +156,12 @@ class CommandObjective:
         misspelt placeholder would otherwise drop its argument as if inactive."""
         unknown = sorted(self.placeholders() - names)
         if unknown:
-            raise TuningforkError(
+            raise OptionError(
                 f"the command uses placeholder(s) {unknown} that are neither parameters "
                 f"{where} ({sorted(names)}) nor built-ins ({sorted(BUILTIN_PLACEHOLDERS)}); "
-                "fix the name, or add the parameter to the space"
+                "fix the name, or add the parameter to the space",
+                option="argv",
+                owner="CommandObjective",
             )
 
     def placeholders(self) -> set[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tuningfork.exceptions import CommandFailed, TuningforkError
+from tuningfork.exceptions import CommandFailed, OptionError
 
 
 @dataclass(frozen=True)
@@ -40,42 +40,62 @@ class ResultSpec:
 
     def __post_init__(self) -> None:
         if self.source not in ("stdout", "file", "regex"):
-            raise TuningforkError(
-                f"result source must be 'stdout', 'file' or 'regex', got {self.source!r}"
+            raise OptionError(
+                f"result source must be 'stdout', 'file' or 'regex', got {self.source!r}",
+                option="source",
+                owner="ResultSpec",
             )
         if isinstance(self.metrics, str) or not self.metrics:
-            raise TuningforkError(
-                f"result metrics must be a non-empty tuple of names, got {self.metrics!r}"
+            raise OptionError(
+                f"result metrics must be a non-empty tuple of names, got {self.metrics!r}",
+                option="metrics",
+                owner="ResultSpec",
             )
         object.__setattr__(self, "metrics", tuple(str(m) for m in self.metrics))
         if len(set(self.metrics)) != len(self.metrics):
-            raise TuningforkError(f"result metrics repeat a name: {self.metrics!r}")
+            raise OptionError(
+                f"result metrics repeat a name: {self.metrics!r}",
+                option="metrics",
+                owner="ResultSpec",
+            )
         if self.source == "file" and not self.path:
-            raise TuningforkError("result source 'file' needs a path (e.g. 'result.json')")
+            raise OptionError(
+                "result source 'file' needs a path (e.g. 'result.json')",
+                option="path",
+                owner="ResultSpec",
+            )
         if self.source == "regex":
             self._check_pattern()
 
     def _check_pattern(self) -> None:
         if not self.pattern:
-            raise TuningforkError("result source 'regex' needs a pattern")
+            raise OptionError(
+                "result source 'regex' needs a pattern", option="pattern", owner="ResultSpec"
+            )
         try:
             compiled = re.compile(self.pattern)
         except re.error as error:
-            raise TuningforkError(
-                f"result pattern {self.pattern!r} is not a regular expression: {error}"
+            raise OptionError(
+                f"result pattern {self.pattern!r} is not a regular expression: {error}",
+                option="pattern",
+                owner="ResultSpec",
             ) from None
         named = compiled.groupindex
         if named:
             missing = [m for m in self.metrics if m not in named]
             if missing:
-                raise TuningforkError(
+                raise OptionError(
                     f"result pattern {self.pattern!r} has no named group for metric(s) "
-                    f"{missing}; name the groups like (?P<{missing[0]}>...)"
+                    f"{missing}; name the groups like (?P<{missing[0]}>...)",
+                    option="pattern",
+                    owner="ResultSpec",
                 )
         elif len(self.metrics) > 1 and compiled.groups < len(self.metrics):
-            raise TuningforkError(
+            raise OptionError(
                 f"result pattern {self.pattern!r} has {compiled.groups} group(s) for "
-                f"{len(self.metrics)} metrics; use named groups (?P<name>...)"
+                f"{len(self.metrics)} metrics; use named groups (?P<name>...)",
+                option="pattern",
+                owner="ResultSpec",
             )
 
 

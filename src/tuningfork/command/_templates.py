@@ -8,7 +8,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from tuningfork.exceptions import TuningforkError
+from tuningfork.exceptions import OptionError
 
 BUILTIN_PLACEHOLDERS: tuple[str, ...] = ("trial_id", "study", "checkpoint_dir", "budget", "seed")
 """Placeholders every template may use besides the parameters (a parameter of the same name
@@ -23,21 +23,29 @@ class Template:
 
     def __init__(self, text: str, what: str) -> None:
         if not isinstance(text, str):
-            raise TuningforkError(f"{what} must be a string, got {text!r}")
+            raise OptionError(
+                f"{what} must be a string, got {text!r}",
+                option="template",
+                owner="CommandObjective",
+            )
         self.text = text
         self.parts: list[tuple[str, str | None, str, str | None]] = []
         try:
             for literal, field, spec, conversion in string.Formatter().parse(text):
                 if field is not None and (not field or field.isdigit()):
-                    raise TuningforkError(
+                    raise OptionError(
                         f"{what} {text!r}: positional placeholder {{{field}}}; name a "
-                        "parameter or a built-in such as {trial_id}"
+                        "parameter or a built-in such as {trial_id}",
+                        option="template",
+                        owner="CommandObjective",
                     )
                 self.parts.append((literal, field, spec or "", conversion))
         except ValueError as error:
-            raise TuningforkError(
+            raise OptionError(
                 f"{what} {text!r} is not a valid template ({error}); write {{{{ and }}}} "
-                "for literal braces"
+                "for literal braces",
+                option="template",
+                owner="CommandObjective",
             ) from None
         self.fields = {field for _, field, _, _ in self.parts if field is not None}
 
