@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tuningfork.exceptions import TuningforkError, require
+from tuningfork import _check as check
+from tuningfork.exceptions import LaunchError, OptionError, WorkerFailed, require
 from tuningfork.execution.worker import (
     EXIT_BAD_ARGUMENTS,
     EXIT_OK,
@@ -115,7 +116,7 @@ class SlurmWorker:
                 file=sys.stderr,
                 flush=True,
             )
-            raise TuningforkError(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
+            raise WorkerFailed(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
         objective = _CountingObjective(inner)
         kwargs = dict(self.worker_kwargs)
         if kwargs.get("space") is None:  # a study file's command: its space
@@ -148,7 +149,7 @@ class SlurmWorker:
             os.close(read_fd)
             os.close(write_fd)
         if code != EXIT_OK:
-            raise TuningforkError(f"worker exited with code {code} (see the job's stderr log)")
+            raise WorkerFailed(f"worker exited with code {code} (see the job's stderr log)")
         if self.requeue and usr_signal in received:
             # Paused cleanly; now let submitit's own handler (restored by run_worker) call
             # checkpoint(), requeue this task and exit.
@@ -187,7 +188,11 @@ def _submitit_signal() -> int:
     name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper()
     number = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
     if number is None:
-        raise TuningforkError(f"unknown signal in SUBMITIT_PREEMPT_SIGNAL={name!r}")
+        raise OptionError(
+            f"unknown signal in SUBMITIT_PREEMPT_SIGNAL={name!r}; use a signal name such as USR2",
+            option="SUBMITIT_PREEMPT_SIGNAL",
+            owner="environment",
+        )
     return int(number)
 
 
@@ -254,15 +259,17 @@ def launch_slurm(
 
     Raises:
         MissingExtra: submitit is not installed.
-        TuningforkError: bad arguments, or ``sbatch`` is not available / refused the job.
+        OptionError: bad arguments.
+        LaunchError: ``sbatch`` is not available or refused the job.
     """
     submitit = _submitit()
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise TuningforkError(f"n_workers must be an int >= 1, got {n_workers!r}")
+    n_workers = check.integer(n_workers, "n_workers", "launch_slurm")
     if not isinstance(objective_ref, str):
-        raise TuningforkError(
+        raise OptionError(
             "objective_ref must be a 'module:function' or 'path/to/file.py:function' string "
-            f"(a job imports it by name), got {objective_ref!r}"
+            f"(a job imports it by name), got {objective_ref!r}",
+            option="objective_ref",
+            owner="launch_slurm",
         )
     module_part = objective_ref.rpartition(":")[0]
     if module_part.endswith(".py") or "/" in module_part:  # resolve it here, not on the node
@@ -270,7 +277,7 @@ def launch_slurm(
             f"{Path(module_part).expanduser().resolve()}:{objective_ref.rpartition(':')[2]}"
         )
     if not _which("sbatch"):
-        raise TuningforkError("sbatch is not on PATH: SLURM's client tools are needed to launch")
+        raise LaunchError("sbatch is not on PATH: SLURM's client tools are needed to launch")
     worker_kwargs: dict[str, Any] = {"n_jobs": n_jobs}
     for key, value in (
         ("max_retries", max_retries),
@@ -325,7 +332,7 @@ def launch_slurm(
             jobs = [executor.submit(worker) for worker in workers]
     except subprocess.CalledProcessError as error:
         output = (error.output or b"").decode(errors="replace").strip()
-        raise TuningforkError(f"sbatch refused the job array: {output or error}") from error
+        raise LaunchError(f"sbatch refused the job array: {output or error}") from error
     ids = [str(job.job_id) for job in jobs]
     if not quiet:
         print(
