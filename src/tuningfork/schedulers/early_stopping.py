@@ -209,7 +209,9 @@ class TimeStopping(Scheduler):
             )
             if max_step is None:
                 raise _option_error(
-                    "max_budget_fraction needs max_step (the full budget)", "max_step", self
+                    f"max_budget_fraction={max_budget_fraction!r} needs max_step (the full budget)",
+                    "max_step",
+                    self,
                 )
         self.max_seconds = max_seconds
         self.max_budget_fraction = max_budget_fraction
