@@ -47,16 +47,16 @@ def number(
 ) -> float:
     """``value`` as a float, if it is a real number (not bool, not NaN) in the interval from
     ``low`` to ``high`` (closed unless ``low_open`` / ``high_open``)."""
-    rule = _interval(low, high, low_open, high_open)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise error(
-            f"{option} must be a number{rule}{hint}, got {value!r}", option=option, owner=owner
-        )
-    x = float(value)
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    # NaN fails every comparison below, so a non-number falls into the same error
+    x = float(value) if real else math.nan  # type: ignore[arg-type]
     above = x > low if low_open else x >= low
     below = x < high if high_open else x <= high
     if not (above and below):
-        raise error(f"{option} must be{rule}{hint}, got {value!r}", option=option, owner=owner)
+        rule = _interval(low, high, low_open, high_open)
+        raise error(
+            f"{option} must be a number{rule}{hint}, got {value!r}", option=option, owner=owner
+        )
     return x
 
 
