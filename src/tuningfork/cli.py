@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork import __version__, _export
-from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
+from tuningfork.exceptions import ConfigError, OptionError, StorageError, TuningforkError
 from tuningfork.storage import Storage, copy_study, default_url, get_storage, redact_url
 from tuningfork.study import Study, StudySummary, delete_study, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
@@ -408,7 +408,11 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     for item in args.sbatch:
         key, sep, value = item.partition("=")
         if not key.strip():
-            raise TuningforkError(f"--sbatch {item!r} must look like KEY=VALUE or KEY")
+            raise OptionError(
+                f"--sbatch {item!r} must look like KEY=VALUE or KEY",
+                option="sbatch",
+                owner="tuningfork launch",
+            )
         extra[key.strip().lstrip("-")] = value if sep else True
     options = _worker_options(args)
     url = _open(args, args.storage).url
@@ -461,8 +465,10 @@ def _cmd_importance(args: argparse.Namespace) -> int:
     if len(study.directions) > 1:
         index = args.objective
         if not 0 <= index < len(study.directions):
-            raise TuningforkError(
-                f"--objective must be in 0..{len(study.directions) - 1}, got {index}"
+            raise OptionError(
+                f"--objective must be in 0..{len(study.directions) - 1}, got {index}",
+                option="objective",
+                owner="tuningfork importance",
             )
         target = lambda trial: trial.values[index]  # noqa: E731
     result = importance.get_param_importances(
@@ -513,7 +519,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if path.exists() and not args.force:
-        raise TuningforkError(f"{path} exists; pass --force to overwrite it, or name another file")
+        raise OptionError(
+            f"{path} exists; pass --force to overwrite it, or name another file",
+            option="file",
+            owner="tuningfork init",
+        )
     path.write_text(EXAMPLE_STUDY_FILE)
     print(f"wrote {path}; check it with `tuningfork validate {path}`, run it with "
           f"`tuningfork run {path}`")  # fmt: skip
@@ -588,9 +598,11 @@ def _confirm_delete(name: str, url: str) -> bool:
     """Ask on the terminal whether to delete; True for "y" or "yes". Without a terminal
     nobody can answer: an error that names --yes."""
     if not sys.stdin.isatty():
-        raise TuningforkError(
+        raise OptionError(
             f"not deleting study {name!r} without confirmation (stdin is not a terminal); "
-            "pass --yes to delete it"
+            "pass --yes to delete it",
+            option="yes",
+            owner="tuningfork delete",
         )
     print(f"delete study {name!r} and all its trials from {url}? [y/N] ", end="", file=sys.stderr)
     sys.stderr.flush()
@@ -640,9 +652,11 @@ def _study_file(path: str, storage: str | None) -> StudyConfig:
     from tuningfork.config import load_config
 
     if storage is not None:
-        raise TuningforkError(
+        raise OptionError(
             f"{path} names its study's storage; drop --storage {redact_url(storage)}, or give "
-            "the study's name instead of the file"
+            "the study's name instead of the file",
+            option="storage",
+            owner="tuningfork",
         )
     return load_config(path)
 
@@ -810,8 +824,10 @@ def _export_format(args: argparse.Namespace) -> str:
     # with --out, --json prints a summary of what was written; without, it asks for JSON data
     if args.out is None:
         if args.json and args.format == "csv":
-            raise TuningforkError(
-                "--json without --out writes JSON; drop --format csv or add --out"
+            raise OptionError(
+                "--json without --out writes JSON; drop --format csv or add --out",
+                option="format",
+                owner="tuningfork export",
             )
         return str(args.format or ("json" if args.json else "csv"))
     return str(args.format or ("json" if args.out.lower().endswith(".json") else "csv"))

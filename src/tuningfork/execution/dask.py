@@ -58,7 +58,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tuningfork.exceptions import TrialStateError, TuningforkError, require
+from tuningfork import _check as check
+from tuningfork.exceptions import OptionError, SerializationError, TrialStateError, require
 from tuningfork.execution.options import WorkerOptions
 
 if TYPE_CHECKING:
@@ -93,13 +94,13 @@ class DaskExecutor:
     def __init__(self, client: Any, *, n_workers: int | None = None) -> None:
         distributed = _distributed()
         if not isinstance(client, distributed.Client):
-            raise TuningforkError(
-                f"client must be a distributed.Client, not {type(client).__name__}"
+            raise OptionError(
+                f"client must be a distributed.Client, not {type(client).__name__}",
+                option="client",
+                owner="DaskExecutor",
             )
-        if n_workers is not None and (
-            isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
-        ):
-            raise TuningforkError(f"n_workers must be an int >= 1 or None, got {n_workers!r}")
+        if n_workers is not None:
+            n_workers = check.integer(n_workers, "n_workers", "DaskExecutor", hint=" or None")
         self.client = client
         self.n_workers = n_workers
 
@@ -206,14 +207,16 @@ class DaskExecutor:
 
 
 def check_shared_storage(storage: Any) -> None:
-    """Raise `TuningforkError` unless ``storage`` can be reached from other processes."""
+    """Raise `OptionError` unless ``storage`` can be reached from other processes."""
     url = getattr(storage, "url", None)
     if not isinstance(url, str) or url in ("memory", ":memory:") or _is_memory_sqlite(url):
-        raise TuningforkError(
+        raise OptionError(
             f"Dask workers cannot share the in-process storage {url or storage!r}: use a "
             "storage every worker can open, e.g. a SQLite file ('sqlite:///hpo.db', one "
             "machine), PostgreSQL ('postgresql://user@host/db') or a journal file on a "
-            "shared file system ('journal:///shared/hpo.log')"
+            "shared file system ('journal:///shared/hpo.log')",
+            option="storage",
+            owner="DaskExecutor",
         )
 
 
@@ -259,7 +262,7 @@ def _dumps(spec: _Spec) -> bytes:
     try:
         _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(spec)
     except Exception as error:
-        raise TuningforkError(
+        raise SerializationError(
             "cannot send the objective, sampler or scheduler to the Dask workers "
             f"(cloudpickle failed): {type(error).__name__}: {error}"
         ) from error

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tuningfork.exceptions import OptionError, TuningforkError, require
+from tuningfork.exceptions import LaunchError, OptionError, WorkerFailed, require
 from tuningfork.execution.options import WorkerOptions, with_legacy
 from tuningfork.execution.worker import (
     EXIT_BAD_ARGUMENTS,
@@ -134,7 +134,7 @@ class SlurmWorker:
                 file=sys.stderr,
                 flush=True,
             )
-            raise TuningforkError(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
+            raise WorkerFailed(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
         objective = _CountingObjective(inner)
         signals = tuple(dict.fromkeys(("SIGTERM", *options.preempt_signals, usr_signal)))
         options = options.replace(
@@ -161,7 +161,7 @@ class SlurmWorker:
             os.close(read_fd)
             os.close(write_fd)
         if code != EXIT_OK:
-            raise TuningforkError(f"worker exited with code {code} (see the job's stderr log)")
+            raise WorkerFailed(f"worker exited with code {code} (see the job's stderr log)")
         if self.requeue and usr_signal in received:
             # Paused cleanly; now let submitit's own handler (restored by run_worker) call
             # checkpoint(), requeue this task and exit.
@@ -200,7 +200,11 @@ def _submitit_signal() -> int:
     name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper()
     number = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
     if number is None:
-        raise TuningforkError(f"unknown signal in SUBMITIT_PREEMPT_SIGNAL={name!r}")
+        raise OptionError(
+            f"unknown signal in SUBMITIT_PREEMPT_SIGNAL={name!r}; use a signal name such as USR2",
+            option="SUBMITIT_PREEMPT_SIGNAL",
+            owner="environment",
+        )
     return int(number)
 
 
@@ -272,7 +276,7 @@ def launch_slurm(
     Raises:
         MissingExtra: submitit is not installed.
         OptionError: a bad ``n_workers`` or worker option.
-        TuningforkError: ``sbatch`` is not available or refused the job.
+        LaunchError: ``sbatch`` is not available or refused the job.
     """
     submitit = _submitit()
     legacy = {
@@ -296,7 +300,7 @@ def launch_slurm(
         )
     objective_ref = _node_reference(objective_ref)
     if not _which("sbatch"):
-        raise TuningforkError("sbatch is not on PATH: SLURM's client tools are needed to launch")
+        raise LaunchError("sbatch is not on PATH: SLURM's client tools are needed to launch")
     executor = submitit.AutoExecutor(folder=str(log_dir), cluster="slurm")
     parameters: dict[str, Any] = {
         "name": job_name or f"tf-{study_name or 'study'}",
@@ -331,7 +335,7 @@ def launch_slurm(
             jobs = [executor.submit(worker) for worker in workers]
     except subprocess.CalledProcessError as error:
         output = (error.output or b"").decode(errors="replace").strip()
-        raise TuningforkError(f"sbatch refused the job array: {output or error}") from error
+        raise LaunchError(f"sbatch refused the job array: {output or error}") from error
     ids = [str(job.job_id) for job in jobs]
     if not quiet:
         print(
@@ -346,9 +350,11 @@ def _node_reference(objective_ref: str) -> str:
     """The reference a compute node imports: a file path made absolute here (the nodes
     may start in another directory)."""
     if not isinstance(objective_ref, str):
-        raise TuningforkError(
+        raise OptionError(
             "objective_ref must be a 'module:function' or 'path/to/file.py:function' string "
-            f"(a job imports it by name), got {objective_ref!r}"
+            f"(a job imports it by name), got {objective_ref!r}",
+            option="objective_ref",
+            owner="launch_slurm",
         )
     module_part, _, function = objective_ref.rpartition(":")
     if module_part.endswith(".py") or "/" in module_part:  # resolve it here, not on the node

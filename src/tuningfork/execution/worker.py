@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork._progress import best_text
-from tuningfork.exceptions import TuningforkError
+from tuningfork.exceptions import ObjectiveNotFound, TuningforkError
 from tuningfork.execution.options import WorkerOptions, with_legacy
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -64,17 +64,17 @@ def load_objective(ref: str) -> Callable[..., Any]:
         return study_file_objective(ref)  # type: ignore[no-any-return]
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
-        raise TuningforkError(
+        raise ObjectiveNotFound(
             f"objective {ref!r} must look like 'module:function' or 'path/to/file.py:function'"
         )
     if module_part.endswith(".py") or "/" in module_part or os.sep in module_part:
         path = Path(module_part).expanduser().resolve()
         if not path.is_file():
-            raise TuningforkError(f"objective file {str(path)!r} does not exist")
+            raise ObjectiveNotFound(f"objective file {str(path)!r} does not exist")
         name = f"_tuningfork_objective_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
-            raise TuningforkError(f"cannot import {str(path)!r} as a Python module")
+            raise ObjectiveNotFound(f"cannot import {str(path)!r} as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # so pickling and dataclasses inside it work
         directory = str(path.parent)
@@ -90,9 +90,9 @@ def load_objective(ref: str) -> Callable[..., Any]:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise TuningforkError(f"{module_part!r} has no attribute {attr!r}") from None
+            raise ObjectiveNotFound(f"{module_part!r} has no attribute {attr!r}") from None
     if not callable(target):
-        raise TuningforkError(f"objective {ref!r} is not callable")
+        raise ObjectiveNotFound(f"objective {ref!r} is not callable")
     return target  # type: ignore[no-any-return]
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuningfork import _check as check
+from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers.early_stopping import PercentileStopping
 from tuningfork.trial import FrozenTrial
 
@@ -46,7 +48,9 @@ class MedianStopping(PercentileStopping):
             interval_steps=interval_steps,
             n_min_trials=n_min_trials,
         )
-        self.use_running_average = use_running_average
+        self.use_running_average = check.flag(
+            use_running_average, "use_running_average", "MedianStopping", error=SchedulerError
+        )
 
     def _value_at(self, trial: FrozenTrial, step: int) -> float | None:
         if not self.use_running_average:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from tuningfork._pareto import non_dominated
-from tuningfork.exceptions import NothingToPlot, TuningforkError
+from tuningfork.exceptions import NothingToPlot, PlotOptionError
 from tuningfork.space import Categorical, Distribution
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -41,10 +41,6 @@ STATE_COLORS: dict[str, str] = {
     "WAITING": "#7f7f7f",
 }
 STATE_ORDER: tuple[str, ...] = tuple(STATE_COLORS)
-
-
-class PlotOptionError(TuningforkError, ValueError):
-    """A plot was asked with an option it does not accept or a value it cannot use."""
 
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -82,7 +78,9 @@ def resolve_target(study: Study, target: Target | None) -> Target:
     if len(study.directions) != 1:
         raise PlotOptionError(
             f"study {study.name!r} has {len(study.directions)} objectives; pass target= "
-            "(e.g. target=lambda t: t.values[0]) and target_name= to plot one of them"
+            "(e.g. target=lambda t: t.values[0]) and target_name= to plot one of them",
+            option="target",
+            owner="plot",
         )
     return _first_value
 
@@ -96,7 +94,11 @@ def resolve_direction(study: Study, target: Target | None, direction: str | None
     when it has one objective (also with a ``target``), else None (no "best" is shown)."""
     if direction is not None:
         if direction not in ("minimize", "maximize"):
-            raise PlotOptionError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+            raise PlotOptionError(
+                f"direction must be 'minimize' or 'maximize', got {direction!r}",
+                option="direction",
+                owner="plot",
+            )
         return direction
     if len(study.directions) == 1:
         return study.directions[0]
@@ -156,7 +158,9 @@ def check_params(
     if unknown:
         raise PlotOptionError(
             f"study {study.name!r} has no complete trial with parameter(s) {unknown}; "
-            f"its parameters are {known}"
+            f"its parameters are {known}",
+            option="params",
+            owner="plot",
         )
     return list(dict.fromkeys(params))
 
@@ -224,7 +228,9 @@ def history_data(
 ) -> HistoryData:
     """Data of the optimisation history: see `HistoryData`."""
     if by not in ("trial", "time"):
-        raise PlotOptionError(f"by must be 'trial' or 'time', got {by!r}")
+        raise PlotOptionError(
+            f"by must be 'trial' or 'time', got {by!r}", option="by", owner="plot_history"
+        )
     fn = resolve_target(study, target)
     direction = resolve_direction(study, target, direction)
     trials = study.trials
@@ -842,17 +848,27 @@ def pareto_data(
     chosen = tuple(range(min(n, 3))) if objectives is None else tuple(objectives)
     if not 2 <= len(chosen) <= 3 or any(not 0 <= k < n for k in chosen):
         raise PlotOptionError(
-            f"objectives must be 2 or 3 distinct indices in [0, {n - 1}], got {list(chosen)}"
+            f"objectives must be 2 or 3 distinct indices in [0, {n - 1}], got {list(chosen)}",
+            option="objectives",
+            owner="plot_pareto_front",
         )
     if len(set(chosen)) != len(chosen):
-        raise PlotOptionError(f"objectives must be distinct, got {list(chosen)}")
+        raise PlotOptionError(
+            f"objectives must be distinct, got {list(chosen)}",
+            option="objectives",
+            owner="plot_pareto_front",
+        )
     names = (
         list(objective_names)
         if objective_names is not None
         else [f"objective {k}" for k in range(n)]
     )
     if len(names) != n:
-        raise PlotOptionError(f"objective_names needs {n} names, got {len(names)}")
+        raise PlotOptionError(
+            f"objective_names needs {n} names, got {len(names)}",
+            option="objective_names",
+            owner="plot_pareto_front",
+        )
     done = complete_trials(study)
     values = np.array([[t.values[k] for k in chosen] for t in done], dtype=float)  # type: ignore[index]
     directions = [study.directions[k] for k in chosen]
