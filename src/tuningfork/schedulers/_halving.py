@@ -90,6 +90,7 @@ class HalvingScheduler(Scheduler):
         self.rungs = check_rungs(rungs)
         self.mode = mode
         self.asynchronous = asynchronous
+        self.pauses = mode == "promotion" or not asynchronous  # SHA stopping: while undecided
         self.brackets = {bracket.s: bracket for bracket in brackets}
         self.order = [bracket.s for bracket in brackets]
         self.seed = seed

@@ -52,7 +52,15 @@ class Assignment:
 
 class Scheduler:
     """Base class of every scheduler. Subclasses implement `decide` (and, for promotions,
-    `assign`)."""
+    `assign`).
+
+    ``pauses``: whether `decide` may answer PAUSE (default False: a stopping rule, which
+    only continues or stops). A scheduler that pauses sets it True; `SchedulerContract`
+    then checks that its pauses lead to resumes at larger budgets, and that a stopping one
+    never pauses.
+    """
+
+    pauses: bool = False
 
     def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
         """The answer to ``trial`` having reported ``value`` at ``step`` (its last report)."""

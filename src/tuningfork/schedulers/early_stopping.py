@@ -357,6 +357,7 @@ class AnyOf(Scheduler):
             if not isinstance(member, Scheduler):
                 raise ValueError(f"schedulers must be Scheduler instances, got {member!r}")
         self.schedulers = tuple(schedulers)
+        self.pauses = any(member.pauses for member in self.schedulers)
 
     def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
         decisions = [m.decide(study, trial, step, value) for m in self.schedulers]
