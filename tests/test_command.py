@@ -514,7 +514,7 @@ def test_environment_variables(tmp_path, make_study):
     assert env["TUNINGFORK_CHECKPOINT_DIR"] == str(logdir)
     assert env["TUNINGFORK_BUDGET"] == "" and env["TUNINGFORK_LAST_STEP"] == ""
     assert env["TUNINGFORK_RESUMED"] == "0"
-    seed = int(study._view.study_attrs.get("seed") or 0)
+    seed = int(study.system_attrs.get("seed") or 0)
     assert env["TUNINGFORK_SEED"] == str(derive_seed(seed, 0))
     assert json.loads(env["TUNINGFORK_PARAMS"]) == {"lr": 0.25} == trial.params
     assert env["TUNINGFORK_REPORT_FILE"] == str(logdir / "reports.jsonl")

@@ -406,8 +406,8 @@ def test_study_record_has_reproducibility_facts(storage_url):
     env = attrs["environment"]
     assert env["python"] and "numpy" in env["packages"]
     worker = study.trials[0].worker
-    assert worker in study._view.workers
-    assert study._view.workers[worker]["pid"] > 0
+    assert worker in study.workers
+    assert study.workers[worker]["pid"] > 0
 
 
 def test_another_process_reads_and_resumes(tmp_path):

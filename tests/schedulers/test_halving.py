@@ -4,6 +4,7 @@ ask-and-tell, plus pause/resume and promotion claims."""
 from __future__ import annotations
 
 import collections
+import os
 import threading
 
 import pytest
@@ -338,12 +339,12 @@ def test_many_threads_never_resume_a_trial_twice(tmp_path) -> None:
     assert not study.get_trials([TrialState.RUNNING, TrialState.FAIL])
 
 
-def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, str]]:
+def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, int]]:
     study = tf.load_study("p", storage=url, scheduler=tf.ASHA(1, 9, 3, mode="promotion"))
     runs = []
 
     def objective(trial: tf.Trial) -> float:
-        runs.append((trial.number, (trial.last_step or 0) + 1, study._worker))
+        runs.append((trial.number, (trial.last_step or 0) + 1, os.getpid()))
         x = trial.suggest_float("x", 0.0, 1.0)
         for step in range((trial.last_step or 0) + 1, 10):
             trial.report(x + 1 / step, step)
