@@ -356,6 +356,7 @@ def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, int]]:
     return runs
 
 
+@pytest.mark.slow
 def test_processes_resume_each_others_trials(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     tf.create_study("p", storage=url, scheduler=tf.ASHA(1, 9, 3, mode="promotion"))
