@@ -200,7 +200,7 @@ class SchedulerContract:
             for before, after in zip(mine, mine[1:]):
                 self._check_resume(t.number, before, after)
             if t.state is TrialState.PAUSED:
-                assert mine and mine[-1].paused, f"trial {t.number} is PAUSED, unpaused"
+                assert mine and mine[-1].paused, f"trial {t.number} is PAUSED, its last run was not"
 
     def _check_resume(self, number: int, before: Run, after: Run) -> None:
         assert before.paused, f"trial {number} ran again without having been paused"
