@@ -81,6 +81,12 @@ class Scheduler:
     held; a scheduler never writes to the log: its answers (a `Decision`, an
     `Assignment`) are what the study records."""
 
+    pauses: bool = False
+    """Whether `decide` may answer PAUSE (default False: a stopping rule, which only
+    continues or stops). A scheduler that pauses sets it True; `SchedulerContract` then
+    checks that its pauses lead to resumes at larger budgets, and that a stopping one
+    never pauses."""
+
     decides: bool = True
     """False for a scheduler whose `decide` always answers CONTINUE (`NoScheduler`): the
     study then skips asking it at each report."""
