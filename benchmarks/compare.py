@@ -63,15 +63,26 @@ HARNESS = (
     "_mf_tuningfork.run_study",
 )
 
-# Multi-fidelity methods: label, scheduler class, its options (passed by keyword; "seed"
-# is filled in per run), sampler. ASHA's mode is always explicit: the after code may
-# change its default.
-MF_METHODS: dict[str, tuple[str, str, dict[str, Any], str]] = {
-    "asha-stopping-tpe": ("ASHA (mode=stopping) + TPE", "ASHA", {"mode": "stopping"}, "tpe"),
-    "asha-promotion-tpe": ("ASHA (mode=promotion) + TPE", "ASHA", {"mode": "promotion"}, "tpe"),
-    "hyperband-tpe": ("Hyperband + TPE", "Hyperband", {"mode": "promotion", "seed": 0}, "tpe"),
-    "bohb": ("BOHB", "BOHB", {"mode": "promotion", "seed": 0}, "random"),
-    "dehb": ("DEHB", "DEHB", {"seed": 0}, "random"),
+
+@dataclass(frozen=True)
+class Method:
+    """A multi-fidelity method: a tuningfork scheduler with its options (passed by
+    keyword), a sampler, and whether the scheduler takes the run's seed."""
+
+    label: str
+    scheduler: str
+    options: dict[str, Any]
+    sampler: str = "TPESampler"
+    seeded: bool = False
+
+
+# ASHA's mode is always explicit: the after code may change its default.
+MF_METHODS: dict[str, Method] = {
+    "asha-stopping-tpe": Method("ASHA (mode=stopping) + TPE", "ASHA", {"mode": "stopping"}),
+    "asha-promotion-tpe": Method("ASHA (mode=promotion) + TPE", "ASHA", {"mode": "promotion"}),
+    "hyperband-tpe": Method("Hyperband + TPE", "Hyperband", {"mode": "promotion"}, seeded=True),
+    "bohb": Method("BOHB", "BOHB", {"mode": "promotion"}, "RandomSampler", seeded=True),
+    "dehb": Method("DEHB", "DEHB", {}, "RandomSampler", seeded=True),
 }
 MF_MIN_STEP, MF_ETA = 1, 3  # multifidelity.py's settings
 QUALITY_SAMPLERS = {"tpe": "TPE", "gp": "GP", "auto": "auto (default)"}
@@ -188,29 +199,29 @@ class Child:
     def _per_trial(self, overhead: Any, directory: Path, seed: int, limit: int) -> list[Any]:
         tf = self.tf
         directory.mkdir(parents=True, exist_ok=True)
+
+        def maker(url: str, sampler: str) -> Callable[[], Any]:
+            if sampler == "RandomSampler":  # as overhead.tuningfork_study, by keyword
+                return lambda: tf.create_study(storage=url, sampler=tf.RandomSampler(seed=seed))
+            return lambda: tf.create_study(storage=url, seed=seed)
+
         series = []
         for storage in ("memory", "SQLite"):
             for sampler in ("RandomSampler", "default sampler"):
                 name = f"{sampler.split()[0].lower()}.db"
                 url = "memory" if storage == "memory" else f"sqlite:///{directory / name}"
-                if sampler == "RandomSampler":  # as overhead.tuningfork_study, by keyword
-                    make = _bind(
-                        lambda u: tf.create_study(storage=u, sampler=_random(tf, seed)), url
-                    )
-                else:
-                    make = _bind(lambda u: tf.create_study(storage=u, seed=seed), url)
-                label = f"{storage}, {sampler}"
+                make, label = maker(url, sampler), f"{storage}, {sampler}"
                 series.append(overhead.Series(storage, label, "tuningfork", make, limit))
         return series
 
     def _sampling(self, overhead: Any, seed: int, limit: int) -> list[Any]:
         tf, series = self.tf, []
+
+        def maker(cls: Any) -> Callable[[], Any]:  # as overhead.sampling_series
+            return lambda: tf.create_study(storage="memory", sampler=cls(seed=seed), seed=seed)
+
         for family, name in SAMPLING_FAMILIES.items():
-            cls = getattr(tf, name)
-            make = _bind(
-                lambda c: tf.create_study(storage="memory", sampler=c(seed=seed), seed=seed), cls
-            )
-            step = overhead._ask_tell_step(make, "tuningfork")
+            step = overhead._ask_tell_step(maker(getattr(tf, name)), "tuningfork")
             series.append(overhead.Sampling(family, family, "tuningfork", limit, step))
         return series
 
@@ -281,12 +292,12 @@ class Child:
         functions = _module("tuningfork.testing.mf_functions", self.tree)
         run_study = _module("_mf_tuningfork", self.tree).run_study
         task = self._mf_problem(problem)
-        _, scheduler_name, options, sampler_name = MF_METHODS[method]
-        options = {**options, **({"seed": seed} if "seed" in options else {})}
-        scheduler = getattr(tf, scheduler_name)(
+        chosen = MF_METHODS[method]
+        options = {**chosen.options, **({"seed": seed} if chosen.seeded else {})}
+        scheduler = getattr(tf, chosen.scheduler)(
             min_budget=MF_MIN_STEP, max_budget=max_step, eta=MF_ETA, **options
         )
-        sampler = tf.TPESampler(seed=seed) if sampler_name == "tpe" else _random(tf, seed)
+        sampler = getattr(tf, chosen.sampler)(seed=seed)
         study = tf.create_study(storage="memory", sampler=sampler, scheduler=scheduler, seed=seed)
         meter = functions.Meter(task, max_step=max_step, budget=budget, marks=marks)
         began = time.perf_counter()
@@ -304,14 +315,6 @@ class Child:
             "digest": _digest(trace),
             "wall_s": time.perf_counter() - began,
         }
-
-
-def _bind(function: Callable[[Any], Any], value: Any) -> Callable[[], Any]:
-    return lambda: function(value)
-
-
-def _random(tf: Any, seed: int) -> Any:
-    return tf.RandomSampler(seed=seed)
 
 
 def _digest(data: Any) -> str:
@@ -695,7 +698,7 @@ def mf_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Part:
             if "at_marks" in result:
                 result["regret"] = result.pop("at_marks")
     part.raw = {"jobs": jobs, "results": results, "skipped": skipped}
-    groups = [((p, m), MF_METHODS[m][0]) for p in problems for m in MF_METHODS]
+    groups = [((p, m), MF_METHODS[m].label) for p in problems for m in MF_METHODS]
     part.lines, part.passed, part.verdict, part.failed_runs = regret_table(
         jobs, results, groups, ("problem", "method"), [f"{m:g}" for m in marks], "units"
     )
@@ -723,8 +726,8 @@ def regret_table(jobs, results, groups, keys, marks, unit) -> tuple[list[str], b
     for group, label in groups:
         index = [i for i, job in enumerate(jobs) if tuple(job[k] for k in keys) == group]
         for mark in marks:
-            before = _column(results["before"], index, mark)
-            after = _column(results["after"], index, mark)
+            before = _column(jobs, results["before"], index, mark)
+            after = _column(jobs, results["after"], index, mark)
             if not before or not after:
                 continue
             cells += 1
@@ -751,13 +754,13 @@ def regret_table(jobs, results, groups, keys, marks, unit) -> tuple[list[str], b
     return lines, ok, text, len(errors)
 
 
-def _column(results: Sequence[dict], index: Sequence[int], mark: str) -> dict[int, float]:
-    """Seed (position in the group) -> regret at ``mark``, for the runs that have one."""
-    column = {}
-    for position, i in enumerate(index):
+def _column(jobs: Sequence[dict], results: Sequence[dict], index: Sequence[int], mark: str):
+    """Seed -> regret at ``mark`` of the runs ``index``, for those that have one."""
+    column: dict[int, float] = {}
+    for i in index:
         value = results[i].get("regret", {}).get(mark)
         if value is not None:
-            column[position] = value
+            column[jobs[i]["seed"]] = value
     return column
 
 
