@@ -49,6 +49,12 @@ END = f"<!-- end {SECTION} -->"
 PARTS = ("overhead", "sampling", "quality", "mf")
 TIME_LIMIT = 1.10  # a timed figure passes when after / before <= this, at the medians
 BLOCK = 50  # trials a tree runs before the other tree takes its turn (overhead.py's BLOCK)
+# A mark's figure is the median of the trials before it: wider windows than overhead.py's
+# (50 and 10), because a ratio within 10% needs a steadier figure than a level does (a
+# 50-trial window of a 0.03 ms round trip moves by 15% between repeats on a shared machine).
+PER_TRIAL_WINDOW = 250
+WARM_UP = 20  # trials of a throwaway study of each kind before the timed ones
+SAMPLING_WINDOW = 50
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # The helpers of each tree's own benchmarks that the children run; the report says whether
 # their source is the same in both trees (a difference there is a difference of method).
@@ -101,7 +107,7 @@ class Plan:
     marks: tuple[int, ...] = (100, 1_000, 3_000)  # ask+tell time per trial
     workers: int = 4  # throughput: processes on one SQLite study
     per_worker: int = 250
-    throughput_runs: int = 5  # per tree, alternating
+    throughput_runs: int = 9  # per tree, taking turns
     sampling_marks: tuple[int, ...] = (100, 200)
     seeds: int = 10  # quality and multi-fidelity: seeds 0..N-1
     quality_problems: tuple[str, ...] = ("branin", "hartmann6", "levy10", "mixed")
@@ -175,25 +181,23 @@ class Child:
                 harness[name] = hashlib.sha256(source.encode()).hexdigest()[:12]
             except Exception as error:
                 harness[name] = f"missing ({type(error).__name__})"
-        overhead = _module("overhead", self.tree)
-        # the number of trials before a mark whose median is its figure
-        windows = {"per_trial": overhead.WINDOW, "sampling": overhead.SAMPLING_WINDOW}
-        return {
-            "version": self.tf.__version__,
-            "path": self.tf.__file__,
-            "harness": harness,
-            "windows": windows,
-        }
+        return {"version": self.tf.__version__, "path": self.tf.__file__, "harness": harness}
 
     # overhead and sampling: studies run block after block, in turns with the other tree
 
     def op_setup(self, kind: str, directory: str, seed: int, limit: int) -> list[str]:
         overhead = _module("overhead", self.tree)
         self.blocks = 0
-        if kind == "per_trial":
-            self.series = self._per_trial(overhead, Path(directory), seed, limit)
-        else:
-            self.series = self._sampling(overhead, seed, limit)
+        # Warm up on throwaway studies first: the first trials of a process pay for lazy
+        # imports (the GP's scipy), the SQLite engine and cold caches, not per-trial work.
+        for name in ("warm-up", "timed"):
+            if kind == "per_trial":
+                self.series = self._per_trial(overhead, Path(directory) / name, seed, limit)
+            else:
+                self.series = self._sampling(overhead, seed, limit)
+            if name == "warm-up":
+                for series in self.series:
+                    series.run(WARM_UP)
         return [s.label for s in self.series]
 
     def _per_trial(self, overhead: Any, directory: Path, seed: int, limit: int) -> list[Any]:
@@ -231,9 +235,10 @@ class Child:
             series.run(n)
         self.blocks += 1
 
-    def op_marks(self, marks: list[int]) -> dict[str, list[float | None]]:
-        """Milliseconds per trial at each mark (the tree's own window and median)."""
-        return {s.label: [s.at(m) for m in marks] for s in self.series}
+    def op_marks(self, marks: list[int], window: int) -> dict[str, list[float | None]]:
+        """Milliseconds per trial at each mark: the median of the ``window`` trials before
+        it (of all of them below the window), None for a mark not reached."""
+        return {s.label: [_window_ms(s.times, m, window) for m in marks] for s in self.series}
 
     def op_throughput(self, run: int, directory: str, workers: int, per_worker: int, seed: int):
         overhead = _module("overhead", self.tree)
@@ -315,6 +320,12 @@ class Child:
             "digest": _digest(trace),
             "wall_s": time.perf_counter() - began,
         }
+
+
+def _window_ms(times: Sequence[float], mark: int, window: int) -> float | None:
+    if len(times) < mark:
+        return None
+    return statistics.median(times[max(0, mark - window) : mark]) * 1e3
 
 
 def _digest(data: Any) -> str:
@@ -435,7 +446,9 @@ def _scratch() -> Iterator[Path]:
         yield Path(folder)
 
 
-def measure_in_turns(plan: Plan, trees: Sequence[Tree], kind: str, marks: Sequence[int]):
+def measure_in_turns(
+    plan: Plan, trees: Sequence[Tree], kind: str, marks: Sequence[int], window: int
+):
     """``plan.repeats`` runs of fresh processes, the two trees taking turns every BLOCK
     trials; per tree, the milliseconds at each mark for each repeat."""
     limit = max(marks)
@@ -450,7 +463,9 @@ def measure_in_turns(plan: Plan, trees: Sequence[Tree], kind: str, marks: Sequen
                 for server in turns(pair, index + repeat):
                     server.call("block", n=min(BLOCK, limit - start))
             for server in pair:
-                figures[server.tree.name].append(server.call("marks", marks=list(marks)))
+                figures[server.tree.name].append(
+                    server.call("marks", marks=list(marks), window=window)
+                )
         elapsed = time.perf_counter() - began
         _progress(f"  {kind}: repeat {repeat + 1}/{plan.repeats}, {elapsed:.0f} s")
     return figures
@@ -535,31 +550,40 @@ def _r(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def paired_ratio(before: Sequence[float | None], after: Sequence[float | None]):
+    """The median over repeats of after / before within a repeat (the two trees took turns
+    in it, so they saw the same load), with its lowest and highest value; None if none."""
+    ratios = [a / b for b, a in zip(before, after) if a is not None and b]
+    if not ratios:
+        return None, None, None
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def _ratio_cell(median: float | None, low: float | None, high: float | None) -> str:
+    if median is None:
+        return "—"
+    return _r(median) if low == high else f"{_r(median)} [{_r(low)}, {_r(high)}]"
+
+
 def timed_rows(figures: dict[str, list[dict]], marks: Sequence[int], unit: str) -> tuple:
-    """Rows of a timed table and its cells' ratios: per series and mark, the median over
-    repeats of each tree, their ratio, and the before tree's spread (max/min over repeats:
-    the noise a ratio must be read against)."""
+    """Rows of a timed table and its figures' ratios: per series and mark, each tree's
+    median over repeats, the paired ratio, and the before tree's spread over its repeats
+    (max/min: the noise a ratio must be read against)."""
     rows, ratios = [], []
     labels = list(figures["before"][0]) if figures["before"] else []
     for label in labels:
         for i, mark in enumerate(marks):
             before = [r[label][i] for r in figures["before"]]
             after = [r[label][i] for r in figures["after"]]
-            b, a = _median(before), _median(after)
-            ratio = _ratio(a, b)
+            ratio = paired_ratio(before, after)
             present = [v for v in before if v]
-            spread = max(present) / min(present) if len(present) > 1 else None
-            ratios.append((f"{label} at {unit} {mark:,}", ratio))
+            spread = _r(max(present) / min(present)) if len(present) > 1 else "—"
+            ratios.append((f"{label} at {unit} {mark:,}", ratio[0]))
             rows.append(
-                f"| {label} | {mark:,} | {_ms(b)} | {_ms(a)} | {_r(ratio)} | "
-                f"{_r(spread) if spread else '—'} |"
+                f"| {label} | {mark:,} | {_ms(_median(before))} | {_ms(_median(after))} | "
+                f"{_ratio_cell(*ratio)} | {spread} |"
             )
     return rows, ratios
-
-
-def _windows(info: dict[str, Any], kind: str) -> str:
-    before, after = (info[name]["windows"][kind] for name in ("before", "after"))
-    return f"{before}" if before == after else f"{before} (before) and {after} (after)"
 
 
 def time_verdict(ratios: Sequence[tuple[str, float | None]], extra: str = "") -> tuple[bool, str]:
@@ -576,33 +600,34 @@ def time_verdict(ratios: Sequence[tuple[str, float | None]], extra: str = "") ->
     return ok, text + extra
 
 
-def overhead_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Part:
+def overhead_part(plan: Plan, trees: Sequence[Tree]) -> Part:
     part = Part("overhead", "Framework overhead: ask+tell time per trial and throughput")
-    figures = measure_in_turns(plan, trees, "per_trial", plan.marks)
+    figures = measure_in_turns(plan, trees, "per_trial", plan.marks, PER_TRIAL_WINDOW)
     runs = measure_throughput(plan, trees)
     part.raw = {"per_trial_ms": figures, "marks": list(plan.marks), "throughput": runs}
     rows, ratios = timed_rows(figures, plan.marks, "trial")
     rates = {
-        name: [r["trials_per_s"] for r in rs if r["fatal"] is None] for name, rs in runs.items()
+        name: [r["trials_per_s"] if r["fatal"] is None else None for r in rs]
+        for name, rs in runs.items()
     }
-    before_rate, after_rate = _median(rates["before"]), _median(rates["after"])
-    # throughput is a rate: the time ratio after/before is before's rate / after's
-    time_ratio = _ratio(before_rate, after_rate)
-    ratios.append((f"{plan.workers}-process throughput (time per trial)", time_ratio))
+    # runs i of the two trees ran one after the other; a rate's time ratio is before / after
+    time_ratio = paired_ratio(rates["after"], rates["before"])
+    rate_ratio = paired_ratio(rates["before"], rates["after"])
+    ratios.append((f"{plan.workers}-process throughput (time per trial)", time_ratio[0]))
     intact = {name: sum(1 for r in rs if r["intact"]) for name, rs in runs.items()}
     all_intact = all(intact[name] == len(runs[name]) for name in runs)
     ok, text = time_verdict(
         ratios,
-        f"; throughput runs intact: before {intact['before']}/"
-        f"{len(runs['before'])}, after {intact['after']}/{len(runs['after'])}",
+        f"; throughput runs intact: before {intact['before']}/{len(runs['before'])}, "
+        f"after {intact['after']}/{len(runs['after'])}",
     )
     part.passed, part.verdict = ok and all_intact, text
     part.lines = [
-        "#### Ask+tell time per trial (ms: the median over repeats of overhead.py's figure, "
-        f"the median of {_windows(info, 'per_trial')} round trips ending at the mark)",
+        f"#### Ask+tell time per trial (ms: the median of the {PER_TRIAL_WINDOW} round trips "
+        "ending at the mark, or of all before it; median over repeats)",
         "",
-        "| storage, sampler | trial | before | after | after/before | before's spread "
-        "(max/min over repeats) |",
+        "| storage, sampler | trial | before | after | after/before [lowest, highest] | "
+        "before's spread (max/min over repeats) |",
         "|---|---|---|---|---|---|",
         *rows,
         "",
@@ -612,27 +637,31 @@ def overhead_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Pa
         "| tree | runs (trials/s) | median trials/s | intact runs |",
         "|---|---|---|---|",
         *(
-            f"| {name} | {', '.join(f'{v:,.0f}' for v in rates[name])} | "
+            f"| {name} | {', '.join(_rate(v) for v in rates[name])} | "
             f"{_ms(_median(rates[name]))} | {intact[name]}/{len(runs[name])} |"
             for name in ("before", "after")
         ),
-        f"| after/before (trials/s) | | {_r(_ratio(after_rate, before_rate))} | |",
+        f"| after/before (trials/s; median over pairs of runs [lowest, highest]) | | "
+        f"{_ratio_cell(*rate_ratio)} | |",
     ]
     return part
 
 
-def sampling_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Part:
+def _rate(trials_per_s: float | None) -> str:
+    return "crashed" if trials_per_s is None else f"{trials_per_s:,.0f}"
+
+
+def sampling_part(plan: Plan, trees: Sequence[Tree]) -> Part:
     part = Part("sampling", "Sampling time per trial: TPE and GP")
-    figures = measure_in_turns(plan, trees, "sampling", plan.sampling_marks)
+    figures = measure_in_turns(plan, trees, "sampling", plan.sampling_marks, SAMPLING_WINDOW)
     part.raw = {"ms": figures, "marks": list(plan.sampling_marks)}
     rows, ratios = timed_rows(figures, plan.sampling_marks, "trial")
     part.passed, part.verdict = time_verdict(ratios)
     part.lines = [
-        "#### Sampling time per trial (ms: the median over repeats of overhead.py's figure, "
-        f"the median of {_windows(info, 'sampling')} trials ending at the mark; problem "
-        "`mixed`, in memory)",
+        f"#### Sampling time per trial (ms: the median of the {SAMPLING_WINDOW} trials ending "
+        "at the mark; median over repeats; problem `mixed`, in memory)",
         "",
-        "| sampler | trial | before | after | after/before | before's spread "
+        "| sampler | trial | before | after | after/before [lowest, highest] | before's spread "
         "(max/min over repeats) |",
         "|---|---|---|---|---|---|",
         *rows,
@@ -640,7 +669,7 @@ def sampling_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Pa
     return part
 
 
-def quality_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Part:
+def quality_part(plan: Plan, trees: Sequence[Tree]) -> Part:
     part = Part("quality", "Optimisation quality: regret of TPE, GP and auto")
     trials = max(plan.quality_marks)
     jobs = [
@@ -671,7 +700,7 @@ def _regrets(values: Sequence[float], optimum: float, marks: Sequence[int]) -> d
     return {str(m): max(0.0, min(values[:m]) - optimum) for m in marks if len(values) >= m}
 
 
-def mf_part(plan: Plan, trees: Sequence[Tree], info: dict[str, Any]) -> Part:
+def mf_part(plan: Plan, trees: Sequence[Tree]) -> Part:
     part = Part("mf", "Multi-fidelity: regret of ASHA, Hyperband + TPE, BOHB and DEHB")
     skipped: dict[str, str] = {}
     with servers(trees[:1]) as (server,):
@@ -782,7 +811,7 @@ def _g(x: float | None) -> str:
     return f"{x:.2g}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.3g}"
 
 
-RUNNERS: dict[str, Callable[[Plan, Sequence[Tree], dict[str, Any]], Part]] = {
+RUNNERS: dict[str, Callable[[Plan, Sequence[Tree]], Part]] = {
     "overhead": overhead_part,
     "sampling": sampling_part,
     "quality": quality_part,
@@ -816,7 +845,7 @@ def estimate(plan: Plan, lcbench: bool) -> dict[str, float]:
     """Seconds per part on the reference machine; a loaded machine takes longer."""
     top = max(plan.marks)
     per_trial = 2 * default_sampler_s(top) + top * (0.02 + 0.25 + 0.3) / 1e3 + START_S
-    throughput = 4.0 + plan.workers * plan.per_worker / 1000
+    throughput = 1.5 + plan.workers * plan.per_worker / 2000
     gp_top = max(plan.sampling_marks)
     sampling = START_S + gp_top * 0.002 + 0.04 * gp_top + 1.1e-4 * gp_top**2
     scale = (max(plan.quality_marks) / 100) ** 1.5
@@ -926,10 +955,17 @@ def method_text(plan: Plan) -> list[str]:
         "and tuningfork's public API only (create_study, the samplers and schedulers, "
         "options by keyword). Timed parts: the two trees' processes take turns every "
         f"{BLOCK} trials (the first turn alternating between repeats), so load drifts hit "
-        f"both; {plan.repeats} repeat(s) of fresh processes per tree; a figure is the median "
-        "over repeats, and the before tree's spread over its repeats shows the noise a "
-        f"ratio must be read against. Verdict: PASS when every timed figure has after/before "
-        f"<= {TIME_LIMIT:.2f} (throughput: before's trials/s over after's) and every "
+        f"both; {plan.repeats} repeat(s) of fresh processes per tree, each warming up on "
+        f"throwaway studies ({WARM_UP} trials of each kind) first. A mark's figure is the "
+        f"median of the {PER_TRIAL_WINDOW} round trips before it ({SAMPLING_WINDOW} for "
+        "sampling; all of them below that), wider windows than `overhead.py`'s 50 and 10, "
+        "since a ratio within 10% needs steadier figures. Before and after are "
+        "each tree's median over repeats; after/before is the median over repeats of the "
+        "ratio within a repeat (the two trees saw the same load there; as `gp_threads.py`), "
+        "with its lowest and highest value; the before tree's spread over its repeats shows "
+        "the noise a ratio must be read against. Throughput: run i of each tree one after "
+        f"the other, {plan.throughput_runs} pairs. Verdict: PASS when every timed ratio "
+        f"is <= {TIME_LIMIT:.2f} (throughput: before's trials/s over after's) and every "
         "throughput run is intact (no lost or duplicated trial). Quality and multi-fidelity "
         "runs are deterministic for a seed, so the two trees run them at the same time; "
         '"identical" means the same regret for every seed, and the verdict is PASS when '
@@ -1025,7 +1061,7 @@ def run(args: argparse.Namespace, plan: Plan, trees: Sequence[Tree], estimate_s:
         _progress(f"{name}")
         part_began = time.perf_counter()
         try:
-            part = RUNNERS[name](plan, trees, info)
+            part = RUNNERS[name](plan, trees)
         except ChildError as error:
             part = failed_part(name, str(error))
             _progress(str(error))

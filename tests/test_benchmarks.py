@@ -261,7 +261,7 @@ def test_compare_quick_run_of_a_tree_with_itself(tmp_path):
     out = completed.stdout
     for header in (
         "### Verdicts",
-        "| storage, sampler | trial | before | after | after/before |",
+        "| storage, sampler | trial | before | after | after/before [lowest, highest] |",
         "| memory, default sampler | 100 |",
         "| SQLite, RandomSampler | 50 |",
         "| tree | runs (trials/s) | median trials/s | intact runs |",
@@ -320,3 +320,10 @@ def test_compare_time_verdict_needs_every_figure_within_ten_percent():
     assert not ok and "highest 1.200 (b)" in text
     ok, _ = compare.time_verdict([("a", 1.0), ("b", None)])  # a figure not measured
     assert not ok
+
+
+def test_compare_pairs_the_repeats_of_the_two_trees():
+    compare = _load_compare()
+    # the ratio within each repeat (1.1, 0.9), not of the medians; a missing figure is left out
+    assert compare.paired_ratio([1.0, 2.0, None], [1.1, 1.8, 3.0]) == pytest.approx((1.0, 0.9, 1.1))
+    assert compare.paired_ratio([None], [1.0]) == (None, None, None)
