@@ -234,3 +234,100 @@ def test_gp_threads_quick_run_writes_its_section_after_the_sampling_section(tmp_
         < text.index("<!-- begin gp_threads.py")
         < text.index("<!-- begin quality.py")
     )
+
+
+COMPARE = SCRIPT.parent / "compare.py"
+ROOT = SCRIPT.parents[1]
+
+
+def _load_compare():
+    spec = importlib.util.spec_from_file_location("compare", COMPARE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("compare", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_quick_run_of_a_tree_with_itself(tmp_path):
+    pytest.importorskip("optuna")  # the trees' overhead.py imports it
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n<!-- begin overhead.py -->\nkept\n<!-- end overhead.py -->\n"
+    )
+    completed = subprocess.run(
+        [
+            sys.executable, str(COMPARE), "--before", str(ROOT), "--after", str(ROOT), "--quick",
+            "--results", str(results), "--json", str(tmp_path / "compare.json"),
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for header in (
+        "### Verdicts",
+        "| storage, sampler | trial | before | after | after/before [lowest, highest] |",
+        "| memory, default sampler | 100 |",
+        "| SQLite, RandomSampler | 50 |",
+        "| tree | runs (trials/s) | median trials/s | intact runs |",
+        "| GP | 20 |",
+        "| problem | method | trials | before: median | worst seed | after: median |",
+        "| mixed | auto (default) | 20 |",
+        "| mf_branin | ASHA (mode=promotion) + TPE | 10 |",
+        "identical source in both trees",
+    ):
+        assert header in out, header
+    # the same code twice: every seed's regret, and every run throughout, is the same
+    assert "PASS  quality: 18/18 figures identical for every seed" in out
+    assert "12/12 runs identical throughout" in out
+    assert "PASS  mf: 10/10 figures identical for every seed" in out
+    assert "10/10 runs identical throughout" in out
+    data = json.loads((tmp_path / "compare.json").read_text())
+    runs = data["parts"]["overhead"]["throughput"]
+    assert {name: [r["intact"] for r in rs] for name, rs in runs.items()} == {
+        "before": [True],
+        "after": [True],
+    }
+    assert (
+        len(data["parts"]["quality"]["results"]["after"]) == 2 * 3 * 2
+    )  # problems x samplers x seeds
+    text = results.read_text()
+    assert text.count("<!-- begin compare.py") == 1 and text.count("<!-- end compare.py") == 1
+    assert "kept" in text
+
+
+def test_compare_tells_identical_regrets_from_better_and_worse_ones():
+    compare = _load_compare()
+    jobs = [{"problem": "p", "sampler": "tpe", "seed": seed} for seed in range(3)]
+    groups, keys = [(("p", "tpe"), "TPE")], ("problem", "sampler")
+
+    def table(before, after):
+        runs = {
+            name: [{"regret": {"10": r}, "digest": repr(r)} for r in regrets]
+            for name, regrets in (("before", before), ("after", after))
+        }
+        return compare.regret_table(jobs, runs, groups, keys, ["10"], "trials")
+
+    lines, ok, text, failed = table([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert ok and failed == 0 and lines[-1].endswith("| identical |")
+    assert text.startswith("1/1 figures identical") and "3/3 runs identical" in text
+    lines, ok, text, _ = table([1.0, 2.0, 3.0], [0.5, 1.0, 9.0])  # better median, worse seed
+    assert ok and "differs for 3 of 3 seeds" in lines[-1] and "9 (seed 2)" in lines[-1]
+    lines, ok, text, _ = table([1.0, 2.0, 3.0], [1.0, 2.5, 3.0])
+    assert not ok and "1 worse (p TPE at 10 trials: 2 -> 2.5)" in text
+
+
+def test_compare_time_verdict_needs_every_figure_within_ten_percent():
+    compare = _load_compare()
+    ok, text = compare.time_verdict([("a", 1.0), ("b", 1.1)])
+    assert ok and text.startswith("2/2 figures")
+    ok, text = compare.time_verdict([("a", 0.9), ("b", 1.2)])
+    assert not ok and "highest 1.200 (b)" in text
+    ok, _ = compare.time_verdict([("a", 1.0), ("b", None)])  # a figure not measured
+    assert not ok
+
+
+def test_compare_pairs_the_repeats_of_the_two_trees():
+    compare = _load_compare()
+    # the ratio within each repeat (1.1, 0.9), not of the medians; a missing figure is left out
+    assert compare.paired_ratio([1.0, 2.0, None], [1.1, 1.8, 3.0]) == pytest.approx((1.0, 0.9, 1.1))
+    assert compare.paired_ratio([None], [1.0]) == (None, None, None)
