@@ -16,7 +16,7 @@ it changes, with the reason.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tuningfork.samplers.base import Sampler
 from tuningfork.space import Categorical, Distribution, Space, Value
@@ -98,14 +98,6 @@ class AutoSampler(Sampler):
 
     def sample_space(self, study: Study, trial: FrozenTrial, space: Space) -> dict[str, Value]:
         return self._for_trial(study, trial, space).sample_space(study, trial, space)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "AutoSampler",
-            "seed": self.seed,
-            "gp_max_trials": self.gp_max_trials,
-            "gp_max_dims": self.gp_max_dims,
-        }
 
 
 def _space_of(finished: list[FrozenTrial], space: Space | None) -> dict[str, Distribution] | None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tuningfork._record import Recorded
 from tuningfork.space import Distribution, Space, Value
 from tuningfork.trial import FrozenTrial
 
@@ -30,11 +31,13 @@ class Reservation:
     system_attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Sampler:
+class Sampler(Recorded):
     """Base class of every sampler.
 
     Subclasses implement `sample` (one parameter, define-by-run) and may override
     `sample_space` (a whole declared space at once) and `reserve` (exactly-once claims).
+    `describe` records the ``__init__`` options kept as attributes of the same names and
+    `from_record` re-creates the sampler from that record (see `tuningfork.register`).
     """
 
     seed: int | None = None
@@ -68,7 +71,3 @@ class Sampler:
                 continue
             params[name] = self.sample(study, trial, name, space[name])
         return params
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON record of this sampler's class and options, kept in the study's record."""
-        return {"name": type(self).__name__, "seed": self.seed}

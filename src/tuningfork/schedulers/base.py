@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tuningfork._record import Recorded
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
@@ -50,9 +51,11 @@ class Assignment:
     prune: tuple[int, ...] = ()
 
 
-class Scheduler:
+class Scheduler(Recorded):
     """Base class of every scheduler. Subclasses implement `decide` (and, for promotions,
-    `assign`)."""
+    `assign`). `describe` records the ``__init__`` options kept as attributes of the same
+    names and `from_record` re-creates the scheduler from that record (see
+    `tuningfork.register`)."""
 
     def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
         """The answer to ``trial`` having reported ``value`` at ``step`` (its last report)."""
@@ -81,10 +84,6 @@ class Scheduler:
         a run starts, e.g. the rung budgets of a multi-fidelity scheduler; None (the
         default): nothing to say."""
         return None
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON record of this scheduler's class and options, kept in the study's record."""
-        return {"name": type(self).__name__}
 
 
 class NoScheduler(Scheduler):

@@ -487,20 +487,6 @@ class DEHB(Scheduler):
             return self.seed
         return int(study._view.study_attrs.get("seed") or 0)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": type(self).__name__,
-            "min_budget": self.min_budget,
-            "max_budget": self.max_budget,
-            "eta": self.eta,
-            "mutation_factor": self.mutation_factor,
-            "crossover_prob": self.crossover_prob,
-            "strategy": self.strategy,
-            "parents": self.parents,
-            "seed": self.seed,
-            "rungs": self.rungs,
-        }
-
 
 # -- helpers ---------------------------------------------------------------------------------
 
