@@ -32,6 +32,7 @@ from tuningfork.exceptions import (
     TrialStateError,
     TuningforkError,
 )
+from tuningfork.registry import register
 from tuningfork.samplers import (
     AutoSampler,
     GPSampler,
@@ -162,5 +163,6 @@ __all__ = [
     "get_storage",
     "list_studies",
     "load_study",
+    "register",
     "__version__",
 ]

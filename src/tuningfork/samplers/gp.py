@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuningfork.exceptions import TuningforkError
+from tuningfork.exceptions import OptionError, TuningforkError
 from tuningfork.samplers._acquisition import log_ei
 from tuningfork.samplers._gp_model import (
     CholeskyError,
@@ -126,11 +126,19 @@ class GPSampler(Sampler):
         n_local_search: int = 10,
     ) -> None:
         if not isinstance(n_startup_trials, int) or n_startup_trials < 1:
-            raise TuningforkError(f"n_startup_trials must be an int >= 1, got {n_startup_trials!r}")
+            raise OptionError(
+                f"n_startup_trials must be an int >= 1, got {n_startup_trials!r}",
+                option="n_startup_trials",
+            )
         if not isinstance(n_candidates, int) or n_candidates < 1:
-            raise TuningforkError(f"n_candidates must be an int >= 1, got {n_candidates!r}")
+            raise OptionError(
+                f"n_candidates must be an int >= 1, got {n_candidates!r}", option="n_candidates"
+            )
         if not isinstance(n_local_search, int) or n_local_search < 0:
-            raise TuningforkError(f"n_local_search must be an int >= 0, got {n_local_search!r}")
+            raise OptionError(
+                f"n_local_search must be an int >= 0, got {n_local_search!r}",
+                option="n_local_search",
+            )
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self.n_startup_trials = n_startup_trials
         self.constant_liar = bool(constant_liar)

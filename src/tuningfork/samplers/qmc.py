@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tuningfork.exceptions import SpaceError, TuningforkError
+from tuningfork.exceptions import OptionError, SpaceError, TuningforkError
 from tuningfork.repro import derive_seed
 from tuningfork.samplers.base import Sampler
 from tuningfork.space import Distribution, Space, Value
@@ -73,9 +73,13 @@ class QMCSampler(Sampler):
         seed: int | None = None,
     ) -> None:
         if qmc_type not in _QMC_TYPES:
-            raise TuningforkError(f"qmc_type must be one of {list(_QMC_TYPES)}, got {qmc_type!r}")
+            raise OptionError(
+                f"qmc_type must be one of {list(_QMC_TYPES)}, got {qmc_type!r}", option="qmc_type"
+            )
         if not isinstance(scramble, bool):
-            raise TuningforkError(f"scramble must be True or False, got {scramble!r}")
+            raise OptionError(
+                f"scramble must be True or False, got {scramble!r}", option="scramble"
+            )
         self.qmc_type = qmc_type
         self.scramble = scramble
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuningfork.exceptions import TuningforkError
+from tuningfork.exceptions import OptionError
 from tuningfork.samplers._history import (
     Group,
     GroupInference,
@@ -126,15 +126,18 @@ class TPESampler(Sampler):
         self.constant_liar = _flag(constant_liar, "constant_liar")
         self.gamma = _check_gamma(gamma)
         if isinstance(prior_weight, bool) or not isinstance(prior_weight, numbers.Real):
-            raise TuningforkError(f"prior_weight must be a number > 0, got {prior_weight!r}")
+            raise OptionError(
+                f"prior_weight must be a number > 0, got {prior_weight!r}", option="prior_weight"
+            )
         if not (math.isfinite(prior_weight) and prior_weight > 0):
-            raise TuningforkError(
+            raise OptionError(
                 f"prior_weight must be a finite number > 0, got {prior_weight!r}; the prior "
-                "keeps every region reachable (1.0 is the usual value)"
+                "keeps every region reachable (1.0 is the usual value)",
+                option="prior_weight",
             )
         self.prior_weight = float(prior_weight)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TuningforkError(f"seed must be an int or None, got {seed!r}")
+            raise OptionError(f"seed must be an int or None, got {seed!r}", option="seed")
         self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**32)
         self.flush_suggestions = self.constant_liar
         self._startup = QMCSampler(seed=self.seed & _MASK64)
@@ -370,21 +373,22 @@ def _check_gamma(gamma: object) -> float | Callable[[int], int] | None:
     if gamma is None or callable(gamma):
         return gamma  # type: ignore[return-value]
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TuningforkError(
-            f"gamma must be None, a fraction in (0, 1] or a function n -> count, got {gamma!r}"
+        raise OptionError(
+            f"gamma must be None, a fraction in (0, 1] or a function n -> count, got {gamma!r}",
+            option="gamma",
         )
     if not 0.0 < gamma <= 1.0:
-        raise TuningforkError(f"gamma as a fraction must be in (0, 1], got {gamma!r}")
+        raise OptionError(f"gamma as a fraction must be in (0, 1], got {gamma!r}", option="gamma")
     return float(gamma)
 
 
 def _count(value: object, what: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise TuningforkError(f"{what} must be an int >= {minimum}, got {value!r}")
+        raise OptionError(f"{what} must be an int >= {minimum}, got {value!r}", option=what)
     return int(value)
 
 
 def _flag(value: object, what: str) -> bool:
     if not isinstance(value, bool):
-        raise TuningforkError(f"{what} must be True or False, got {value!r}")
+        raise OptionError(f"{what} must be True or False, got {value!r}", option=what)
     return value

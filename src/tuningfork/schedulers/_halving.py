@@ -79,11 +79,14 @@ class HalvingScheduler(Scheduler):
     ) -> None:
         self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
         if mode not in _MODES:
-            raise SchedulerError(f"mode must be 'stopping' or 'promotion', got {mode!r}")
+            raise SchedulerError(
+                f"mode must be 'stopping' or 'promotion', got {mode!r}", option="mode"
+            )
         if isinstance(finish_top, bool) or not isinstance(finish_top, int) or finish_top < 0:
             raise SchedulerError(
                 f"finish_top must be an int >= 0 (trials to train to max_budget when "
-                f"max_trials is reached; 1 is the default), got {finish_top!r}"
+                f"max_trials is reached; 1 is the default), got {finish_top!r}",
+                option="finish_top",
             )
         self.finish_top = finish_top
         self.eta = eta

@@ -43,12 +43,15 @@ def check_budgets(min_budget: float, max_budget: float, eta: float) -> tuple[int
     numbers of steps (1, 1.0 and numpy numbers are), 0 < min_budget < max_budget and
     eta > 1."""
     if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not 1 < eta < math.inf:
-        raise SchedulerError(f"eta must be a number > 1 (3 is the usual choice), got {eta!r}")
+        raise SchedulerError(
+            f"eta must be a number > 1 (3 is the usual choice), got {eta!r}", option="eta"
+        )
     low, high = _whole(min_budget, "min_budget"), _whole(max_budget, "max_budget")
     if not 0 < low < high:
         raise SchedulerError(
             f"budgets must satisfy 0 < min_budget < max_budget, got min_budget={min_budget!r}, "
-            f"max_budget={max_budget!r}; they are in your step units (epochs, batches)"
+            f"max_budget={max_budget!r}; they are in your step units (epochs, batches)",
+            option="min_budget" if low <= 0 else None,
         )
     return low, high
 
@@ -63,7 +66,8 @@ def _whole(value: object, name: str) -> int:
     raise SchedulerError(
         f"{name} must be a whole number of steps, got {value!r}: budgets are the steps "
         "that trial.report counts (epochs, batches); for a fraction of the data or of the "
-        "training, scale it to steps, e.g. min_budget=1, max_budget=100 for 1% to 100%"
+        "training, scale it to steps, e.g. min_budget=1, max_budget=100 for 1% to 100%",
+        option=name,
     )
 
 
@@ -72,7 +76,8 @@ def check_rungs(rungs: str) -> str:
     if rungs not in RUNG_ORDERS:
         raise SchedulerError(
             f"rungs must be 'down' (count rung budgets down from max_budget, as Li et al.) "
-            f"or 'up' (count up from min_budget), got {rungs!r}"
+            f"or 'up' (count up from min_budget), got {rungs!r}",
+            option="rungs",
         )
     return rungs
 
@@ -127,7 +132,7 @@ def hyperband_brackets(
     """
     low, high = check_budgets(min_budget, max_budget, eta)
     if sizes not in ("table", "ceil"):
-        raise SchedulerError(f"sizes must be 'table' or 'ceil', got {sizes!r}")
+        raise SchedulerError(f"sizes must be 'table' or 'ceil', got {sizes!r}", option="sizes")
     steps = ladder(low, high, eta, rungs)
     top = len(steps) - 1
     brackets = []

@@ -53,7 +53,8 @@ class ASHA(HalvingScheduler):
         if min_early_stopping_rate < 0 or s < 1:
             raise SchedulerError(
                 f"min_early_stopping_rate must be in [0, {s + min_early_stopping_rate - 1}] "
-                f"for these budgets, got {min_early_stopping_rate}"
+                f"for these budgets, got {min_early_stopping_rate}",
+                option="min_early_stopping_rate",
             )
         sizes = tuple(max(1, int(eta ** (s - i))) for i in range(s + 1))
         bracket = Bracket(s, steps[-(s + 1) :], sizes)

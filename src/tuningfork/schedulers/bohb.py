@@ -133,7 +133,9 @@ class BOHB(Hyperband):
         self.n_samples = _count(n_samples, "n_samples")
         self.bandwidth_factor = _number(bandwidth_factor, "bandwidth_factor", 0.0, math.inf)
         if self.bandwidth_factor <= 0:
-            raise SchedulerError(f"bandwidth_factor must be > 0, got {bandwidth_factor!r}")
+            raise SchedulerError(
+                f"bandwidth_factor must be > 0, got {bandwidth_factor!r}", option="bandwidth_factor"
+            )
         self.min_bandwidth = _number(min_bandwidth, "min_bandwidth", 0.0, math.inf)
         budgets = {b for bracket in self.brackets.values() for b in bracket.budgets}
         self._budgets = sorted(budgets, reverse=True)
@@ -287,13 +289,15 @@ def _sign(study: Study) -> float:
 
 def _number(value: object, what: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise SchedulerError(f"{what} must be a number in [{low}, {high}], got {value!r}")
+        raise SchedulerError(
+            f"{what} must be a number in [{low}, {high}], got {value!r}", option=what
+        )
     if not low <= float(value) <= high:
-        raise SchedulerError(f"{what} must be in [{low}, {high}], got {value!r}")
+        raise SchedulerError(f"{what} must be in [{low}, {high}], got {value!r}", option=what)
     return float(value)
 
 
 def _count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise SchedulerError(f"{what} must be an int >= 1, got {value!r}")
+        raise SchedulerError(f"{what} must be an int >= 1, got {value!r}", option=what)
     return int(value)

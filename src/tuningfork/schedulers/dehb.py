@@ -157,20 +157,26 @@ class DEHB(Scheduler):
     ) -> None:
         brackets = hyperband_brackets(min_budget, max_budget, eta, rungs=rungs)
         if parents not in ("budget", "bracket"):
-            raise SchedulerError(f"parents must be 'budget' or 'bracket', got {parents!r}")
+            raise SchedulerError(
+                f"parents must be 'budget' or 'bracket', got {parents!r}", option="parents"
+            )
         if not (isinstance(mutation_factor, (int, float)) and 0 < mutation_factor <= 2):
             raise SchedulerError(
                 "mutation_factor must be a number in (0, 2] (0.5 is usual), "
-                f"got {mutation_factor!r}"
+                f"got {mutation_factor!r}",
+                option="mutation_factor",
             )
         if not (isinstance(crossover_prob, (int, float)) and 0 <= crossover_prob <= 1):
             raise SchedulerError(
-                f"crossover_prob must be a number in [0, 1] (0.5 is usual), got {crossover_prob!r}"
+                f"crossover_prob must be a number in [0, 1] (0.5 is usual), got {crossover_prob!r}",
+                option="crossover_prob",
             )
         mutation, _, crossover = str(strategy).partition("_")
         if mutation not in _MUTATIONS or crossover not in _CROSSOVERS:
             options = [f"{m}_{c}" for m in _MUTATIONS for c in _CROSSOVERS]
-            raise SchedulerError(f"strategy must be one of {options}, got {strategy!r}")
+            raise SchedulerError(
+                f"strategy must be one of {options}, got {strategy!r}", option="strategy"
+            )
         self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
         self.eta = eta
         self.rungs = rungs

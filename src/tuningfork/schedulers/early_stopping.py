@@ -18,6 +18,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from tuningfork.exceptions import OptionError
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -28,12 +29,12 @@ if TYPE_CHECKING:
 
 def _check_int(name: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}", option=name)
 
 
 def _check_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise OptionError(f"{name} must be a number, got {value!r}", option=name)
     return float(value)
 
 
@@ -82,7 +83,9 @@ class PercentileStopping(Scheduler):
     ) -> None:
         percentile = _check_number("percentile", percentile)
         if not 0.0 <= percentile <= 100.0:
-            raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
+            raise OptionError(
+                f"percentile must be in [0, 100], got {percentile!r}", option="percentile"
+            )
         _check_int("n_startup_trials", n_startup_trials, 0)
         _check_int("n_warmup_steps", n_warmup_steps, 0)
         _check_int("interval_steps", interval_steps, 1)
@@ -183,14 +186,17 @@ class TimeStopping(Scheduler):
         if max_seconds is not None:
             max_seconds = _check_number("max_seconds", max_seconds)
             if max_seconds <= 0:
-                raise ValueError(f"max_seconds must be > 0, got {max_seconds!r}")
+                raise OptionError(
+                    f"max_seconds must be > 0, got {max_seconds!r}", option="max_seconds"
+                )
         if max_step is not None:
             _check_int("max_step", max_step, 1)
         if max_budget_fraction is not None:
             max_budget_fraction = _check_number("max_budget_fraction", max_budget_fraction)
             if not 0.0 < max_budget_fraction <= 1.0:
-                raise ValueError(
-                    f"max_budget_fraction must be in (0, 1], got {max_budget_fraction!r}"
+                raise OptionError(
+                    f"max_budget_fraction must be in (0, 1], got {max_budget_fraction!r}",
+                    option="max_budget_fraction",
                 )
             if max_step is None:
                 raise ValueError("max_budget_fraction needs max_step (the full budget)")
@@ -236,7 +242,9 @@ class RankStopping(Scheduler):
     ) -> None:
         top_fraction = _check_number("top_fraction", top_fraction)
         if not 0.0 < top_fraction <= 1.0:
-            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction!r}")
+            raise OptionError(
+                f"top_fraction must be in (0, 1], got {top_fraction!r}", option="top_fraction"
+            )
         if step is not None:
             _check_int("step", step, 0)
         _check_int("n_startup_trials", n_startup_trials, 0)
@@ -283,7 +291,7 @@ class PatienceStopping(Scheduler):
         _check_int("patience", patience, 1)
         min_delta = _check_number("min_delta", min_delta)
         if min_delta < 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+            raise OptionError(f"min_delta must be >= 0, got {min_delta!r}", option="min_delta")
         self.patience = patience
         self.min_delta = min_delta
 

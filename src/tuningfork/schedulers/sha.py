@@ -54,7 +54,9 @@ class SHA(HalvingScheduler):
         s = len(steps) - 1
         n = n_trials if n_trials is not None else int(round(eta**s))
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise SchedulerError(f"n_trials must be a positive int, got {n_trials!r}")
+            raise SchedulerError(
+                f"n_trials must be a positive int, got {n_trials!r}", option="n_trials"
+            )
         sizes = tuple(max(1, int(n // eta**i)) for i in range(s + 1))
         bracket = Bracket(s, steps, sizes)
         super().__init__(
