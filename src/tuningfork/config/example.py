@@ -2,7 +2,7 @@
 
 EXAMPLE_STUDY_FILE = """\
 # A tuningfork study file. Check it with `tuningfork validate study.yaml`, run it with
-# `tuningfork run study.yaml`. Every key is documented in `tuningfork.config`.
+# `tuningfork run study.yaml`. Every key is documented in docs/study-files.md.
 
 # The study's name, unique within its storage (required).
 study: example-quadratic
