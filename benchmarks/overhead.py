@@ -115,7 +115,7 @@ def run_in_turns(group: Sequence[Series], name: str) -> None:
 
 
 def tuningfork_study(url: str, seed: int) -> Callable[[], Any]:
-    return lambda: tf.create_study(storage=url, sampler=tf.RandomSampler(seed))
+    return lambda: tf.create_study(storage=url, sampler=tf.RandomSampler(seed=seed))
 
 
 def optuna_study(url: str | None, sampler: Callable[[], Any]) -> Callable[[], Any]:
@@ -160,7 +160,7 @@ def _worker(
     try:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if framework == "tuningfork":  # draws depend on (seed, trial number): one seed for all
-            study = tf.load_study(name, storage=url, sampler=tf.RandomSampler(seed))
+            study = tf.load_study(name, storage=url, sampler=tf.RandomSampler(seed=seed))
         else:  # a stateful generator per process: one seed each
             sampler = optuna.samplers.RandomSampler(seed=seed + index)
             study = optuna.load_study(study_name=name, storage=url, sampler=sampler)
@@ -231,7 +231,7 @@ def run_throughput(
     url = f"sqlite:///{directory / f'throughput-{framework}-{run}.db'}"
     name = f"throughput-{framework}"
     if framework == "tuningfork":
-        tf.create_study(name, storage=url, sampler=tf.RandomSampler(seed))
+        tf.create_study(name, storage=url, sampler=tf.RandomSampler(seed=seed))
     else:
         optuna.create_study(study_name=name, storage=url)
     context = multiprocessing.get_context("spawn")

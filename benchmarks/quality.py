@@ -214,7 +214,7 @@ def run_tuningfork(key: str, problem: Problem, seed: int, trials: int, clock: Cl
     if key == "tf-auto":
         sampler = None  # create_study's own choice
     elif key == "tf-random":
-        sampler = tf.RandomSampler(seed)
+        sampler = tf.RandomSampler(seed=seed)
     elif key == "tf-tpe":
         sampler = _tuningfork_class("tpe", "TPESampler")(seed=seed)
     else:
@@ -875,7 +875,7 @@ def render(
         "define-by-run `suggest_*`, hyperopt via `fmin` (Float -> uniform/loguniform, Int -> "
         "quniform/qloguniform over [low - 0.5, high + 0.5] then int, Categorical -> choice). "
         "Seeds 0..N-1: `TPESampler(seed=s)`, `GPSampler(seed=s)`, `create_study(seed=s)` "
-        "(auto), `RandomSampler(s)`, Optuna `TPESampler(seed=s)` (in Optuna 5 the default "
+        "(auto), `RandomSampler(seed=s)`, Optuna `TPESampler(seed=s)` (in Optuna 5 the default "
         "is multivariate for one objective, so `multivariate=True` would repeat it draw for "
         "draw) / `TPESampler(seed=s, multivariate=False)` / `GPSampler(seed=s)`, hyperopt "
         "`rstate=default_rng(s)`, all other options at their defaults. The machine is shared: "

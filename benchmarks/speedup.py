@@ -2,7 +2,7 @@
 
 Each scheduler optimises each multi-fidelity problem of `tuningfork.testing.mf_functions`
 (BOCA's Branin, Hartmann 3 and Hartmann 6; fidelity z = step / 81, steps 1..81) with
-`RandomSampler(seed)`, on N virtual workers driven by `tuningfork.testing.simulate`: one
+`RandomSampler(seed=seed)`, on N virtual workers driven by `tuningfork.testing.simulate`: one
 step costs 1/81 of a unit of virtual time (one unit = one evaluation at full fidelity), a
 resumed trial pays only its added steps, and the workers' asks, reports and tells reach the
 study in virtual-time order, as they would on a real cluster.
@@ -153,7 +153,7 @@ def run_one(
     targets: dict[str, float] | None,
 ) -> tuple[Simulation, Trackers, float]:  # fmt: skip
     study = simulated_study(
-        sampler=tf.RandomSampler(seed), scheduler=SCHEDULERS[scheduler](), seed=seed
+        sampler=tf.RandomSampler(seed=seed), scheduler=SCHEDULERS[scheduler](), seed=seed
     )
     trackers = Trackers(problem, targets)
     began = time.perf_counter()
@@ -434,7 +434,7 @@ def render(meta: dict[str, Any], results: Sequence[dict]) -> str:
         f"{ref_time:g} units; {meta['processes']} processes; run time "
         f"{meta['run_s'] / 60:.1f} min ({busy / 60:.1f} process-min)",
         "",
-        "Method: each scheduler (`min_budget=1, max_budget=81, eta=3`, `RandomSampler(seed)`, "
+        "Method: each scheduler (`min_budget=1, max_budget=81, eta=3`, `RandomSampler(seed=seed)`, "
         "in-memory study) runs on N virtual workers of `tuningfork.testing.simulate`: one "
         "fidelity step of BOCA's multi-fidelity functions (z = step / 81) costs 1/81 of a unit "
         "of virtual time, a unit being one evaluation at full fidelity; a resumed trial pays "

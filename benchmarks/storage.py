@@ -93,13 +93,15 @@ class Target:
 
     def create(self, name: str, seed: int) -> Any:
         if self.framework == "tuningfork":
-            return tf.create_study(name, storage=self.storage(), sampler=tf.RandomSampler(seed))
+            return tf.create_study(
+                name, storage=self.storage(), sampler=tf.RandomSampler(seed=seed)
+            )
         sampler = optuna.samplers.RandomSampler(seed=seed)
         return optuna.create_study(study_name=name, storage=self.storage(), sampler=sampler)
 
     def load(self, name: str, seed: int, index: int) -> Any:
         if self.framework == "tuningfork":  # draws depend on (seed, trial number): one seed
-            return tf.load_study(name, storage=self.storage(), sampler=tf.RandomSampler(seed))
+            return tf.load_study(name, storage=self.storage(), sampler=tf.RandomSampler(seed=seed))
         sampler = optuna.samplers.RandomSampler(seed=seed + index)  # stateful: one per process
         return optuna.load_study(study_name=name, storage=self.storage(), sampler=sampler)
 

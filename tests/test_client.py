@@ -79,7 +79,7 @@ def test_outside_tuningfork_defaults(capsys):
     assert client.resumed() is False
     assert client.checkpoint_dir() is None
     assert client.seed() is None
-    assert client.report(2, loss=0.5) == "continue"
+    assert client.report(loss=0.5, step=2) == "continue"
     assert client.should_stop() is False
     client.result(loss=0.25, acc=0.9)
     lines = capsys.readouterr().out.splitlines()
@@ -103,13 +103,13 @@ def test_report_appends_and_waits_for_the_answer_to_its_step(inside, capsys):
     control = inside / "control.json"
     writer = answer_later(control, {"action": "continue", "step": 4}, 0.1)
     start = time.monotonic()
-    assert client.report(4, loss=0.5) == "continue"
+    assert client.report(loss=0.5, step=4) == "continue"
     assert 0.05 < time.monotonic() - start < 1.5  # it waited for the step-4 answer
     writer.join()
     assert client.should_stop() is False
 
     writer = answer_later(control, {"action": "pause", "step": 5}, 0.1)
-    assert client.report(5, loss=0.4) == "pause"
+    assert client.report(loss=0.4, step=5) == "pause"
     writer.join()
     assert client.should_stop() is True
     lines = (inside / "reports.jsonl").read_text().splitlines()
@@ -123,14 +123,14 @@ def test_report_appends_and_waits_for_the_answer_to_its_step(inside, capsys):
 def test_report_without_an_answer_continues_after_the_timeout(inside, monkeypatch):
     monkeypatch.setattr(client, "ANSWER_TIMEOUT", 0.2)
     start = time.monotonic()
-    assert client.report(1, loss=1.0) == "continue"
+    assert client.report(loss=1.0, step=1) == "continue"
     assert time.monotonic() - start >= 0.2
 
 
 def test_report_prints_when_there_is_no_report_file(inside, monkeypatch, capsys):
     monkeypatch.delenv("TUNINGFORK_REPORT_FILE")
     (inside / "control.json").write_text('{"action": "stop", "step": 2}')
-    assert client.report(2, loss=1.0) == "stop"
+    assert client.report(loss=1.0, step=2) == "stop"
     assert json.loads(capsys.readouterr().out) == {"tuningfork": {"step": 2, "loss": 1.0}}
 
 
@@ -187,3 +187,14 @@ def test_client_is_standalone_and_python38_compatible():
         env={},
     )
     assert out.stdout.strip() == "{}"
+
+
+def test_the_step_comes_last_as_in_trial_report(monkeypatch):
+    monkeypatch.delenv("TUNINGFORK_REPORT_FILE", raising=False)
+    monkeypatch.delenv("TUNINGFORK_CONTROL_FILE", raising=False)
+    with pytest.warns(DeprecationWarning, match="step=N"):
+        assert client.report(3, loss=0.5) == "continue"  # the old order still works
+    with pytest.raises(TypeError, match="step"):
+        client.report(loss=0.5)
+    with pytest.raises(TypeError, match="twice"):
+        client.report(3, loss=0.5, step=3)

@@ -225,7 +225,7 @@ def test_only_reports_fall_back_to_the_last_report(tmp_path, make_study):
         """
         import client
         for step in (1, 2):
-            client.report(step, value=10.0 / step)
+            client.report(value=10.0 / step, step=step)
         """,
     )
     study = make_study()
@@ -514,7 +514,7 @@ def test_environment_variables(tmp_path, make_study):
     assert env["TUNINGFORK_CHECKPOINT_DIR"] == str(logdir)
     assert env["TUNINGFORK_BUDGET"] == "" and env["TUNINGFORK_LAST_STEP"] == ""
     assert env["TUNINGFORK_RESUMED"] == "0"
-    seed = int(study._view.study_attrs.get("seed") or 0)
+    seed = study.reader.seed
     assert env["TUNINGFORK_SEED"] == str(derive_seed(seed, 0))
     assert json.loads(env["TUNINGFORK_PARAMS"]) == {"lr": 0.25} == trial.params
     assert env["TUNINGFORK_REPORT_FILE"] == str(logdir / "reports.jsonl")
@@ -560,7 +560,7 @@ def test_scheduler_stops_a_trial_through_the_control_file(tmp_path, make_study, 
             del os.environ["TUNINGFORK_REPORT_FILE"]     # the client prints the report lines
         answers = []
         for step in range(1, 11):
-            answers.append(client.report(step, value=step / 10))
+            answers.append(client.report(value=step / 10, step=step))
             if client.should_stop():
                 break
         control = json.load(open(os.environ["TUNINGFORK_CONTROL_FILE"]))
@@ -590,7 +590,7 @@ def test_program_that_ignores_stop_is_terminated_then_killed(tmp_path, make_stud
         import client
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         open({str(pidfile)!r}, "w").write(str(os.getpid()))
-        client.report(1, value=5.0)     # answered "stop", ignored
+        client.report(value=5.0, step=1)     # answered "stop", ignored
         time.sleep(60)
         """,
     )
@@ -613,7 +613,7 @@ def test_program_that_ignores_stop_but_obeys_sigterm(tmp_path, make_study):
         import time
         import client
         client.on_terminate(lambda: open({str(marker)!r}, "w").write("checkpoint"))
-        client.report(1, value=5.0)
+        client.report(value=5.0, step=1)
         time.sleep(60)
         """,
     )
@@ -641,7 +641,7 @@ with open(runs, "a") as f:
                         "budget": os.environ["TUNINGFORK_BUDGET"], "argv": sys.argv[1:],
                         "start": start}) + "\\n")
 for epoch in range(start, int(client.budget()) + 1):
-    answer = client.report(epoch, value=x + 1.0 / epoch)
+    answer = client.report(value=x + 1.0 / epoch, step=epoch)
     if answer != "continue":
         json.dump({"epoch": epoch, "answer": answer}, open(ckpt, "w"))
         sys.exit(0)
@@ -718,7 +718,7 @@ def test_concurrent_trials(tmp_path, make_study):
         import client
         start = time.time()
         for step in (1, 2, 3):
-            client.report(step, value=float(sys.argv[1]) * step)
+            client.report(value=float(sys.argv[1]) * step, step=step)
             time.sleep(0.1)
         end = time.time()
         name = os.path.join({str(out)!r}, os.environ["TUNINGFORK_TRIAL_ID"])
@@ -755,7 +755,7 @@ def test_preemption_pauses_the_trial_and_the_next_run_resumes_it(tmp_path, make_
         if client.resumed():
             client.result(value=42.0)
         else:
-            client.report(1, value=1.0)
+            client.report(value=1.0, step=1)
             open({str(started)!r}, "w").write("1")
             time.sleep(60)
         """,

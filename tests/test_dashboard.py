@@ -84,7 +84,8 @@ def study(tmp_path: Path) -> tf.Study:
 
 def set_logs(study: tf.Study, number: int, **attrs: str) -> None:
     """Write user attributes on a finished trial, as its worker would have."""
-    study._append([{"op": "attrs", "n": number, "user": attrs}], sync=True)
+    with study._log.lock:  # a finished trial: no public door writes to it any more
+        study._log.append([{"op": "attrs", "n": number, "user": attrs}], sync=True)
 
 
 def client(study: tf.Study) -> Any:

@@ -10,6 +10,7 @@ import pytest
 
 import tuningfork as tf
 from tuningfork.exceptions import TuningforkError
+from tuningfork.study._ask import _prune_paused
 from tuningfork.trial import TrialState
 
 
@@ -17,18 +18,15 @@ def _orphan(url: str, name: str = "s", **create) -> tuple[tf.Study, int]:
     """A study whose trial 0 was started under optimize()'s heartbeat promise and then
     abandoned (as by a worker that died), with x recorded by a report."""
     dead = tf.create_study(name, storage=url, **create)
-    dead._monitored = True  # as inside optimize()
+    dead._call.monitored = True  # as inside optimize(): its trials promise heartbeats
     trial = dead.ask()
     trial.report(trial.suggest_float("x", 0, 1), 0)
-    dead.storage.heartbeat(dead._info.study_id, [trial.number], "gone:1", time.time() - 5)
     return dead, trial.number
 
 
 def _reap(study: tf.Study) -> None:
     study.grace_period = 0.2
-    study._last_reap = -1e9
-    study._sync()
-    study._reap_stale()
+    study.reap_stale(now=time.time() + 1.0)  # a second later: past the grace period
 
 
 def test_max_retries_is_recorded_and_may_be_overridden(storage_url):
@@ -87,11 +85,10 @@ def test_retries_stop_at_max_retries(tmp_path):
     alive = tf.load_study("s", storage=url)
     _reap(alive)
     # the retry, too, is abandoned by a dying worker
-    dead._sync()
+    dead.get_trials()  # read the log
     retry = dead.ask()
     assert retry.retry_of == number
     retry.report(0.5, 0)
-    dead.storage.heartbeat(dead._info.study_id, [retry.number], "gone:1", time.time() - 5)
     time.sleep(0.25)
     _reap(alive)
     trials = alive.trials
@@ -189,9 +186,9 @@ def test_preempted_trials_are_not_pruned_by_a_scheduler():
     study = tf.create_study(storage="memory")
     trial = study.ask()
     trial.preempted = True
-    trial._paused = True
+    trial.pause("preempted")
     study.tell(trial, state="PRUNED")
-    study._prune_paused([trial.number])
+    _prune_paused(study, [trial.number])
     assert study.trials[0].state is TrialState.PAUSED
 
 

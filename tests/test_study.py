@@ -406,8 +406,8 @@ def test_study_record_has_reproducibility_facts(storage_url):
     env = attrs["environment"]
     assert env["python"] and "numpy" in env["packages"]
     worker = study.trials[0].worker
-    assert worker in study._view.workers
-    assert study._view.workers[worker]["pid"] > 0
+    assert worker in study.workers
+    assert study.workers[worker]["pid"] > 0
 
 
 def test_another_process_reads_and_resumes(tmp_path):
@@ -434,14 +434,13 @@ def test_stale_trial_is_reaped(tmp_path):
     url = f"sqlite:///{tmp_path / 'stale.db'}"
     dead = tf.create_study("s", storage=url)
     unmonitored = dead.ask()  # ask-and-tell without optimize(): no heartbeat promised
-    dead._monitored = True  # as inside optimize()
+    dead._call.monitored = True  # as inside optimize(): its trials promise heartbeats
     orphan = dead.ask()
-    dead.storage.heartbeat(dead._info.study_id, [orphan.number], "gone:1", time.time() - 5)
-    alive = tf.load_study("s", storage=url)
+    now = [time.time()]
+    alive = tf.load_study("s", storage=url, clock=lambda: now[0])
     alive.grace_period = 0.2
-    time.sleep(0.3)  # the trial's start counts as a beat too
-    alive._last_reap = -1e9
-    alive.ask()
+    now[0] += 0.3  # the trial's start counts as a beat too: 0.3 s without one
+    alive.ask()  # asking reaps, every quarter grace period
     record = alive.trials[orphan.number]
     assert record.state is TrialState.FAIL
     assert record.reason.startswith("stale: no heartbeat")
@@ -465,9 +464,7 @@ def test_worker_killed_mid_trial_is_reaped_without_any_heartbeat(tmp_path):
     study = tf.load_study("k", storage=url)
     assert study.trials[0].state is TrialState.RUNNING
     study.grace_period = 0.5
-    time.sleep(0.6)
-    study._last_reap = -1e9
-    study.ask()
+    study.reap_stale(now=time.time() + 0.6)
     assert study.trials[0].state is TrialState.FAIL
     assert study.trials[0].reason.startswith("stale")
 
@@ -568,7 +565,7 @@ def test_samplers_that_model_running_trials_see_their_suggestions(storage_url, d
         trial.suggest_float("x", 0, 1)
     running = other.get_trials(states=[TrialState.RUNNING])
     assert [t.params for t in running] == [trial.params]
-    plain = tf.create_study(storage=storage_url, sampler=tf.RandomSampler(0))
+    plain = tf.create_study(storage=storage_url, sampler=tf.RandomSampler(seed=0))
     plain.ask().suggest_float("x", 0, 1)
     assert plain.get_trials()[0].params == {}  # written with the next report or the result
 
@@ -646,7 +643,7 @@ def test_the_next_ask_reads_the_log_only_when_the_view_is_stale(tmp_path, monkey
     """After a trial shorter than FRESH_VIEW_S the next ask uses the view read with the
     tell's write; after a longer one it reads the log first, and sees other workers'
     trials."""
-    monkeypatch.setattr("tuningfork.study.FRESH_VIEW_S", 0.05)
+    monkeypatch.setattr("tuningfork.study._log.FRESH_VIEW_S", 0.05)
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = tf.create_study("s", storage=url)  # its default sampler reads the trials
     other = tf.load_study("s", storage=url)
@@ -667,7 +664,7 @@ def test_the_next_ask_reads_the_log_only_when_the_view_is_stale(tmp_path, monkey
     seen = []
 
     def slow(trial: tf.Trial) -> float:
-        seen.append(len(study._view.records))
+        seen.append(len(study.reader))
         other.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # another worker
         time.sleep(0.06)
         return trial.suggest_float("x", 0, 1)
@@ -681,9 +678,9 @@ def test_the_next_ask_reads_the_log_only_when_the_view_is_stale(tmp_path, monkey
 def test_an_ask_that_claims_reads_the_log_first(tmp_path, monkeypatch, case):
     """A grid point, a place under max_trials or a queued trial may have been claimed by
     another worker since the last read: such asks read first, however fresh the view."""
-    monkeypatch.setattr("tuningfork.study.FRESH_VIEW_S", 60.0)
+    monkeypatch.setattr("tuningfork.study._log.FRESH_VIEW_S", 60.0)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    sampler = tf.GridSampler({"x": list(range(20))}) if case == "grid" else tf.RandomSampler(0)
+    sampler = tf.GridSampler({"x": list(range(20))}) if case == "grid" else tf.RandomSampler(seed=0)
     study = tf.create_study("s", storage=url, sampler=sampler)
     if case == "queue":
         for x in range(20):

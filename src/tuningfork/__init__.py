@@ -11,10 +11,13 @@ from tuningfork.exceptions import (
     CommandFailed,
     ConfigError,
     DuplicatedStudyError,
+    ExperimentalWarning,
     MissingExtra,
+    NoCompletedTrial,
     NotEnoughTrials,
     NothingToPlot,
     ObjectiveValueError,
+    OptionError,
     ParameterConflict,
     SchedulerError,
     SchemaVersionError,
@@ -42,6 +45,7 @@ from tuningfork.samplers import (
     Sampler,
     TPESampler,
 )
+from tuningfork.samplers.base import Reservation
 from tuningfork.schedulers import (
     ASHA,
     BOHB,
@@ -59,6 +63,7 @@ from tuningfork.schedulers import (
     ThresholdStopping,
     TimeStopping,
 )
+from tuningfork.schedulers.base import Assignment
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.storage import (
     InMemoryStorage,
@@ -69,6 +74,7 @@ from tuningfork.storage import (
 )
 from tuningfork.study import (
     Study,
+    StudyReader,
     StudySummary,
     create_study,
     delete_study,
@@ -98,7 +104,13 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 __all__ = [
+    "Assignment",
+    "ExperimentalWarning",
     "CommandFailed",
+    "NoCompletedTrial",
+    "OptionError",
+    "Reservation",
+    "StudyReader",
     "ConfigError",
     "ASHA",
     "BOHB",

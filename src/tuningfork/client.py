@@ -9,7 +9,7 @@ it to read its parameters, report progress and learn whether to stop::
     start = (client.last_step() or 0) + 1 if client.resumed() else 1
     for epoch in range(start, int(client.budget() or 10) + 1):
         loss = train_one_epoch(lr)
-        if client.report(epoch, val_loss=loss) != "continue":
+        if client.report(val_loss=loss, step=epoch) != "continue":
             save_checkpoint(client.checkpoint_dir())
             break
     else:
@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 __all__ = [
     "ANSWER_TIMEOUT",
@@ -106,11 +107,13 @@ def _read_control(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def report(step: int, **metrics: float) -> str:
+def report(_step: int | None = None, /, *, step: int | None = None, **metrics: float) -> str:
     """Report ``metrics`` at ``step`` (an int: epoch, samples, seconds) and return
     tuningfork's answer: ``"continue"``, ``"stop"`` (end the run) or ``"pause"`` (save a
     checkpoint and end the run; it may be resumed later). Exit with code 0 after "stop" or
-    "pause".
+    "pause". Called as ``report(val_loss=0.3, step=epoch)``: values first, then the step,
+    as ``trial.report(value, step)`` (``report(epoch, val_loss=...)``, the step first,
+    still works with a DeprecationWarning).
 
     Inside tuningfork the report is appended as a JSON line to ``TUNINGFORK_REPORT_FILE``
     (printed to stdout if only the control file is set), then the answer for this step is
@@ -118,6 +121,18 @@ def report(step: int, **metrics: float) -> str:
     if none comes). Outside tuningfork the report line is printed and "continue" returned.
     """
     global _last_action
+    if _step is not None:
+        if step is not None:
+            raise TypeError("report() got the step twice; pass it once, as step=")
+        warnings.warn(
+            "client.report(step, **metrics) is deprecated; write report(**metrics, step=N) "
+            "(values first, as trial.report(value, step))",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        step = _step
+    if step is None:
+        raise TypeError("report() needs the step: report(val_loss=0.3, step=epoch)")
     line = json.dumps({"tuningfork": {"step": step, **metrics}})
     report_file = _env("TUNINGFORK_REPORT_FILE")
     if report_file:

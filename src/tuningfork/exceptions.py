@@ -99,6 +99,10 @@ class SchedulerError(OptionError):
     """A scheduler was given options it cannot work with, or a study it cannot schedule."""
 
 
+class NoCompletedTrial(TuningforkError, ValueError):
+    """A result was asked of a study that has no completed trial yet (e.g. `best_trial`)."""
+
+
 class SearchExhausted(TuningforkError):
     """The sampler has no configuration left to propose (e.g. every grid point was run)."""
 
@@ -201,6 +205,11 @@ class StorageNotFound(StorageError):
     """No tuningfork storage is at a URL that must name an existing one (a read-only command,
     ``get_storage(url, create=False)``): a missing file, a database without tuningfork's
     tables, a file that is not a journal. The message names the path or URL."""
+
+
+class ExperimentalWarning(FutureWarning):
+    """An experimental API was used: it works and is tested, but its interface may change
+    in a minor release (see `tuningfork._experimental`)."""
 
 
 class StorageWarning(UserWarning):

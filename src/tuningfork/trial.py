@@ -18,7 +18,9 @@ from tuningfork.exceptions import ParameterConflict, SpaceError, TrialStateError
 from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
 
 if TYPE_CHECKING:
+    from tuningfork.schedulers.base import Decision
     from tuningfork.study import Study
+    from tuningfork.study._channel import TrialChannel
 
 
 class TrialState(str, enum.Enum):
@@ -47,6 +49,27 @@ class TrialState(str, enum.Enum):
 _FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
 
 
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses changes: the mappings of a `FrozenTrial`. Reading, copying
+    (``dict(d)``, ``d.copy()``, which give a plain dict) and JSON work as for a dict."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "a FrozenTrial's mappings are read-only; copy one first (dict(trial.params))"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
+_MAPPINGS = ("params", "distributions", "intermediate_values", "user_attrs", "system_attrs")
+
+
 @dataclass(frozen=True)
 class FrozenTrial:
     """The record of one trial, as replayed from the storage.
@@ -68,6 +91,12 @@ class FrozenTrial:
     datetime_complete: float | None = None
     worker: str | None = None
     reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in _MAPPINGS:  # a record never shares a mutable dict with anyone
+            mapping = getattr(self, name)
+            if type(mapping) is not FrozenDict:
+                object.__setattr__(self, name, FrozenDict(mapping))
 
     @property
     def value(self) -> float | None:
@@ -123,6 +152,7 @@ class Trial:
         study: Study,
         number: int,
         *,
+        channel: TrialChannel,
         fixed_params: Mapping[str, Value] | None = None,
         params: Mapping[str, Value] | None = None,
         distributions: Mapping[str, Distribution] | None = None,
@@ -132,6 +162,7 @@ class Trial:
     ) -> None:
         self.study = study
         self.number = number
+        self._channel = channel  # the study's door for this handle: reports, decisions
         self.budget = budget
         self._fixed = dict(fixed_params or {})
         self._hints = dict(hints or {})  # a scheduler's proposal; the sampler if out of range
@@ -140,8 +171,6 @@ class Trial:
         self._pending: dict[str, Value] = {}
         self._last_step = last_step
         self._resumed = last_step is not None or params is not None
-        self._paused = False
-        self._stopped = False
         self.retry_of: int | None = None  # the failed trial this run retries
         self.checkpoint_of: int = number  # whose checkpoint directory this trial uses
         self.preempted = False  # a signal asked the worker to stop: checkpoint and return
@@ -203,8 +232,8 @@ class Trial:
             return self._params[name]
         value = self._pick(name, distribution)
         self._assign(name, distribution, value)
-        if self.study.sampler.flush_suggestions:
-            self.study._flush_params(self)
+        if self._channel.flush_suggestions:
+            self._channel.flush(self)
         return value
 
     def _assign(self, name: str, distribution: Distribution, value: Value) -> None:
@@ -225,8 +254,7 @@ class Trial:
         hint = self._hints.get(name)
         if name in self._hints and distribution.contains(_as_float(distribution, hint)):
             return _as_float(distribution, hint)
-        with self.study._sampling():
-            return self.study.sampler.sample(self.study, self.frozen(), name, distribution)
+        return self._channel.sample(self, name, distribution)
 
     # -- progress -------------------------------------------------------------------------
 
@@ -246,7 +274,7 @@ class Trial:
             number = as_number(value, "report() needs a number, got")
         except ValueError as error:
             raise TrialStateError(str(error)) from None
-        earlier = self.study._record(self.number).intermediate_values
+        earlier = self._channel.frozen(self.number).intermediate_values
         if step in earlier:
             warnings.warn(
                 f"trial {self.number} already reported step {step} (value {earlier[step]!r}); "
@@ -262,7 +290,7 @@ class Trial:
                 stacklevel=2,
             )
         self._last_step = step
-        self.study._report(self, number, step)
+        self._channel.report(self, number, step)
 
     @property
     def budget(self) -> float | None:
@@ -287,30 +315,57 @@ class Trial:
         return self._resumed
 
     @property
+    def decision(self) -> Decision:
+        """The scheduler's answer to this run's last report (recorded with the report, in
+        the study's log): CONTINUE, STOP or PAUSE; PAUSE too after `pause`. The trial's
+        final state follows it: a trial told after a PAUSE is recorded PAUSED, after a
+        STOP PRUNED, whatever the objective returned."""
+        return self._channel.decision(self.number)
+
+    @property
     def paused(self) -> bool:
-        """True once the scheduler has answered *pause*: save a checkpoint and return; the
-        trial is recorded as PAUSED and a later ask may resume it at a larger budget."""
-        return self._paused
+        """True once the scheduler has answered *pause* (or `pause` was called): save a
+        checkpoint and return; the trial is recorded as PAUSED and a later ask may resume
+        it at a larger budget."""
+        from tuningfork.schedulers.base import Decision
+
+        return self.decision is Decision.PAUSE
+
+    def pause(self, reason: str) -> None:
+        """Pause this trial at its last report, as if the scheduler had said so (e.g.
+        ``"preempted"`` when the job must stop): it is recorded PAUSED when told and a
+        later ask resumes it (a trial paused with ``"preempted"`` first, at the same
+        budget). Save a checkpoint first."""
+        self._check_running()
+        self._channel.pause(self, reason)
 
     def should_stop(self) -> bool:
-        """Ask the study's scheduler whether this trial should stop after its last report.
+        """Whether this trial should stop after its last report: the scheduler answered
+        STOP or PAUSE (`decision`), or the worker is being preempted.
 
         Raise ``TrialPruned`` when it returns True: the trial is recorded as PRUNED, or as
         PAUSED when the scheduler paused it (``trial.paused``; checkpoint before raising).
         """
         if self._last_step is None:
             return False
-        return self.study._should_stop(self)
+        return self._channel.should_stop(self)
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable attribute to this trial."""
         self._check_running()
-        self.study._set_user_attr(self, key, value)
+        self._channel.set_user_attr(self, key, value)
+
+    def set_system_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Record JSON-serialisable facts about how this trial ran, as system attributes
+        (for executors and integrations: e.g. the Dask worker that ran it). Keys the
+        study uses itself (``budget``, ``bracket``, ``retry_of``, ...) are refused."""
+        self._check_running()
+        self._channel.set_system_attrs(self, attrs)
 
     @property
     def user_attrs(self) -> dict[str, Any]:
         """User attributes set so far."""
-        return dict(self.study._record(self.number).user_attrs)
+        return dict(self._channel.frozen(self.number).user_attrs)
 
     @property
     def seed(self) -> int:
@@ -321,7 +376,7 @@ class Trial:
         """
         from tuningfork.repro import derive_seed
 
-        return derive_seed(int(self.study._view.study_attrs.get("seed") or 0), self.number)
+        return derive_seed(self._channel.seed, self.number)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -336,12 +391,12 @@ class Trial:
 
     def frozen(self) -> FrozenTrial:
         """A record of this trial as it stands, including suggestions not yet written."""
-        record = self.study._record(self.number)
+        record = self._channel.frozen(self.number)
         return FrozenTrial(
             number=self.number,
             state=record.state,
-            params=dict(self._params),
-            distributions=dict(self._distributions),
+            params=FrozenDict(self._params),
+            distributions=FrozenDict(self._distributions),
             values=record.values,
             intermediate_values=record.intermediate_values,
             user_attrs=record.user_attrs,

@@ -16,7 +16,7 @@ class TestAutoContract(SamplerContract):
 
 
 def finished_study(space: tf.Space, n: int, **kwargs) -> tf.Study:
-    study = tf.create_study(storage="memory", sampler=tf.RandomSampler(0), **kwargs)
+    study = tf.create_study(storage="memory", sampler=tf.RandomSampler(seed=0), **kwargs)
     for _ in range(n):
         trial = study.ask(space)
         values = [float(len(trial.params))] * len(study.directions)
@@ -55,18 +55,18 @@ NUMERIC = tf.Space(x=tf.Float(0, 1), y=tf.Float(1e-3, 1, log=True), n=tf.Int(1, 
 def test_the_rule(space, kwargs, expected, reason):
     auto = tf.AutoSampler(seed=0)
     study = finished_study(space, 12, **kwargs)
-    sampler, why = auto.choose(study)  # from the finished trials (define-by-run)
+    sampler, why = auto.choose(study.reader)  # from the finished trials (define-by-run)
     assert isinstance(sampler, expected) and reason in why
-    sampler, why = auto.choose(study, space)  # from a declared space
+    sampler, why = auto.choose(study.reader, space)  # from a declared space
     assert isinstance(sampler, expected) and reason in why
 
 
 def test_long_studies_move_to_tpe():
     auto = tf.AutoSampler(seed=0, gp_max_trials=15)
     study = finished_study(NUMERIC, 14)
-    assert isinstance(auto.choose(study)[0], GPSampler)
+    assert isinstance(auto.choose(study.reader)[0], GPSampler)
     study = finished_study(NUMERIC, 15)
-    sampler, why = auto.choose(study)
+    sampler, why = auto.choose(study.reader)
     assert isinstance(sampler, TPESampler) and "15 finished trials" in why
 
 

@@ -8,7 +8,7 @@ from tuningfork.testing import SamplerContract
 
 class TestRandomSampler(SamplerContract):
     def make_sampler(self, seed: int, space: tf.Space) -> tf.Sampler:
-        return tf.RandomSampler(seed)
+        return tf.RandomSampler(seed=seed)
 
 
 class TestGridSampler(SamplerContract):

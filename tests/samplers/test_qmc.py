@@ -26,7 +26,7 @@ def point_of(sampler: tf.Sampler, number: int, space: tf.Space = UNIT_SQUARE) ->
     """The configuration `sampler` gives trial `number` (without running the others)."""
     study = tf.create_study(storage="memory", sampler=sampler)
     trial = FrozenTrial(number=number, state=TrialState.RUNNING)
-    return list(sampler.sample_space(study, trial, space).values())
+    return list(sampler.sample_space(study.reader, trial, space).values())
 
 
 @pytest.mark.parametrize("qmc_type", ["sobol", "halton"])
@@ -37,7 +37,7 @@ def test_first_points_are_better_spread_than_random(qmc_type):
     quasi, rand = [], []
     for seed in range(5):
         quasi.append(qmc.discrepancy(points(tf.QMCSampler(qmc_type=qmc_type, seed=seed), n)))
-        rand.append(qmc.discrepancy(points(tf.RandomSampler(seed), n)))
+        rand.append(qmc.discrepancy(points(tf.RandomSampler(seed=seed), n)))
     assert all(q < r for q, r in zip(quasi, rand)), (quasi, rand)
     assert statistics.mean(quasi) < 0.5 * statistics.mean(rand)
 
@@ -145,9 +145,9 @@ def test_failed_trials_do_not_define_the_dimensions():
     trial = study.ask()
     trial.suggest_float("x", 0.0, 1.0)
     study.tell(trial, state="FAIL")
-    assert study.sampler._dimensions(study) is None  # type: ignore[attr-defined]
+    assert study.sampler._dimensions(study.reader) is None  # type: ignore[attr-defined]
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=2)
-    dims = study.sampler._dimensions(study)  # type: ignore[attr-defined]
+    dims = study.sampler._dimensions(study.reader)  # type: ignore[attr-defined]
     assert dims is not None and list(dims.position) == ["x"]
 
 

@@ -400,7 +400,7 @@ def test_gamma_option_is_used(gamma):
     study.optimize(lambda t: t.params["x"], n_trials=8, space=space)
     if callable(gamma):
         assert calls == [4, 5, 6, 7]
-    history = sampler._states[study._view].history
+    history = sampler._states[study.reader].history
     assert history.below(sampler.n_good(len(history))).sum() == (2 if callable(gamma) else 4)
 
 
@@ -549,7 +549,7 @@ def test_pruned_trials_count_as_observations():
         study.tell(trial, state=TrialState.PRUNED)
     qmc = tf.QMCSampler(seed=0)
     frozen = FrozenTrial(number=4, state=TrialState.RUNNING)
-    assert study.ask(space).params != qmc.sample_space(study, frozen, space)
+    assert study.ask(space).params != qmc.sample_space(study.reader, frozen, space)
 
 
 def test_same_seed_same_configurations_different_seed_different():
@@ -645,7 +645,7 @@ def test_paused_trials_count_like_pruned_ones_and_follow_their_resumption() -> N
         assert trial.should_stop() and trial.paused
         study.tell(trial, state="PRUNED")
     history = History(study.directions)
-    history.refresh(study._view)
+    history.refresh(study.reader)
     assert len(history) == 3
     assert list(history.numbers()[history.below(1)]) == [2]  # best value at step 1
     resumed = study.ask(space)  # trial 2 resumed to budget 3
@@ -656,7 +656,7 @@ def test_paused_trials_count_like_pruned_ones_and_follow_their_resumption() -> N
     study.tell(resumed, state="PRUNED")
     other = study.ask(space)  # a new trial, finished with a value
     study.tell(other, state="PRUNED")
-    history.refresh(study._view)
+    history.refresh(study.reader)
     assert len(history) == 4
     assert list(history.numbers()[history.below(1)]) == [2]
     assert list(history.numbers()[history.below(2)]) == [1, 2]

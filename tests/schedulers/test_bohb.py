@@ -80,7 +80,7 @@ class Recording(BOHB):
         self.new_trials: list[tuple[bool, dict]] = []
 
     def assign(self, study, space):
-        assignment = super().assign(study, space)
+        assignment = super().assign(study.reader, space)
         if assignment.resume is None:
             modelled = self.model_budget(study, space) is not None
             self.new_trials.append((modelled, dict(assignment.params)))
@@ -103,7 +103,7 @@ def test_bracket_table_is_hyperbands_table_1():
 def test_model_is_fitted_on_the_largest_budget_with_enough_points():
     # one parameter: N_min = d + 1 = 2, so a budget needs N_min + 2 = 4 observations.
     # At budget 1 the good x are near 0.1; at budget 3 they are near 0.9.
-    study = tf.create_study(storage="memory", sampler=RandomSampler(0), seed=0)
+    study = tf.create_study(storage="memory", sampler=RandomSampler(seed=0), seed=0)
     bohb = BOHB(1, 9, 3, random_fraction=0.0, seed=1)
     assert bohb.model_budget(study) is None
     assert bohb.propose(study) == {}  # no space known yet: the sampler draws
@@ -137,7 +137,7 @@ def test_model_is_fitted_on_the_largest_budget_with_enough_points():
 def history(seed: int, scheduler_seed: int | None = None) -> list:
     study = tf.create_study(
         storage="memory",
-        sampler=RandomSampler(seed),
+        sampler=RandomSampler(seed=seed),
         scheduler=BOHB(1, 9, 3, seed=scheduler_seed if scheduler_seed is not None else seed),
         seed=seed,
     )
@@ -162,7 +162,7 @@ def test_beats_hyperband_with_random_sampling_on_a_multi_fidelity_toy():
             ("bohb", BOHB(1, 81, 3, seed=seed)),
         ):
             study = tf.create_study(
-                storage="memory", sampler=RandomSampler(seed), scheduler=scheduler, seed=seed
+                storage="memory", sampler=RandomSampler(seed=seed), scheduler=scheduler, seed=seed
             )
             run_ask_tell(study, 150)
             regrets[name].append(best_final_regret(study, 81))
@@ -177,7 +177,9 @@ def test_beats_hyperband_with_random_sampling_on_a_multi_fidelity_toy():
 @pytest.mark.parametrize("fraction", [0.0, 1 / 3, 1.0])
 def test_random_fraction(fraction):
     scheduler = Recording(1, 9, 3, random_fraction=fraction, seed=5)
-    study = tf.create_study(storage="memory", sampler=RandomSampler(5), scheduler=scheduler, seed=5)
+    study = tf.create_study(
+        storage="memory", sampler=RandomSampler(seed=5), scheduler=scheduler, seed=5
+    )
     run_ask_tell(study, 150)
     modelled = [params for has_model, params in scheduler.new_trials if has_model]
     assert len(modelled) > 60
@@ -200,7 +202,7 @@ def test_define_by_run_and_declared_space():
     for given in (None, space):
         scheduler = Recording(1, 9, 3, random_fraction=0.0, seed=2)
         study = tf.create_study(
-            storage="memory", sampler=RandomSampler(2), scheduler=scheduler, seed=2
+            storage="memory", sampler=RandomSampler(seed=2), scheduler=scheduler, seed=2
         )
         run_ask_tell(study, 80, space=given)
         proposals = [params for _, params in scheduler.new_trials if params]
@@ -219,7 +221,7 @@ def test_conditional_space_proposes_only_active_parameters():
             "y": Float(0, 1, when={"kind": "b"}),
         }
     )
-    study = tf.create_study(storage="memory", sampler=RandomSampler(1), seed=1)
+    study = tf.create_study(storage="memory", sampler=RandomSampler(seed=1), seed=1)
     bohb = BOHB(1, 9, 3, random_fraction=0.0, seed=1)
     for _ in range(12):
         trial = study.ask(space)
@@ -296,7 +298,7 @@ def test_two_threads_never_run_a_trial_twice(asynchronous):
 
     study = tf.create_study(
         storage="memory",
-        sampler=RandomSampler(7),
+        sampler=RandomSampler(seed=7),
         scheduler=BOHB(1, 9, 3, asynchronous=asynchronous, seed=7),
         seed=7,
     )

@@ -125,7 +125,7 @@ def test_parents_come_from_the_best_of_the_lower_budget():
     dehb = DEHB(1, 27, 3, mutation_factor=0.1, crossover_prob=1.0, seed=1)
     study = new_study(dehb, seed=1)
     drive(study, asks=65 + 27)  # the first iteration, then rung 0 of instance 4 (s = 3)
-    pool = dehb.parent_pool(study, 4, 1)
+    pool = dehb.parent_pool(study.reader, 4, 1)
     best = [t for t in members(study, 1) if isinstance(t, FrozenTrial)][:9]
     assert len(pool) == 9 and pool == best  # the top n_1 of budget 1's sub-population
     assert {t.number for t in pool} != {t.number for t in ranked(cell(study, 4, 0))[:9]}
@@ -141,7 +141,7 @@ def test_bracket_parents_come_from_the_lower_rung_then_the_lower_budget():
     drive(study, asks=65 + 27)  # the first iteration, then rung 0 of instance 4 (s = 3)
     rung0 = cell(study, 4, 0)
     assert len(rung0) == 27
-    pool = dehb.parent_pool(study, 4, 1)
+    pool = dehb.parent_pool(study.reader, 4, 1)
     assert pool == ranked(rung0)[:9]  # successive halving's top n_1 of the rung below
 
     # with CR = 1 the new configuration is the mutant r1 + F (r2 - r3) of three of them
@@ -156,9 +156,9 @@ def test_bracket_parents_come_from_the_lower_rung_then_the_lower_budget():
     # rung 3 keeps 1 trial: too few parents, so the budget-9 sub-population tops them up
     top = ranked(cell(study, 4, 2))[0]
     expected = [top] + [t for t in members(study, 9) if t.number != top.number]
-    assert dehb.parent_pool(study, 4, 3) == expected
+    assert dehb.parent_pool(study.reader, 4, 3) == expected
     # a bracket's first rung breeds from its own budget's sub-population
-    assert dehb.parent_pool(study, 5, 0) == members(study, 3)
+    assert dehb.parent_pool(study.reader, 5, 0) == members(study, 3)
 
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
@@ -171,10 +171,10 @@ def test_selection_keeps_the_better_of_target_and_trial(direction):
         trial = study.ask(SPACE)
         record = study.trials[trial.number].system_attrs
         budget, target = record["budget"], record["target"]
-        before = dehb.subpopulation(study, budget)[target]
+        before = dehb.subpopulation(study.reader, budget)[target]
         value = value_at(before, budget) + (-sign if better else sign)
         study.tell(trial, value)
-        after = dehb.subpopulation(study, budget)[target]
+        after = dehb.subpopulation(study.reader, budget)[target]
         assert after.number == (trial.number if better else before.number)
 
 
@@ -220,11 +220,11 @@ def test_a_restarted_worker_agrees():
     drive(study, asks=100)
     trial = study.ask(SPACE)  # left running: its slot is taken
     fresh = DEHB(1, 27, 3, seed=9)  # rebuilds its state from the trials alone
-    assert fresh.assign(study, SPACE) == dehb.assign(study, SPACE)
+    assert fresh.assign(study.reader, SPACE) == dehb.assign(study.reader, SPACE)
     taken = "dehb:{}:{}:{}".format(*slot(study.trials[trial.number]))
-    assert fresh.assign(study, SPACE).claims != (taken,)
+    assert fresh.assign(study.reader, SPACE).claims != (taken,)
     study.tell(trial, 1.0)
-    assert fresh.assign(study, SPACE) == dehb.assign(study, SPACE)
+    assert fresh.assign(study.reader, SPACE) == dehb.assign(study.reader, SPACE)
 
 
 @pytest.mark.parametrize("strategy", ["rand1_exp", "rand2_bin", "best1_bin", "currenttobest1_exp"])

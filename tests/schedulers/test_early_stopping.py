@@ -50,7 +50,7 @@ def running(values, start=None) -> FrozenTrial:
 
 def decide(rule, study, values, start=None):
     step = len(values) - 1
-    return rule.decide(study, running(values, start), step, values[-1])
+    return rule.decide(study.reader, running(values, start), step, values[-1])
 
 
 def run_levels(rule, levels, n_steps, curve, direction="minimize"):
@@ -229,13 +229,16 @@ def test_time_end_to_end():
     assert pruned_numbers(study) == {1, 2}
     assert last_step == {0: 3, 1: 5, 2: 5, 3: 3}
 
-    # wall-clock: the slow trial is stopped, the fast ones complete
-    study = tf.create_study(storage="memory", scheduler=TimeStopping(max_seconds=0.05))
+    # wall-clock, on the study's clock: the slow trial is stopped, the fast ones complete
+    now = [1000.0]
+    study = tf.create_study(
+        storage="memory", scheduler=TimeStopping(max_seconds=0.05), clock=lambda: now[0]
+    )
 
     def timed(trial):
         for step in range(5):
             if trial.number == 1:
-                time.sleep(0.02)
+                now[0] += 0.02  # each step of trial 1 takes 20 ms
             trial.report(1.0, step)
             if trial.should_stop():
                 raise tf.TrialPruned()

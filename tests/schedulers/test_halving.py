@@ -301,8 +301,8 @@ def test_one_promotion_is_claimed_by_one_worker_only() -> None:
     second = tf.load_study("race", storage=storage, scheduler=scheduler)
     for value in (3.0, 2.0, 1.0):
         run_to_budget(first, first.ask(SPACE), value)
-    second._sync()
-    decided = second.scheduler.assign(second, SPACE)  # second decides on a stale view...
+    second.get_trials()  # read the log
+    decided = second.scheduler.assign(second.reader, SPACE)  # second decides on a stale view...
     won = first.ask(SPACE)  # ...first resumes the trial meanwhile
     assert won.resumed and won.number == 2 and decided.resume == 2
     lost = second._resume(decided)
@@ -343,7 +343,7 @@ def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, str]]:
     runs = []
 
     def objective(trial: tf.Trial) -> float:
-        runs.append((trial.number, (trial.last_step or 0) + 1, study._worker))
+        runs.append((trial.number, (trial.last_step or 0) + 1, trial.frozen().worker))
         x = trial.suggest_float("x", 0.0, 1.0)
         for step in range((trial.last_step or 0) + 1, 10):
             trial.report(x + 1 / step, step)
@@ -375,7 +375,7 @@ class _Proposing(tf.ASHA):
     def assign(self, study, space):
         import dataclasses
 
-        return dataclasses.replace(super().assign(study, space), params={"x": 2.0, "y": 0.5})
+        return dataclasses.replace(super().assign(study.reader, space), params={"x": 2.0, "y": 0.5})
 
 
 def test_scheduler_proposals_outside_the_range_fall_back_to_the_sampler() -> None:

@@ -30,7 +30,7 @@ def running(values) -> FrozenTrial:
 
 def decide(rule, study, values):
     step = len(values) - 1
-    return rule.decide(study, running(values), step, values[-1])
+    return rule.decide(study.reader, running(values), step, values[-1])
 
 
 def test_stops_a_trial_worse_than_the_median_at_that_step():

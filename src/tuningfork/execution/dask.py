@@ -126,11 +126,11 @@ class DaskExecutor:
     ) -> None:
         """Run the trials of ``study.optimize(..., executor=self)``; call that instead."""
         from tuningfork._progress import Progress
-        from tuningfork.study import _Runner
+        from tuningfork.study._optimize import Runner
 
         distributed = _distributed()
         check_shared_storage(study.storage)
-        runner = _Runner(study, objective, n_trials, timeout, catch, callbacks, space)  # checks
+        runner = Runner(study, objective, n_trials, timeout, catch, callbacks, space)  # checks
         token = uuid.uuid4().hex
         spec = _Spec(
             name=study.name,
@@ -139,8 +139,8 @@ class DaskExecutor:
             sampler=study.sampler,
             scheduler=study.scheduler,
             artifact_root=str(study.artifact_dir.parent),
-            max_retries=study._max_retries,
-            retry_failed_exceptions=study._retry_failed_exceptions,
+            max_retries=study.max_retries,
+            retry_failed_exceptions=study.retry_failed_exceptions,
             heartbeat_interval=study.heartbeat_interval,
             grace_period=study.grace_period,
             catch=runner.catch,
@@ -320,13 +320,7 @@ def _run_task(token: str, payload: bytes, deadline: float | None) -> _Outcome:
 
     def tagged(trial: Any) -> Any:
         ran.append(trial.number)
-        event = {
-            "op": "attrs",
-            "n": trial.number,
-            "sys": {"dask_worker": address, "dask_run": token},
-        }
-        with study._lock:
-            study._append([event])
+        trial.set_system_attrs({"dask_worker": address, "dask_run": token})
         return spec.objective(trial)
 
     study.optimize(

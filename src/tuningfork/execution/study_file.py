@@ -240,7 +240,7 @@ class _Printer:
         fields = [
             f"trials {len(study.trials)}{target}",
             f"best {best_text(study, self.metrics)}",
-            f"running {len(study._active)}",
+            f"running {len(study.reader.numbers('RUNNING'))}",
         ]
         elapsed = time.monotonic() - self.start
         line = trial_line(trial, metrics=self.metrics, fields=fields, elapsed=elapsed, reason=False)

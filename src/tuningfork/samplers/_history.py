@@ -21,7 +21,8 @@ from tuningfork.trial import TrialState
 
 if TYPE_CHECKING:
     from tuningfork.samplers._parzen import Dimension
-    from tuningfork.storage.view import StudyView, TrialRecord
+    from tuningfork.study import StudyReader
+    from tuningfork.trial import FrozenTrial
 
 __all__ = ["Encoded", "Observed", "History"]
 
@@ -39,10 +40,10 @@ class Observed:
 
     __slots__ = ("number", "params", "distributions")
 
-    def __init__(self, record: TrialRecord) -> None:
+    def __init__(self, record: FrozenTrial) -> None:
         self.number = record.number
-        self.params: Mapping[str, Value] = dict(record.params)
-        self.distributions: Mapping[str, Distribution] = dict(record.distributions)
+        self.params: Mapping[str, Value] = record.params  # read-only mappings: no copy
+        self.distributions: Mapping[str, Distribution] = record.distributions
 
 
 class _Column:
@@ -144,28 +145,28 @@ class History:
 
     # -- reading the view -----------------------------------------------------------------
 
-    def refresh(self, view: StudyView) -> None:
-        """Take in the trials that finished since the last call (hold the study's lock)."""
-        records = view.records
+    def refresh(self, study: StudyReader) -> None:
+        """Take in the trials that finished since the last call."""
         for number in list(self._paused):
-            self._recheck(records[number])
+            self._recheck(study.trial(number))
         for number in list(self._unfinished):
-            state = records[number].state
+            state = study.state(number)
             if state.is_finished or state is _PAUSED:
                 del self._unfinished[number]
-                self._take(records[number])
-        for number in range(self._cursor, len(records)):
-            record = records[number]
-            if record.state.is_finished or record.state is _PAUSED:
-                self._take(record)
+                self._take(study.trial(number))
+        count = len(study)
+        for number in range(self._cursor, count):
+            state = study.state(number)
+            if state.is_finished or state is _PAUSED:
+                self._take(study.trial(number))
             else:
                 self._unfinished[number] = None
-        self._cursor = len(records)
+        self._cursor = count
 
-    def _recheck(self, record: TrialRecord) -> None:
+    def _recheck(self, record: FrozenTrial) -> None:
         """Update the key of a trial taken while PAUSED, if it has changed since."""
         position, seen = self._paused[record.number]
-        frozen = record.frozen()
+        frozen = record
         if frozen is seen:
             return
         key = self._key(record)
@@ -177,12 +178,12 @@ class History:
         else:
             self._paused[record.number] = (position, frozen)
 
-    def _take(self, record: TrialRecord) -> None:
+    def _take(self, record: FrozenTrial) -> None:
         key = self._key(record)
         if key is None:
             return  # failed trials say nothing about their configuration
         if record.state is _PAUSED:
-            self._paused[record.number] = (len(self.finished), record.frozen())
+            self._paused[record.number] = (len(self.finished), record)
         self.finished.append(Observed(record))
         self._keys.append(key)
         if self._losses is not None:
@@ -191,7 +192,7 @@ class History:
             self._dominated.append(self._count_dominating(losses) if complete else 0.0)
             self._losses.append(losses if complete else math.nan)
 
-    def _key(self, record: TrialRecord) -> tuple[float, float, float, float] | None:
+    def _key(self, record: FrozenTrial) -> tuple[float, float, float, float] | None:
         if record.state is _COMPLETE and record.values:
             loss = 0.0 if self._multi else self._loss(record.values[0])
             return (0.0, 0.0, loss, float(record.number))
@@ -291,16 +292,13 @@ def _crowding(points: np.ndarray) -> np.ndarray:
     return distance
 
 
-def running_trials(view: StudyView, exclude: int) -> list[Observed]:
-    """The view's RUNNING trials other than ``exclude`` that have suggested something (hold
-    the study's lock)."""
-    trials = []
-    for number in view.running:
-        record = view.records[number]
-        if number == exclude or record.state is not _RUNNING or not record.params:
-            continue
-        trials.append(Observed(record))
-    return trials
+def running_trials(study: StudyReader, exclude: int) -> list[Observed]:
+    """The study's RUNNING trials other than ``exclude`` that have suggested something."""
+    return [
+        Observed(record)
+        for record in study.running_trials()
+        if record.number != exclude and record.params
+    ]
 
 
 class GroupInference:

@@ -16,6 +16,7 @@ it changes, with the reason.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING
 
 from tuningfork.samplers.base import Sampler
@@ -23,7 +24,7 @@ from tuningfork.space import Categorical, Distribution, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 
 class AutoSampler(Sampler):
@@ -36,6 +37,7 @@ class AutoSampler(Sampler):
     """
 
     flush_suggestions = True  # both choices treat running trials as constant liars
+    needs_fresh_view = True
 
     def __init__(
         self, *, seed: int | None = None, gp_max_trials: int = 200, gp_max_dims: int = 16
@@ -50,11 +52,12 @@ class AutoSampler(Sampler):
         self.gp_max_dims = gp_max_dims
         self._lock = threading.Lock()
         self._chosen: dict[int, Sampler] = {}  # trial number -> sampler (recent trials)
-        self._recorded: dict[int, str] = {}  # id(study view) -> last name written
+        # last name recorded, per study (a reader per study handle)
+        self._recorded: weakref.WeakKeyDictionary[StudyReader, str] = weakref.WeakKeyDictionary()
 
     # -- the rule -------------------------------------------------------------------------
 
-    def choose(self, study: Study, space: Space | None = None) -> tuple[Sampler, str]:
+    def choose(self, study: StudyReader, space: Space | None = None) -> tuple[Sampler, str]:
         """The sampler for the next trial and the reason, from the study's finished trials."""
         finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
         if len(study.directions) != 1:
@@ -71,7 +74,7 @@ class AutoSampler(Sampler):
             return self.tpe, f"{categorical} of {len(distributions)} parameters categorical"
         return self.gp, "small numeric space"
 
-    def _for_trial(self, study: Study, trial: FrozenTrial, space: Space | None) -> Sampler:
+    def _for_trial(self, study: StudyReader, trial: FrozenTrial, space: Space | None) -> Sampler:
         with self._lock:
             sampler = self._chosen.get(trial.number)
             if sampler is not None:
@@ -82,21 +85,23 @@ class AutoSampler(Sampler):
                 self._chosen.clear()
             self._chosen[trial.number] = sampler
             name = type(sampler).__name__
-            changed = self._recorded.get(id(study._view)) != name
-            self._recorded[id(study._view)] = name
+            changed = self._recorded.get(study) != name
+            self._recorded[study] = name
         if changed:
             record = {"chosen": name, "reason": reason, "from_trial": trial.number}
-            study._append([{"op": "study", "attrs": {"auto_sampler": record}}])
+            study.record("auto_sampler", record)
         return sampler
 
     # -- the Sampler interface ------------------------------------------------------------
 
     def sample(
-        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+        self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
     ) -> Value:
         return self._for_trial(study, trial, None).sample(study, trial, name, distribution)
 
-    def sample_space(self, study: Study, trial: FrozenTrial, space: Space) -> dict[str, Value]:
+    def sample_space(
+        self, study: StudyReader, trial: FrozenTrial, space: Space
+    ) -> dict[str, Value]:
         return self._for_trial(study, trial, space).sample_space(study, trial, space)
 
 

@@ -44,8 +44,7 @@ from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from tuningfork.storage.view import StudyView, TrialRecord
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 __all__ = ["GPSampler"]
 
@@ -149,19 +148,21 @@ class GPSampler(Sampler):
         self._prior = Prior()
         self._startup = QMCSampler(seed=self.seed)
         self._lock = threading.Lock()
-        self._views: weakref.WeakKeyDictionary[StudyView, _ViewState] = weakref.WeakKeyDictionary()
+        self._views: weakref.WeakKeyDictionary[StudyReader, _ViewState] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- the Sampler interface ------------------------------------------------------------
 
     def sample(
-        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+        self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
     ) -> Value:
         """The trial's GP proposal for ``name``, or an independent draw (see the class)."""
         _check_single_objective(study)
-        state = self._state(study._view)
+        state = self._state(study)
         with state.lock:
             if trial.number not in state.proposals:
-                space = state.inferred_space(study._view)
+                space = state.inferred_space(study)
                 if space is None or name not in space:
                     return self._startup.sample(study, trial, name, distribution)
                 with _single_threaded_blas():
@@ -172,12 +173,14 @@ class GPSampler(Sampler):
             return proposal[name]
         return self._startup.sample(study, trial, name, distribution)
 
-    def sample_space(self, study: Study, trial: FrozenTrial, space: Space) -> dict[str, Value]:
+    def sample_space(
+        self, study: StudyReader, trial: FrozenTrial, space: Space
+    ) -> dict[str, Value]:
         """A whole configuration of ``space`` (active parameters only)."""
         _check_single_objective(study)
         if not space.dims:
             return dict(trial.params)
-        state = self._state(study._view)
+        state = self._state(study)
         with state.lock, _single_threaded_blas():
             proposal = self._propose(study, trial, space, state)
         if proposal is None:
@@ -186,20 +189,19 @@ class GPSampler(Sampler):
 
     # -- proposals ------------------------------------------------------------------------
 
-    def _state(self, view: StudyView) -> _ViewState:
+    def _state(self, study: StudyReader) -> _ViewState:
         with self._lock:
-            state = self._views.get(view)
+            state = self._views.get(study)
             if state is None:
-                state = self._views[view] = _ViewState()
+                state = self._views[study] = _ViewState()
             return state
 
     def _propose(
-        self, study: Study, trial: FrozenTrial, space: Space, state: _ViewState
+        self, study: StudyReader, trial: FrozenTrial, space: Space, state: _ViewState
     ) -> dict[str, Value] | None:
         """A configuration of ``space`` from the GP, or None during the startup phase."""
         model = state.model(space)
-        view = study._view
-        x, y = model.observations(view)
+        x, y = model.observations(study)
         if len(y) < self.n_startup_trials:
             return None
         if study.direction == "maximize":
@@ -210,7 +212,7 @@ class GPSampler(Sampler):
         best = float(np.min(targets))
         try:
             gp = self._gaussian_process(x, targets, model.encoding.categorical, theta)
-            running = model.running_rows(view, trial.number) if self.constant_liar else x[:0]
+            running = model.running_rows(study, trial.number) if self.constant_liar else x[:0]
             if len(running):
                 # Kriging believer: the running trials will score the GP's mean, exactly
                 believed, _ = gp.predict(running)
@@ -314,7 +316,7 @@ def _blas_controller_now() -> Any:
     return _blas_controller
 
 
-def _check_single_objective(study: Study) -> None:
+def _check_single_objective(study: StudyReader) -> None:
     if len(study.directions) != 1:
         raise TuningforkError(
             f"GPSampler supports single-objective studies; study {study.name!r} has "
@@ -397,16 +399,16 @@ class _ViewState:
             model = self._models[space] = _SpaceModel(space)
         return model
 
-    def inferred_space(self, view: StudyView) -> Space | None:
+    def inferred_space(self, study: StudyReader) -> Space | None:
         """The parameters every COMPLETE trial has with one distribution, sorted by name.
 
         A trial never leaves COMPLETE, so only the newly completed ones are intersected."""
-        completed = view.n_complete
+        completed = study.n_complete
         if completed == self._inferred[0]:
             return self._inferred[1]
         changed = False
-        for record in view.records:
-            if record.state is not TrialState.COMPLETE or record.number in self._complete:
+        for record in study.get_trials((TrialState.COMPLETE,)):
+            if record.number in self._complete:
                 continue
             self._complete.add(record.number)
             if self._shared is None:
@@ -451,12 +453,12 @@ class _SpaceModel:
         self._rows: dict[int, np.ndarray | None] = {}
         self._anchors: dict[int, tuple[bytes, np.ndarray]] = {}
 
-    def observations(self, view: StudyView) -> tuple[np.ndarray, np.ndarray]:
+    def observations(self, study: StudyReader) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (n, d) and values (n,) of the COMPLETE trials that fit the space, in order
         of completion (then of number), so that older prefixes stay stable."""
         found: list[tuple[float, int, np.ndarray, float]] = []
-        for record in view.records:
-            if record.state is not TrialState.COMPLETE or not record.values:
+        for record in study.get_trials((TrialState.COMPLETE,)):
+            if not record.values:
                 continue
             row = self._rows.get(record.number, _MISSING)
             if row is _MISSING:
@@ -471,13 +473,12 @@ class _SpaceModel:
         y = np.array([item[3] for item in found], dtype=np.float64)
         return x, y
 
-    def running_rows(self, view: StudyView, exclude: int) -> np.ndarray:
+    def running_rows(self, study: StudyReader, exclude: int) -> np.ndarray:
         """Encoded configurations of RUNNING trials (other than ``exclude``) that fit."""
         rows = []
-        for number in list(view.running):
-            if number == exclude:
+        for record in study.running_trials():
+            if record.number == exclude:
                 continue
-            record: TrialRecord = view.records[number]
             row = self.encoding.encode(record.params)
             if row is not None:
                 rows.append(row)

@@ -22,8 +22,7 @@ from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
-    from tuningfork.storage.view import StudyView
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 __all__ = ["GridSampler"]
 
@@ -77,7 +76,7 @@ class GridSampler(Sampler):
         self._grid: _Grid | None = None
         self._order: np.ndarray | None = None
         # position in the visiting order before which every point is claimed, per study view
-        self._cursors: weakref.WeakKeyDictionary[StudyView, int] = weakref.WeakKeyDictionary()
+        self._cursors: weakref.WeakKeyDictionary[StudyReader, int] = weakref.WeakKeyDictionary()
         if isinstance(space_or_values, Space):
             self._grid = _Grid.from_space(space_or_values, self._resolution)
         elif space_or_values is not None:
@@ -127,17 +126,15 @@ class GridSampler(Sampler):
 
     # -- the Sampler interface ------------------------------------------------------------
 
-    def reserve(self, study: Study, space: Space | None) -> Reservation:
+    def reserve(self, study: StudyReader, space: Space | None) -> Reservation:
         """Claim the first unclaimed grid point in visiting order; `SearchExhausted` if none."""
         grid = self._require_grid(space)
         order = self._visiting_order(grid)
-        view = study._view
-        claims = view.claims
-        position = self._cursors.get(view, 0)
+        position = self._cursors.get(study, 0)
         # claims only grow, so points before the cursor stay claimed: each is skipped once
-        while position < len(order) and f"grid:{order[position]}" in claims:
+        while position < len(order) and study.claimed(f"grid:{order[position]}"):
             position += 1
-        self._cursors[view] = position
+        self._cursors[study] = position
         if position == len(order):
             raise SearchExhausted(
                 f"all {grid.size} grid points of study {study.name!r} have been claimed"
@@ -148,7 +145,7 @@ class GridSampler(Sampler):
         )
 
     def sample(
-        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+        self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
     ) -> Value:
         """Refuse: grid values come from the reservation, so ``name`` is outside this point."""
         grid = self._grid

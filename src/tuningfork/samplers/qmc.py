@@ -26,8 +26,7 @@ from tuningfork.space import Distribution, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from tuningfork.storage.view import StudyView
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 __all__ = ["QMCSampler"]
 
@@ -86,13 +85,15 @@ class QMCSampler(Sampler):
         self._lock = threading.Lock()
         self._sequences: dict[int, _Sequence] = {}
         # per study view: (completed trials counted, lowest COMPLETE number, its dimensions)
-        self._inferred: weakref.WeakKeyDictionary[StudyView, tuple[int, int, _Dimensions]] = (
+        self._inferred: weakref.WeakKeyDictionary[StudyReader, tuple[int, int, _Dimensions]] = (
             weakref.WeakKeyDictionary()
         )
 
     # -- the Sampler interface ------------------------------------------------------------
 
-    def sample_space(self, study: Study, trial: FrozenTrial, space: Space) -> dict[str, Value]:
+    def sample_space(
+        self, study: StudyReader, trial: FrozenTrial, space: Space
+    ) -> dict[str, Value]:
         """Point ``trial.number`` of a ``space.dims``-dimensional sequence, decoded.
 
         Equal to ``space.decode(point)``, except that values already fixed on the trial
@@ -109,7 +110,7 @@ class QMCSampler(Sampler):
         return params
 
     def sample(
-        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+        self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
     ) -> Value:
         """A coordinate of point ``trial.number``, or an independent draw (see the class)."""
         dims = self._dimensions(study)
@@ -152,31 +153,27 @@ class QMCSampler(Sampler):
 
     # -- define-by-run dimensions ---------------------------------------------------------
 
-    def _dimensions(self, study: Study) -> _Dimensions | None:
+    def _dimensions(self, study: StudyReader) -> _Dimensions | None:
         """The inferred dimensions: those of the lowest-numbered COMPLETE trial, or None.
 
         A trial never leaves COMPLETE, so the lowest such number only falls; it is looked
         for again, below the last one found, only when the study's count of completed
         trials has changed.
         """
-        view = study._view
-        completed = view.n_complete
+        completed = study.n_complete
         if not completed:
             return None
         with self._lock:
-            cached = self._inferred.get(view)
+            cached = self._inferred.get(study)
             if cached is not None and cached[0] == completed:
                 return cached[2]
-            records = view.records
-            below = cached[1] if cached is not None else len(records)
-            first = next(
-                (i for i in range(below) if records[i].state is TrialState.COMPLETE), below
-            )
+            below = cached[1] if cached is not None else len(study)
+            first = next((i for i in range(below) if study.state(i) is TrialState.COMPLETE), below)
             if cached is not None and first == cached[1]:
                 dims = cached[2]
             else:
-                dims = _Dimensions(records[first].distributions)
-            self._inferred[view] = (completed, first, dims)
+                dims = _Dimensions(study.trial(first).distributions)
+            self._inferred[study] = (completed, first, dims)
             return dims
 
 

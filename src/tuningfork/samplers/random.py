@@ -17,7 +17,7 @@ from tuningfork.space import Distribution, Value
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 _MASK = (1 << 64) - 1
 _TO_UNIT = 1.0 / (1 << 53)
@@ -46,12 +46,12 @@ class RandomSampler(Sampler):
             number, whichever worker runs it.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, *, seed: int | None = None) -> None:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._base = _mix(self.seed & _MASK)
 
     def sample(
-        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+        self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
     ) -> Value:
         key = _mix(_mix(self._base ^ trial.number) ^ zlib.crc32(name.encode()))
         return distribution.from_unit((key >> 11) * _TO_UNIT)

@@ -42,8 +42,7 @@ from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
     from tuningfork.samplers._parzen import Dimension
-    from tuningfork.storage.view import StudyView
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 __all__ = ["TPESampler", "default_gamma"]
 
@@ -140,9 +139,10 @@ class TPESampler(Sampler):
             raise OptionError(f"seed must be an int or None, got {seed!r}", option="seed")
         self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**32)
         self.flush_suggestions = self.constant_liar
+        self.needs_fresh_view = self.constant_liar  # read what other workers suggested
         self._startup = QMCSampler(seed=self.seed & _MASK64)
         self._lock = threading.Lock()
-        self._states: weakref.WeakKeyDictionary[StudyView, _StudyState] = (
+        self._states: weakref.WeakKeyDictionary[StudyReader, _StudyState] = (
             weakref.WeakKeyDictionary()
         )
         self._declared: dict[Space, dict[str, Group]] = {}
@@ -150,7 +150,7 @@ class TPESampler(Sampler):
     # -- the Sampler interface ------------------------------------------------------------
 
     def sample(
-        self, study: Study, trial: FrozenTrial, name: str, distribution: Distribution
+        self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
     ) -> Value:
         """A value of one parameter (see the class: joint proposal, else univariate)."""
         with self._lock:
@@ -171,7 +171,9 @@ class TPESampler(Sampler):
             running = self._observe(study, state, trial.number)
             return self._propose(state, ((name, distribution),), trial.number, running)[name]
 
-    def sample_space(self, study: Study, trial: FrozenTrial, space: Space) -> dict[str, Value]:
+    def sample_space(
+        self, study: StudyReader, trial: FrozenTrial, space: Space
+    ) -> dict[str, Value]:
         """A configuration of a declared space: one proposal per group of parameters with the
         same condition (per parameter when not multivariate), parents first."""
         with self._lock:
@@ -209,24 +211,19 @@ class TPESampler(Sampler):
 
     # -- state per study ------------------------------------------------------------------
 
-    def _state(self, study: Study) -> _StudyState:
-        view = study._view
-        state = self._states.get(view)
+    def _state(self, study: StudyReader) -> _StudyState:
+        state = self._states.get(study)
         if state is None:
-            state = self._states[view] = _StudyState(study.directions)
+            state = self._states[study] = _StudyState(study.directions)
         return state
 
-    def _observe(self, study: Study, state: _StudyState, number: int) -> list[Observed]:
+    def _observe(self, study: StudyReader, state: _StudyState, number: int) -> list[Observed]:
         """Bring the history up to date and return the running trials to lie about."""
-        with study._lock:
-            if self.constant_liar:
-                study._sync()  # see what other workers suggested since this trial began
-            view = study._view
-            state.history.refresh(view)
-            ended = [n for n in state.plans if view.records[n].state.is_finished]
-            for ended_number in ended:
-                del state.plans[ended_number]
-            return running_trials(view, number) if self.constant_liar else []
+        state.history.refresh(study)
+        ended = [n for n in state.plans if study.state(n).is_finished]
+        for ended_number in ended:
+            del state.plans[ended_number]
+        return running_trials(study, number) if self.constant_liar else []
 
     def _plan(self, state: _StudyState) -> _Plan:
         """Decide, once per trial, between a startup point and model-based proposals, and

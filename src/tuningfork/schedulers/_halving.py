@@ -27,12 +27,11 @@ from tuningfork.schedulers._rungs import (
     value_at,
 )
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
-from tuningfork.storage.view import StudyView
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from tuningfork.space import Space
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 _MODES = ("stopping", "promotion")
 _ENDED = (TrialState.FAIL, TrialState.COMPLETE)
@@ -96,7 +95,7 @@ class HalvingScheduler(Scheduler):
         self.brackets = {bracket.s: bracket for bracket in brackets}
         self.order = [bracket.s for bracket in brackets]
         self.seed = seed
-        self._indexes: weakref.WeakKeyDictionary[StudyView, TrialIndex] = (
+        self._indexes: weakref.WeakKeyDictionary[StudyReader, TrialIndex] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -114,7 +113,7 @@ class HalvingScheduler(Scheduler):
 
     # -- the answer to a report -----------------------------------------------------------
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         s = trial.system_attrs.get("bracket", self.order[0] if self.asynchronous else None)
         bracket = self.brackets.get(s)  # type: ignore[arg-type]
         if bracket is None:  # started before this scheduler, or enqueued outside it
@@ -130,13 +129,12 @@ class HalvingScheduler(Scheduler):
         if rung is None or rung == len(bracket.budgets) - 1:
             return Decision.CONTINUE
         _check_single_objective(study)
-        with study._lock:
-            index = self._index(study)
-            if self.asynchronous:
-                better, n = index.rank(bracket.s, rung, value, trial.number)
-                keep = max(1, int(n // self.eta))
-                return Decision.CONTINUE if better < keep else Decision.STOP
-            return self._decide_sync(index, trial, bracket, rung, value)
+        index = self._index(study)
+        if self.asynchronous:
+            better, n = index.rank(bracket.s, rung, value, trial.number)
+            keep = max(1, int(n // self.eta))
+            return Decision.CONTINUE if better < keep else Decision.STOP
+        return self._decide_sync(index, trial, bracket, rung, value)
 
     def _decide_sync(
         self, index: TrialIndex, trial: FrozenTrial, bracket: Bracket, rung: int, value: float
@@ -164,22 +162,20 @@ class HalvingScheduler(Scheduler):
 
     # -- the next trial to run ------------------------------------------------------------
 
-    def assign(self, study: Study, space: Space | None) -> Assignment:
+    def assign(self, study: StudyReader, space: Space | None) -> Assignment:
         _check_single_objective(study)
-        with study._lock:
-            index = self._index(study)
-            if self.asynchronous:
-                return self._promote_async(index) or self._new_async(study)
-            return self._assign_sync(index)
+        index = self._index(study)
+        if self.asynchronous:
+            return self._promote_async(index) or self._new_async(study)
+        return self._assign_sync(index)
 
-    def _index(self, study: Study) -> TrialIndex:
-        """This study's index, brought up to date (call with the study's lock held)."""
-        view = study._view
-        index = self._indexes.get(view)
+    def _index(self, study: StudyReader) -> TrialIndex:
+        """This study's index, brought up to date."""
+        index = self._indexes.get(study)
         if index is None:
             default = self.order[0] if self.asynchronous else None
-            index = self._indexes[view] = TrialIndex(self.brackets, default, _sign(study))
-        index.update(view)
+            index = self._indexes[study] = TrialIndex(self.brackets, default, _sign(study))
+        index.update(study)
         return index
 
     def _promote_async(self, index: TrialIndex) -> Assignment | None:
@@ -210,20 +206,20 @@ class HalvingScheduler(Scheduler):
                 return number
         return None
 
-    def _new_async(self, study: Study) -> Assignment:
+    def _new_async(self, study: StudyReader) -> Assignment:
         bracket = self._draw_bracket(study)
         return Assignment(
             budget=self._first_budget(bracket),
             system_attrs={"bracket": bracket.s, "rung": 0},
         )
 
-    def _draw_bracket(self, study: Study) -> Bracket:
+    def _draw_bracket(self, study: StudyReader) -> Bracket:
         if len(self.order) == 1:
             return self.brackets[self.order[0]]
         seed = self.seed
         if seed is None:
-            seed = int(study._view.study_attrs.get("seed") or 0)
-        count = len(study._view.records)
+            seed = study.seed
+        count = len(study)
         u = derive_seed(seed, "bracket", count) / 2**32
         weights = [self.brackets[s].sizes[0] for s in self.order]
         total = sum(weights)
@@ -295,7 +291,7 @@ class HalvingScheduler(Scheduler):
 
     # -- at the cap -----------------------------------------------------------------------
 
-    def assign_at_cap(self, study: Study) -> Assignment | None:
+    def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         """No new trial may start (``max_trials``) and the rule promotes nothing: while
         fewer than ``finish_top`` trials have completed at max_budget or are running,
         resume the best PAUSED trial of the highest rung (the largest budget reached; the
@@ -303,11 +299,10 @@ class HalvingScheduler(Scheduler):
         other, so two workers never resume one trial; a worker holding a running trial
         asks again after it, so the finish goes on rung by rung."""
         _check_single_objective(study)
-        with study._lock:
-            index = self._index(study)
-            if self._finishing(index) >= self.finish_top:
-                return None
-            found = self._best_paused(index)
+        index = self._index(study)
+        if self._finishing(index) >= self.finish_top:
+            return None
+        found = self._best_paused(index)
         if found is None:
             return None
         number, bracket, rung = found
@@ -394,11 +389,11 @@ def _rung_crossed(trial: FrozenTrial, step: int, budgets: tuple[float, ...]) -> 
     return crossed[-1] if crossed else None
 
 
-def _sign(study: Study) -> float:
+def _sign(study: StudyReader) -> float:
     return 1.0 if study.directions[0] == "minimize" else -1.0
 
 
-def _check_single_objective(study: Study) -> None:
+def _check_single_objective(study: StudyReader) -> None:
     if len(study.directions) != 1:
         raise SchedulerError(
             "successive halving ranks trials by one objective; this study has "

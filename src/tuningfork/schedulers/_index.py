@@ -1,9 +1,9 @@
 """An index of a study's trials by bracket, rung and bracket instance, for the successive
 halving engine.
 
-It is a cache of the study's view, never a source of truth: `update` looks at every record
-but re-reads only those whose frozen copy changed (the view replaces a record's frozen copy
-whenever the record changes), so an ask costs O(changed trials x log n) plus a cheap scan.
+It is a cache of the study's view, never a source of truth: `update` re-reads only the
+trials that changed since its last call (`StudyReader.changed_since`), so an ask costs
+O(changed trials x log n).
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import bisect
 import math
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from tuningfork.schedulers._rungs import Bracket, rung_reached, value_at
-from tuningfork.storage.view import StudyView
 from tuningfork.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from tuningfork.study import StudyReader
 
 Key = tuple[float, int]
 """A rung entry: (sign * value, trial number); sorted ascending, the best first."""
@@ -30,6 +33,7 @@ class TrialIndex:
         self.sign = sign
         self.lock = threading.Lock()
         self.trials: list[FrozenTrial] = []
+        self.cursor = 0  # where in the study's log the index is up to date
         self.rungs: dict[tuple[int, int], list[Key]] = {}
         self.paused: dict[tuple[int, int], set[int]] = {}
         self.instances: dict[int, list[int]] = {}
@@ -37,15 +41,12 @@ class TrialIndex:
         self._entries: dict[int, list[tuple[tuple[int, int], Key]]] = {}
         self._paused_at: dict[int, tuple[int, int]] = {}
 
-    def update(self, view: StudyView) -> None:
-        """Bring the index up to date with ``view``'s records."""
-        records = view.records
+    def update(self, study: StudyReader) -> None:
+        """Bring the index up to date with the trials that changed since the last call."""
         trials = self.trials
-        for number in range(len(records)):
-            frozen = records[number].frozen()
+        for frozen in study.changed_since(self.cursor):
+            number = frozen.number
             if number < len(trials):
-                if trials[number] is frozen:
-                    continue
                 trials[number] = frozen
             else:
                 trials.append(frozen)
@@ -53,6 +54,7 @@ class TrialIndex:
                 if instance is not None:
                     self.instances.setdefault(instance, []).append(number)
             self._reindex(frozen)
+        self.cursor = study.cursor
 
     def bracket_of(self, trial: FrozenTrial) -> int | None:
         s = trial.system_attrs.get("bracket", self.default)

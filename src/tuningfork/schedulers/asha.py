@@ -22,11 +22,12 @@ class ASHA(HalvingScheduler):
         eta: reduction factor (default 3).
         min_early_stopping_rate: skip this many of the lowest rungs (Li et al.'s ``s``;
             default 0).
-        mode: ``"stopping"`` (default): a trial runs on and is stopped at a rung where it
-            is not in the top 1/eta of the values there so far (the first trial at a rung
-            always goes on); ``"promotion"``: a trial pauses at each rung budget and an ask
-            resumes the best paused trial that is in the top 1/eta of its rung (Algorithm
-            2), else starts a new trial at the smallest budget.
+        mode: ``"promotion"`` (default, as SHA, Hyperband and BOHB): a trial pauses at
+            each rung budget with a checkpoint, and an ask resumes the best paused trial
+            that is in the top 1/eta of its rung (Algorithm 2), else starts a new trial at
+            the smallest budget; ``"stopping"``: a trial runs on and is stopped at a rung
+            where it is not in the top 1/eta of the values there so far (the first trial
+            at a rung always goes on), for objectives that cannot checkpoint.
         rungs: ``"down"`` (default): rung budgets max_budget * eta^-k, rounded to whole
             steps, down to min_budget (Li et al., 2018), so the first rung may lie above
             min_budget (1, 52, eta 3: 2, 6, 17, 52); ``"up"``: min_budget * eta^k below the
@@ -43,7 +44,7 @@ class ASHA(HalvingScheduler):
         eta: float = 3,
         *,
         min_early_stopping_rate: int = 0,
-        mode: str = "stopping",
+        mode: str = "promotion",
         rungs: str = "down",
         finish_top: int = 1,
     ) -> None:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuningfork._record import Recorded
+from tuningfork.exceptions import OptionError
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
     from tuningfork.space import Space, Value
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 
 class Decision(str, enum.Enum):
@@ -50,23 +51,63 @@ class Assignment:
     params: Mapping[str, Value] = field(default_factory=dict)
     prune: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.resume is not None and (isinstance(self.resume, bool) or self.resume < 0):
+            raise OptionError(
+                f"Assignment.resume must be a trial number >= 0, got {self.resume!r}",
+                option="resume",
+            )
+        if self.resume is not None and self.params:
+            raise OptionError(
+                "an Assignment that resumes a paused trial keeps its parameters; give "
+                "params only for a new trial",
+                option="params",
+            )
+        if self.budget is not None and not self.budget > 0:
+            raise OptionError(
+                f"Assignment.budget must be > 0 (steps), got {self.budget!r}", option="budget"
+            )
+        if isinstance(self.claims, str):
+            raise OptionError(
+                f"Assignment.claims is a tuple of keys, got the str {self.claims!r}",
+                option="claims",
+            )
+        object.__setattr__(self, "claims", tuple(self.claims))
+        object.__setattr__(self, "prune", tuple(self.prune))
+
 
 class Scheduler(Recorded):
     """Base class of every scheduler. Subclasses implement `decide` (and, for promotions,
-    `assign`). `describe` records the ``__init__`` options kept as attributes of the same
-    names and `from_record` re-creates the scheduler from that record (see
-    `tuningfork.register`)."""
+    `assign`). Each gets the study's `StudyReader`, up to date, with the study's lock
+    held; a scheduler never writes to the log: its answers (a `Decision`, an
+    `Assignment`) are what the study records. `describe` records the ``__init__`` options
+    kept as attributes of the same names and `from_record` re-creates the scheduler from
+    that record (see `tuningfork.register`)."""
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    decides: bool = True
+    """False for a scheduler whose `decide` always answers CONTINUE (`NoScheduler`): the
+    study then skips asking it at each report."""
+
+    assigns: bool = False
+    """Whether `assign` may do more than start a plain new trial (set on its own for a
+    class that overrides `assign`): the study then writes a trial's result before the
+    next ask rather than with it, since assigning may take a while."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "assign" in cls.__dict__ and "assigns" not in cls.__dict__:
+            cls.assigns = True
+
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         """The answer to ``trial`` having reported ``value`` at ``step`` (its last report)."""
         raise NotImplementedError(f"{type(self).__name__} must implement decide()")
 
-    def assign(self, study: Study, space: Space | None) -> Assignment | None:
+    def assign(self, study: StudyReader, space: Space | None) -> Assignment | None:
         """Called by `Study.ask` with the study's view up to date: None for a plain new trial
         (the default), or an `Assignment`. ``space`` is the space given to ``ask``, if any."""
         return None
 
-    def assign_at_cap(self, study: Study) -> Assignment | None:
+    def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         """Called by `Study.ask`, with the study's view up to date, when no new trial may
         start (`Study.optimize`'s ``max_trials`` is reached): a last promotion beyond the
         scheduler's rule (an `Assignment` with ``resume``, claimed as usual), or None (the
@@ -89,5 +130,7 @@ class Scheduler(Recorded):
 class NoScheduler(Scheduler):
     """Never stops a trial: every trial runs to the end."""
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    decides = False
+
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         return Decision.CONTINUE

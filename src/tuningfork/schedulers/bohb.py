@@ -33,7 +33,7 @@ from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
     from tuningfork.space import Space, Value
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 __all__ = ["BOHB"]
 
@@ -142,7 +142,7 @@ class BOHB(Hyperband):
 
     # -- the next trial to run ------------------------------------------------------------
 
-    def assign(self, study: Study, space: Space | None) -> Assignment:
+    def assign(self, study: StudyReader, space: Space | None) -> Assignment:
         assignment = super().assign(study, space)
         if assignment.resume is not None:
             return assignment
@@ -151,7 +151,7 @@ class BOHB(Hyperband):
             return assignment
         return dataclasses.replace(assignment, params={**params, **assignment.params})
 
-    def propose(self, study: Study, space: Space | None = None) -> dict[str, Value]:
+    def propose(self, study: StudyReader, space: Space | None = None) -> dict[str, Value]:
         """The configuration BOHB gives the next new trial: {} when it is left to the
         sampler (the random fraction, no model yet, or no known space)."""
         seed = self._seed(study)
@@ -181,7 +181,7 @@ class BOHB(Hyperband):
             return {name: values[name] for name in space.active_names(values)}
         return values
 
-    def model_budget(self, study: Study, space: Space | None = None) -> float | None:
+    def model_budget(self, study: StudyReader, space: Space | None = None) -> float | None:
         """The budget the model of the next new trial is fitted on: the largest rung budget
         with at least ``min_points_in_model + 2`` observations (None: no model yet)."""
         trials = _trials(study)
@@ -221,10 +221,10 @@ class BOHB(Hyperband):
         widened.sigma = np.maximum(estimator.sigma, self.min_bandwidth) * self.bandwidth_factor
         return widened
 
-    def _seed(self, study: Study) -> int:
+    def _seed(self, study: StudyReader) -> int:
         if self.seed is not None:
             return int(self.seed)
-        return int(study._view.study_attrs.get("seed") or 0)
+        return study.seed
 
     def _record_options(self) -> dict[str, Any]:
         # records before the registry held Hyperband's ``sizes`` (always "table" here)
@@ -234,9 +234,8 @@ class BOHB(Hyperband):
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _trials(study: Study) -> list[FrozenTrial]:
-    with study._lock:
-        return [record.frozen() for record in study._view.records]
+def _trials(study: StudyReader) -> list[FrozenTrial]:
+    return study.get_trials()
 
 
 def _group(trials: Sequence[FrozenTrial], space: Space | None) -> Group:
@@ -283,7 +282,7 @@ def _observations(described: _Described, budget: float, sign: float) -> np.ndarr
     return np.array([row for _, _, row in found], dtype=float).reshape(len(found), width)
 
 
-def _sign(study: Study) -> float:
+def _sign(study: StudyReader) -> float:
     return 1.0 if study.directions[0] == "minimize" else -1.0
 
 

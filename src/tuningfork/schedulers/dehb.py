@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork._experimental import experimental
 from tuningfork.exceptions import SchedulerError, SpaceError
 from tuningfork.repro import derive_seed
 from tuningfork.schedulers._halving import _sign
@@ -43,7 +44,7 @@ from tuningfork.space import Distribution, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 _MUTATIONS = {"rand1": 3, "rand2": 5, "best1": 3, "currenttobest1": 3}
 """DE mutation strategies and the number of distinct parents each draws (best included)."""
@@ -86,6 +87,7 @@ class _State:
     """The space of the current ask (the given one, else the recorded one)."""
 
 
+@experimental("0.1.0")
 class DEHB(Scheduler):
     """DEHB: Hyperband whose configurations after the first iteration are bred by DE.
 
@@ -191,7 +193,7 @@ class DEHB(Scheduler):
         self._population_sizes = _population_sizes(brackets)
         self._slots_before = _slots_before(brackets)
         self._lock = threading.Lock()
-        self._cached: tuple[Any, _State] | None = None  # (a study's view, its state)
+        self._cached: tuple[Any, _State] | None = None  # (a study's reader, its state)
 
     @property
     def bracket_table(self) -> list[Bracket]:
@@ -214,7 +216,7 @@ class DEHB(Scheduler):
 
     # -- the answer to a report -----------------------------------------------------------
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         attrs = trial.system_attrs
         budget = attrs.get("budget")
         if budget is None or not all(key in attrs for key in _KEYS):
@@ -225,8 +227,8 @@ class DEHB(Scheduler):
 
     # -- the next trial to run ------------------------------------------------------------
 
-    def assign(self, study: Study, space: Space | None) -> Assignment:
-        with study._lock, self._lock:  # in Study.ask's order: no deadlock
+    def assign(self, study: StudyReader, space: Space | None) -> Assignment:
+        with self._lock:
             state = self._state(study, space)
             j, i, k = self._free_slot(state)
             params = self._configuration(study, state, (j, i, k), self.target_of(j, i, k))
@@ -291,7 +293,7 @@ class DEHB(Scheduler):
     # -- configurations -------------------------------------------------------------------
 
     def _configuration(
-        self, study: Study, state: _State, slot: Slot, target: int
+        self, study: StudyReader, state: _State, slot: Slot, target: int
     ) -> dict[str, Value]:
         j, i, k = slot
         if j < len(self._brackets) and i > 0:  # first iteration: successive halving
@@ -323,12 +325,11 @@ class DEHB(Scheduler):
         child[outside] = rng.random(int(outside.sum()))
         return space.decode(child)
 
-    def parent_pool(self, study: Study, instance: int, rung: int) -> list[Parent]:
+    def parent_pool(self, study: StudyReader, instance: int, rung: int) -> list[Parent]:
         """Where DE draws mutation parents for a slot of (instance, rung), best first: trials,
         and ``(budget, target)`` for a sub-population member not evaluated yet (its initial
         random point). For inspection and tests; see the class docstring."""
-        with study._lock, self._lock:  # in Study.ask's order: no deadlock
-            study._sync()
+        with self._lock:
             return self._pool(self._state(study, None), instance, rung)
 
     def _pool(self, state: _State, j: int, i: int) -> list[Parent]:
@@ -391,11 +392,10 @@ class DEHB(Scheduler):
         )
         return [t for _, t in members]
 
-    def subpopulation(self, study: Study, budget: float) -> dict[int, FrozenTrial]:
+    def subpopulation(self, study: StudyReader, budget: float) -> dict[int, FrozenTrial]:
         """The evaluated members of a budget's sub-population, by target index (the best
         trial evaluated in each slot so far)."""
-        with study._lock, self._lock:  # in Study.ask's order: no deadlock
-            study._sync()
+        with self._lock:
             members = self._state(study, None).members.get(budget, {})
             return {target: t for target, (_, t) in sorted(members.items())}
 
@@ -425,7 +425,7 @@ class DEHB(Scheduler):
 
     # -- state ----------------------------------------------------------------------------
 
-    def _state(self, study: Study, space: Space | None) -> _State:
+    def _state(self, study: StudyReader, space: Space | None) -> _State:
         """The study's state, brought up to date (the caller holds the study's lock, then
         ``self._lock``)."""
         if len(study.directions) != 1:
@@ -433,14 +433,13 @@ class DEHB(Scheduler):
                 "DEHB selects configurations by one objective; this study has "
                 f"{len(study.directions)} directions"
             )
-        view = study._view
-        if self._cached is None or self._cached[0] is not view:
-            self._cached = (view, _State(sign=_sign(study)))
+        if self._cached is None or self._cached[0] is not study:
+            self._cached = (study, _State(sign=_sign(study)))
         state = self._cached[1]
-        records = view.records
-        for number in [*sorted(state.open), *range(state.seen, len(records))]:
-            self._read(state, records[number].frozen())
-        state.seen = len(records)
+        count = len(study)
+        for number in [*sorted(state.open), *range(state.seen, count)]:
+            self._read(state, study.trial(number))
+        state.seen = count
         state.space = space or state.recorded.space()
         return state
 
@@ -488,10 +487,10 @@ class DEHB(Scheduler):
         value = _value(t, budget)
         return (j, i, k, target, budget, value, value is not None or t.state in _ENDED)
 
-    def _seed(self, study: Study) -> int:
+    def _seed(self, study: StudyReader) -> int:
         if self.seed is not None:
             return self.seed
-        return int(study._view.study_attrs.get("seed") or 0)
+        return study.seed
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ Steps are in the user's units of budget (epochs, samples, seconds), as in `Trial
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import OptionError
@@ -24,7 +23,7 @@ from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from tuningfork.space import Space
-    from tuningfork.study import Study
+    from tuningfork.study import StudyReader
 
 
 def _check_int(name: str, value: int, minimum: int) -> None:
@@ -48,7 +47,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _maximize(study: Study) -> bool:
+def _maximize(study: StudyReader) -> bool:
     return study.direction == "maximize"
 
 
@@ -96,7 +95,7 @@ class PercentileStopping(Scheduler):
         self.interval_steps = interval_steps
         self.n_min_trials = n_min_trials
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval_steps:
             return Decision.CONTINUE
         completed = study.get_trials(states=(TrialState.COMPLETE,))
@@ -149,7 +148,7 @@ class ThresholdStopping(Scheduler):
         _check_int("n_warmup_steps", n_warmup_steps, 0)
         self.n_warmup_steps = n_warmup_steps
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if math.isnan(value):
             return Decision.STOP
         if step < self.n_warmup_steps:
@@ -165,8 +164,9 @@ class TimeStopping(Scheduler):
     """Stop a trial that has run too long, in wall-clock time or in budget.
 
     Args:
-        max_seconds: stop once more than this many seconds (``time.time()``) have passed since
-            the trial's ``datetime_start`` (default None: no time limit).
+        max_seconds: stop once more than this many seconds (on the study's clock,
+            `StudyReader.now`) have passed since the trial's ``datetime_start`` (default
+            None: no time limit).
         max_step: stop a trial that reports at a step above this (default None).
         max_budget_fraction: in (0, 1]; stop once ``step >= max_budget_fraction * max_step``,
             i.e. at that fraction of the full budget (default None). Needs ``max_step``.
@@ -204,12 +204,12 @@ class TimeStopping(Scheduler):
         self.max_budget_fraction = max_budget_fraction
         self.max_step = max_step
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         start = trial.datetime_start
         if (
             self.max_seconds is not None
             and start is not None
-            and (time.time() - start > self.max_seconds)
+            and (study.now() - start > self.max_seconds)
         ):
             return Decision.STOP
         if self.max_step is not None:
@@ -252,7 +252,7 @@ class RankStopping(Scheduler):
         self.step = step
         self.n_startup_trials = n_startup_trials
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if self.step is not None and step != self.step:
             return Decision.CONTINUE
         if math.isnan(value):
@@ -295,7 +295,7 @@ class PatienceStopping(Scheduler):
         self.patience = patience
         self.min_delta = min_delta
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         sign = -1.0 if _maximize(study) else 1.0  # compare sign * value: lower is better
         best = math.inf
         stale = 0
@@ -328,8 +328,10 @@ class AnyOf(Scheduler):
             if not isinstance(member, Scheduler):
                 raise ValueError(f"schedulers must be Scheduler instances, got {member!r}")
         self.schedulers = tuple(schedulers)
+        self.assigns = any(member.assigns for member in self.schedulers)
+        self.decides = any(member.decides for member in self.schedulers)
 
-    def decide(self, study: Study, trial: FrozenTrial, step: int, value: float) -> Decision:
+    def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         decisions = [m.decide(study, trial, step, value) for m in self.schedulers]
         if Decision.STOP in decisions:
             return Decision.STOP
@@ -337,14 +339,14 @@ class AnyOf(Scheduler):
             return Decision.PAUSE
         return Decision.CONTINUE
 
-    def assign(self, study: Study, space: Space | None) -> Assignment | None:
+    def assign(self, study: StudyReader, space: Space | None) -> Assignment | None:
         for member in self.schedulers:
             assignment = member.assign(study, space)
             if assignment is not None:
                 return assignment
         return None
 
-    def assign_at_cap(self, study: Study) -> Assignment | None:
+    def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         for member in self.schedulers:
             assignment = member.assign_at_cap(study)
             if assignment is not None:

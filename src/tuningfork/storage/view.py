@@ -15,7 +15,11 @@ Events (plain JSON dicts, key ``op``):
   pause   a RUNNING trial stops at a rung with a checkpoint (state PAUSED; optional
           ``reason``, e.g. "preempted" when its worker was told to stop by a signal)
   resume  claim a PAUSED trial to run it on at a larger budget (first resume wins)
-  study   study-level attributes (reproducibility record, sampler and scheduler names)
+  decide  the scheduler's answer (``pause`` or ``stop``) to the report at ``step``, or a
+          pause asked by the trial itself (``reason``, e.g. "preempted"); CONTINUE answers
+          are not written. The trial's final state follows its last decision.
+  study   study-level attributes (reproducibility record, sampler and scheduler names;
+          ``user``: user attributes merged key by key)
 
 ``trial``, ``start`` and ``resume`` events may carry ``claim`` (one key) and ``claims`` (a
 list): the event takes effect only if none of its keys was claimed before it in the log.
@@ -31,7 +35,7 @@ from typing import Any
 
 from tuningfork.space import Distribution, distribution_from_json
 from tuningfork.storage.base import Batch, Event
-from tuningfork.trial import FrozenTrial, TrialState
+from tuningfork.trial import FrozenDict, FrozenTrial, TrialState
 
 _STATES = {state.value: state for state in TrialState}
 _RUNNING = TrialState.RUNNING
@@ -57,6 +61,9 @@ class TrialRecord:
         "worker",
         "reason",
         "token",
+        "decision",
+        "decision_reason",
+        "changed",
         "_frozen",
     )
 
@@ -74,6 +81,9 @@ class TrialRecord:
         self.worker: str | None = None
         self.reason: str | None = None
         self.token: str | None = None
+        self.decision: str | None = None  # "pause" / "stop" since the trial last started
+        self.decision_reason: str | None = None
+        self.changed = 0  # sequence number of the last batch that changed this record
         self._frozen: FrozenTrial | None = None
 
     def frozen(self) -> FrozenTrial:
@@ -81,12 +91,12 @@ class TrialRecord:
             self._frozen = FrozenTrial(
                 number=self.number,
                 state=self.state,
-                params=dict(self.params),
-                distributions=dict(self.distributions),
+                params=FrozenDict(self.params),
+                distributions=FrozenDict(self.distributions),
                 values=self.values,
-                intermediate_values=dict(self.intermediate_values),
-                user_attrs=dict(self.user_attrs),
-                system_attrs=dict(self.system_attrs),
+                intermediate_values=FrozenDict(self.intermediate_values),
+                user_attrs=FrozenDict(self.user_attrs),
+                system_attrs=FrozenDict(self.system_attrs),
                 datetime_start=self.datetime_start,
                 datetime_complete=self.datetime_complete,
                 worker=self.worker,
@@ -112,6 +122,9 @@ class StudyView:
         self.best_number: int | None = None
         self.n_complete = 0
         self.last_seq = 0
+        # (sequence number, trial number) of every change to a trial, in log order: what
+        # incremental models read through `StudyReader.changed_since`
+        self.changes: list[tuple[int, int]] = []
         self._dist_cache: dict[Any, Distribution] = {}
 
     # -- replay ---------------------------------------------------------------------------
@@ -162,11 +175,12 @@ class StudyView:
             self.waiting[number] = None
         self.records.append(record)
         self.number_by_seq[seq] = number
+        self._touch(seq, record)
         retry_of = record.system_attrs.get("retry_of")
         if isinstance(retry_of, int) and 0 <= retry_of < number:
             failed = self.records[retry_of]
             failed.system_attrs["retried_by"] = number
-            failed._frozen = None
+            self._touch(seq, failed)
 
     def _on_start(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
@@ -177,7 +191,7 @@ class StudyView:
         record.worker = event.get("worker")
         record.token = event.get("token")
         record.system_attrs.update(event.get("sys", {}))
-        record._frozen = None
+        self._touch(seq, record)
         del self.waiting[record.number]
         self.running[record.number] = None
 
@@ -185,20 +199,20 @@ class StudyView:
         record = self.records[event["n"]]
         record.params.update(event["params"])
         record.distributions.update(self._distributions(event.get("dists", {})))
-        record._frozen = None
+        self._touch(seq, record)
 
     def _on_report(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
         if record.state.is_finished:
             return
         record.intermediate_values[event["step"]] = event["value"]
-        record._frozen = None
+        self._touch(seq, record)
 
     def _on_attrs(self, seq: int, event: Event) -> None:
         record = self.records[event["n"]]
         record.user_attrs.update(event.get("user", {}))
         record.system_attrs.update(event.get("sys", {}))
-        record._frozen = None
+        self._touch(seq, record)
         self._track_preempted(record)
 
     def _on_finish(self, seq: int, event: Event) -> None:
@@ -212,7 +226,7 @@ class StudyView:
         record.values = tuple(values) if values is not None else None
         record.datetime_complete = event.get("t")
         record.reason = event.get("reason")
-        record._frozen = None
+        self._touch(seq, record)
         self.running.pop(record.number, None)
         self.waiting.pop(record.number, None)
         self.paused.pop(record.number, None)
@@ -228,7 +242,7 @@ class StudyView:
         record.state = _PAUSED
         record.system_attrs.update(event.get("sys", {}))
         record.reason = event.get("reason")
-        record._frozen = None
+        self._touch(seq, record)
         self.running.pop(record.number, None)
         self.paused[record.number] = None
         self._track_preempted(record)
@@ -241,14 +255,30 @@ class StudyView:
         record.worker = event.get("worker")
         record.token = event.get("token")
         record.reason = None  # the pause's reason (e.g. "preempted") no longer holds
+        record.decision = record.decision_reason = None
         record.system_attrs.update(event.get("sys", {}))
-        record._frozen = None
+        self._touch(seq, record)
         del self.paused[record.number]
         self.preempted.pop(record.number, None)
         self.running[record.number] = None
 
+    def _on_decide(self, seq: int, event: Event) -> None:
+        record = self.records[event["n"]]
+        if record.state is not _RUNNING:
+            return
+        record.decision = event["decision"]
+        record.decision_reason = event.get("reason")
+        self._touch(seq, record)
+
+    def _touch(self, seq: int, record: TrialRecord) -> None:
+        record._frozen = None
+        record.changed = seq
+        self.changes.append((seq, record.number))
+
     def _on_study(self, seq: int, event: Event) -> None:
         self.study_attrs.update(event.get("attrs", {}))
+        if "user" in event:  # one user attribute at a time: handles never drop keys
+            self.study_attrs["user"] = {**self.study_attrs.get("user", {}), **event["user"]}
         worker = event.get("worker")
         if worker is not None:
             self.workers[worker["id"]] = worker
@@ -298,4 +328,5 @@ _HANDLERS = {
     "pause": StudyView._on_pause,
     "resume": StudyView._on_resume,
     "study": StudyView._on_study,
+    "decide": StudyView._on_decide,
 }

@@ -257,8 +257,7 @@ def simulate(
             budget = trial.budget
             worker.end = max_step if budget is None else min(max_step, _ceil(budget))
             if worker.first > worker.end:  # nothing to train: tell the value it has
-                record = study._record(trial.number)
-                value = record.intermediate_values[trial.last_step or 0]
+                value = trial.frozen().intermediate_values[trial.last_step or 0]
                 worker.step = worker.first - 1
                 told = study.tell(trial, value)
                 end_run(w, worker, t, told.state.value)

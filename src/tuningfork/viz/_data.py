@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tuningfork._pareto import non_dominated
 from tuningfork.exceptions import NothingToPlot, TuningforkError
 from tuningfork.space import Categorical, Distribution
 from tuningfork.trial import FrozenTrial, TrialState
@@ -859,7 +860,7 @@ def pareto_data(
     values = np.array([[t.values[k] for k in chosen] for t in done], dtype=float)  # type: ignore[index]
     directions = [study.directions[k] for k in chosen]
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
-    on_front = _non_dominated(values * signs)
+    on_front = non_dominated(values * signs)
     return ParetoData(
         title=f"Pareto front of study {study.name!r} ({int(on_front.sum())} of {len(done)} "
         "complete trials)",
@@ -874,14 +875,6 @@ def pareto_data(
 
 def _direction_label(name: str, direction: str) -> str:
     return f"{name} ({'min' if direction == 'minimize' else 'max'})"
-
-
-def _non_dominated(points: np.ndarray) -> np.ndarray:
-    """Mask of the rows no other row dominates (all <= and one <), minimising."""
-    le = np.all(points[:, None, :] <= points[None, :, :], axis=2)  # le[j, i]: j <= i
-    lt = np.any(points[:, None, :] < points[None, :, :], axis=2)
-    dominated = np.any(le & lt, axis=0)
-    return ~dominated
 
 
 def finite_range(values: np.ndarray) -> tuple[float, float]:
