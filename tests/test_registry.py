@@ -203,3 +203,22 @@ def test_a_plug_in_entry_point_is_found_by_name(tmp_path: Path, monkeypatch) -> 
     assert "plugged" in registry.names("sampler")
     again = sampler_from_record(sampler.describe())  # what load_study does
     assert type(again) is type(sampler) and again.width == 0.5
+
+
+def test_the_public_api_plug_ins_of_tests_plugins_work_in_study_files_and_on_load(
+    tmp_path: Path,
+) -> None:
+    from plugins import LocalSearchSampler, TwoRungHalving
+
+    tf.register(LocalSearchSampler, name="local")
+    tf.register(TwoRungHalving, name="two_rungs")
+    config = parse_config(
+        STUDY_FILE + f"storage: sqlite:///{tmp_path / 'p.db'}\nseed: 1\n"
+        "sampler: {name: local, width: 0.2}\nscheduler: {name: two_rungs, high: 9}\n"
+    )
+    config.create_study()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        study = tf.load_study("s", config.storage_url())
+    assert isinstance(study.sampler, LocalSearchSampler) and study.sampler.width == 0.2
+    assert isinstance(study.scheduler, TwoRungHalving) and study.scheduler.high == 9
