@@ -109,7 +109,7 @@ def test_events_are_processed_in_virtual_time_order() -> None:
 def test_an_asynchronous_scheduler_sees_reports_in_time_order() -> None:
     # ASHA decides at a rung from the values recorded there so far; with the simulator, a
     # worker whose steps are cheap reaches the rung first and sees none of the others
-    study = study_with(tf.ASHA(1, 9, 3))
+    study = study_with(tf.ASHA(1, 9, 3, mode="stopping"))
     for x in (0.05, 0.1, 0.2, 0.9):
         study.enqueue_trial({"x": x})
 
@@ -137,7 +137,7 @@ def test_an_asynchronous_scheduler_sees_reports_in_time_order() -> None:
 def test_asha_in_stopping_mode_stops_trials_only_at_rung_budgets() -> None:
     budgets = (1, 3, 9, 27)
     sim = simulate(
-        study_with(tf.ASHA(1, 27, 3)), SPACE, value, n_workers=4, max_step=27,
+        study_with(tf.ASHA(1, 27, 3, mode="stopping")), SPACE, value, n_workers=4, max_step=27,
         cost_limit=300.0,
     )  # fmt: skip
     pruned = [r for r in sim.runs if r.state == "PRUNED"]

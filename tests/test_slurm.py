@@ -21,6 +21,7 @@ import pytest
 
 import tuningfork as tf
 from tuningfork.exceptions import MissingExtra
+from tuningfork.execution import WorkerOptions
 from tuningfork.trial import TrialState
 
 REQUIRED = bool(
@@ -139,7 +140,7 @@ def test_worker_callable_counts_its_runs_and_checkpoints_itself(objectives, tmp_
 
     url = f"sqlite:///{tmp_path / 'local.db'}"
     tf.create_study("s", storage=url)
-    worker = SlurmWorker("s", url, f"{objectives}:quick", n_trials=3, timeout=60)
+    worker = SlurmWorker("s", url, f"{objectives}:quick", WorkerOptions(n_trials=3, timeout=60))
     assert worker() == 0
     assert worker.runs_done == 3 and 0 < worker.seconds_used < 60
     assert worker() == 0  # a requeued worker with no runs left does nothing
@@ -162,7 +163,7 @@ def test_worker_callable_runs_a_study_files_command_with_its_space(tmp_path):
     )
     url = f"sqlite:///{tmp_path / 'local.db'}"
     tf.create_study("s", storage=url)
-    assert SlurmWorker("s", url, str(tmp_path / "study.yaml"), n_trials=2)() == 0
+    assert SlurmWorker("s", url, str(tmp_path / "study.yaml"), WorkerOptions(n_trials=2))() == 0
     trials = tf.load_study("s", storage=url).trials
     assert [t.value for t in trials] == [float(t.params["x"]) for t in trials]
     assert len(trials) == 2
@@ -181,7 +182,7 @@ def test_job_array_of_four_workers_runs_the_study(slurm, objectives, tmp_path):
         url,
         f"{objectives}:quick",
         n_workers=4,
-        n_trials_per_worker=3,
+        options=WorkerOptions(n_trials=3),
         time_limit_min=5,
         log_dir=tmp_path / "logs" / "%j",
     )
@@ -211,10 +212,9 @@ def test_scancelled_worker_trial_is_reaped_and_retried_by_another(slurm, objecti
         url,
         f"{objectives}:hangs_first",
         n_workers=2,
-        timeout=10,  # the survivor asks for trials for 10 s
+        # the survivor asks for trials for 10 s
+        options=WorkerOptions(timeout=10, heartbeat_interval=0.1, grace_period=0.5),
         time_limit_min=5,
-        heartbeat_interval=0.1,
-        grace_period=0.5,
         log_dir=tmp_path / "logs" / "%j",
         quiet=True,
     )
@@ -254,7 +254,7 @@ def test_signal_before_time_limit_pauses_requeues_and_resumes(slurm, objectives,
         url,
         f"{objectives}:checkpointed",
         n_workers=1,
-        n_trials_per_worker=1,
+        options=WorkerOptions(n_trials=1),
         time_limit_min=5,
         log_dir=tmp_path / "logs" / "%j",
         quiet=True,
@@ -280,14 +280,15 @@ def test_cli_launch_submits_an_array_and_waits(slurm, objectives, tmp_path, caps
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     tf.create_study("c", storage=url, seed=1)
     code = main(["launch", "--slurm", "c", "--storage", url, "--objective",
-                 f"{objectives}:quick", "--workers", "2", "--n-trials", "2", "--time", "5",
+                 f"{objectives}:quick", "--n-workers", "2", "--n-trials", "2",
+                 "--time-limit-min", "5",
                  "--log-dir", str(tmp_path / "logs" / "%j"), "--wait", "--json"])  # fmt: skip
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["job_ids"]) == 2 and set(doc["states"].values()) == {"COMPLETED"}
     assert len(tf.load_study("c", storage=url).get_trials(["COMPLETE"])) == 4
     assert main(["launch", "--slurm", "missing", "--storage", url, "--objective",
-                 f"{objectives}:quick", "--workers", "1"]) == 2  # fmt: skip
+                 f"{objectives}:quick", "--n-workers", "1"]) == 2  # fmt: skip
 
 
 def test_cli_run_submits_a_study_files_command_to_slurm(slurm, tmp_path, capsys):

@@ -14,6 +14,7 @@ import pytest
 
 import tuningfork as tf
 from tuningfork.exceptions import TuningforkError
+from tuningfork.execution import WorkerOptions
 from tuningfork.execution.worker import load_objective, run_worker
 from tuningfork.trial import TrialState
 
@@ -60,11 +61,14 @@ def objectives(tmp_path):
     return tmp_path / "objectives.py"
 
 
-def _worker(url, ref, *args, env=None, **kwargs) -> subprocess.Popen:
-    call = ", ".join([repr("w"), repr(url), repr(ref), *map(repr, args)])
-    call += "".join(f", {key}={value!r}" for key, value in kwargs.items())
+def _worker(url, ref, n_trials, env=None, **options) -> subprocess.Popen:
+    fields = ", ".join(
+        f"{key}={value!r}" for key, value in {"n_trials": n_trials, **options}.items()
+    )
+    call = f"{'w'!r}, {url!r}, {ref!r}, WorkerOptions({fields})"
     script = (
-        f"from tuningfork.execution.worker import run_worker\nraise SystemExit(run_worker({call}))"
+        "from tuningfork.execution import WorkerOptions, run_worker\n"
+        f"raise SystemExit(run_worker({call}))"
     )
     return subprocess.Popen(
         [sys.executable, "-c", script],
@@ -86,16 +90,17 @@ def test_load_objective_by_module_or_file(objectives, tmp_path):
 
 def test_run_worker_exit_codes(objectives, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'codes.db'}"
-    assert run_worker("w", url, "objectives:quick", n_trials=1) == 2  # no such study
+    one = WorkerOptions(n_trials=1)
+    assert run_worker("w", url, "objectives:quick", one) == 2  # no such study
     assert "cannot load study" in capsys.readouterr().err
     tf.create_study("w", storage=url)
-    assert run_worker("w", url, "objectives:nope", n_trials=1) == 2
-    assert run_worker("w", url, "objectives:quick", n_trials=2) == 0
+    assert run_worker("w", url, "objectives:nope", one) == 2
+    assert run_worker("w", url, "objectives:quick", WorkerOptions(n_trials=2)) == 0
 
     def broken(trial):
         raise RuntimeError("boom")
 
-    assert run_worker("w", url, broken, n_trials=1, catch=()) == 1
+    assert run_worker("w", url, broken, WorkerOptions(n_trials=1, catch=())) == 1
     assert [t.state for t in tf.load_study("w", storage=url).trials] == [
         TrialState.COMPLETE,
         TrialState.COMPLETE,
@@ -161,7 +166,7 @@ def test_sigterm_pauses_the_trial_and_the_next_worker_resumes_it(objectives, tmp
     assert sorted(paused.intermediate_values) == list(range(stop + 1))
 
     start = time.monotonic()
-    assert run_worker("w", url, f"{objectives}:checkpointed", 1) == 0
+    assert run_worker("w", url, f"{objectives}:checkpointed", WorkerOptions(n_trials=1)) == 0
     assert time.monotonic() - start < 30
     (trial,) = tf.load_study("w", storage=url).trials
     assert trial.state is TrialState.COMPLETE

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tuningfork.exceptions import MissingExtra, TuningforkError
+from tuningfork.exceptions import MissingExtra, OptionError
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -81,8 +81,10 @@ def export(study: Study, path: str | Path, format: str | None = None) -> Path:  
     target = Path(path)
     chosen = (format or target.suffix.lstrip(".")).lower()
     if chosen not in _FORMATS:
-        raise TuningforkError(
-            f"cannot export to {chosen or 'a file without suffix'!r}; use format 'csv' or 'json'"
+        raise OptionError(
+            f"cannot export to {chosen or 'a file without suffix'!r}; use format 'csv' or 'json'",
+            option="format",
+            owner="export",
         )
     with target.open("w", newline="") as handle:
         write(study, handle, chosen)

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork import __version__, _export
-from tuningfork.exceptions import ConfigError, StorageError, TuningforkError
+from tuningfork.exceptions import ConfigError, OptionError, StorageError, TuningforkError
 from tuningfork.storage import Storage, copy_study, default_url, get_storage, redact_url
 from tuningfork.study import Study, StudySummary, delete_study, list_studies, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from tuningfork.config import StudyConfig
+    from tuningfork.execution import WorkerOptions
 
 EXIT_OK = 0
 EXIT_NO_RESULT = 1
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():  # restores the hook after the command
             warnings.showwarning = _show_warning
+            warnings.filterwarnings("always", r"--\S+ is deprecated", DeprecationWarning)
+            _warn_deprecated(args)
             return handler(args)
     except BrokenPipeError:  # e.g. `tuningfork export s | head`
         _silence_stdout()
@@ -144,19 +147,10 @@ def _parser() -> argparse.ArgumentParser:
         "--objective", metavar="REF", required=True,
         help="module:function or path/to/file.py:function; takes a trial, returns a value",
     )  # fmt: skip
-    worker.add_argument("--n-trials", type=int, metavar="N", help="trials for this worker")
+    _add_worker_options(worker, "this worker's")
     worker.add_argument(
-        "--max-trials", type=int, metavar="N",
-        help="stop once the study has N trials, every worker's counted",
-    )  # fmt: skip
-    worker.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
-    worker.add_argument("--n-jobs", type=int, default=1, metavar="N", help="threads (default 1)")
-    worker.add_argument("--max-retries", type=int, metavar="N", help="override the study's")
-    worker.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds")
-    worker.add_argument("--grace-period", type=float, metavar="S", help="seconds")
-    worker.add_argument(
-        "--signal", dest="signals", action="append", metavar="NAME",
-        help="also checkpoint and stop on this signal (e.g. SIGUSR1 for sbatch --signal=USR1@60)",
+        "--signal", dest="preempt_signals", metavar="NAME", action=_Deprecated,
+        new="--preempt-signal", append=True, help="deprecated: --preempt-signal",
     )  # fmt: skip
     text = "submit workers of a study as one SLURM job array (submitit)"
     launch = command("launch", _cmd_launch, text)
@@ -168,19 +162,23 @@ def _parser() -> argparse.ArgumentParser:
         "--objective", metavar="REF", required=True,
         help="module:function or path/to/file.py:function, importable on the nodes",
     )  # fmt: skip
-    launch.add_argument("--workers", type=int, required=True, metavar="N", help="array tasks")
-    launch.add_argument("--n-trials", type=int, metavar="N", help="trials per worker")
-    launch.add_argument(
-        "--max-trials", type=int, metavar="N",
-        help="the study's trials in all, every worker's counted",
+    workers = launch.add_mutually_exclusive_group(required=True)
+    workers.add_argument("--n-workers", type=int, metavar="N", help="array tasks (workers)")
+    workers.add_argument(
+        "--workers", dest="n_workers", type=int, metavar="N", action=_Deprecated,
+        new="--n-workers", help="deprecated: --n-workers",
     )  # fmt: skip
-    launch.add_argument("--timeout", type=float, metavar="S", help="per worker, seconds")
+    _add_worker_options(launch, "each worker's")
     launch.add_argument("--partition", metavar="P", help="sbatch --partition")
     launch.add_argument("--account", metavar="A", help="sbatch --account")
     launch.add_argument("--qos", metavar="Q", help="sbatch --qos")
     launch.add_argument(
-        "--time", type=int, default=60, metavar="MIN",
-        help="time limit per task, minutes (default 60)",
+        "--time-limit-min", type=int, default=60, metavar="MIN",
+        help="sbatch --time of each task, minutes (default 60)",
+    )  # fmt: skip
+    launch.add_argument(
+        "--time", dest="time_limit_min", type=int, metavar="MIN", action=_Deprecated,
+        new="--time-limit-min", help="deprecated: --time-limit-min",
     )  # fmt: skip
     launch.add_argument(
         "--gpus-per-task", type=int, metavar="G",
@@ -204,9 +202,6 @@ def _parser() -> argparse.ArgumentParser:
         "--log-dir", default="tuningfork_slurm/%j", metavar="DIR",
         help="submitit folder for scripts and logs (default tuningfork_slurm/%%j)",
     )  # fmt: skip
-    launch.add_argument("--max-retries", type=int, metavar="N", help="override the study's")
-    launch.add_argument("--heartbeat-interval", type=float, metavar="S", help="seconds")
-    launch.add_argument("--grace-period", type=float, metavar="S", help="seconds")
     launch.add_argument("--wait", action="store_true", help="wait for the jobs to end")
     text = "draw a plot of a study to a file (PNG/SVG/PDF: matplotlib; HTML/JSON: plotly)"
     plot = command("plot", _cmd_plot, text)
@@ -289,6 +284,83 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_worker_options(parser: argparse.ArgumentParser, whose: str) -> None:
+    """The flags of `WorkerOptions`, one per field and by the same name."""
+    parser.add_argument("--n-trials", type=int, metavar="N", help=f"{whose} trial runs")
+    parser.add_argument(
+        "--max-trials", type=int, metavar="N",
+        help="stop once the study has N trials, every worker's counted",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, metavar="S", help=f"{whose} seconds to start trials in"
+    )
+    parser.add_argument(
+        "--n-jobs", type=int, default=1, metavar="N", help=f"{whose} threads (default 1)"
+    )
+    parser.add_argument("--max-retries", type=int, metavar="N", help="override the study's")
+    parser.add_argument(
+        "--retry-failed-exceptions", action=argparse.BooleanOptionalAction, default=None,
+        help="also retry trials whose objective raised (default: the study's rule)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--heartbeat-interval", type=float, metavar="S", help="seconds between heartbeats"
+    )
+    parser.add_argument(
+        "--grace-period", type=float, metavar="S",
+        help="seconds of silence after which a trial is stale (default 60)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--preempt-signal", dest="preempt_signals", action="append", metavar="NAME",
+        help="also checkpoint and stop on this signal (e.g. SIGUSR1 for sbatch "
+        "--signal=USR1@60); SIGTERM always does",
+    )  # fmt: skip
+
+
+class _Deprecated(argparse.Action):
+    """An older spelling of a flag: sets the new flag's value and notes a deprecation,
+    which `main` shows as a warning naming the new flag."""
+
+    def __init__(self, *args: Any, new: str, append: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.new = new
+        self.append = append
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if self.append:
+            values = [*(getattr(namespace, self.dest, None) or []), values]
+        setattr(namespace, self.dest, values)
+        notes = [*getattr(namespace, "deprecated", []), (option_string, self.new)]
+        namespace.deprecated = notes
+
+
+def _warn_deprecated(args: argparse.Namespace) -> None:
+    for old, new in getattr(args, "deprecated", []):
+        warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
+
+
+def _worker_options(args: argparse.Namespace) -> WorkerOptions:
+    """The `WorkerOptions` of ``tuningfork worker`` or ``launch``, from their flags."""
+    from tuningfork.execution import WorkerOptions
+
+    return WorkerOptions(
+        n_trials=args.n_trials,
+        max_trials=args.max_trials,
+        timeout=args.timeout,
+        n_jobs=args.n_jobs,
+        max_retries=args.max_retries,
+        retry_failed_exceptions=args.retry_failed_exceptions,
+        heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period,
+        preempt_signals=("SIGTERM", *(args.preempt_signals or ())),
+    )
+
+
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -325,19 +397,8 @@ def _cmd_copy(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from tuningfork.execution.worker import run_worker
 
-    return run_worker(
-        args.study,
-        _open(args, args.storage).url,
-        args.objective,
-        n_trials=args.n_trials,
-        timeout=args.timeout,
-        n_jobs=args.n_jobs,
-        max_retries=args.max_retries,
-        heartbeat_interval=args.heartbeat_interval,
-        grace_period=args.grace_period,
-        preempt_signals=("SIGTERM", *(args.signals or ())),
-        max_trials=args.max_trials,
-    )
+    options = _worker_options(args)
+    return run_worker(args.study, _open(args, args.storage).url, args.objective, options)
 
 
 def _cmd_launch(args: argparse.Namespace) -> int:
@@ -347,19 +408,22 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     for item in args.sbatch:
         key, sep, value = item.partition("=")
         if not key.strip():
-            raise TuningforkError(f"--sbatch {item!r} must look like KEY=VALUE or KEY")
+            raise OptionError(
+                f"--sbatch {item!r} must look like KEY=VALUE or KEY",
+                option="sbatch",
+                owner="tuningfork launch",
+            )
         extra[key.strip().lstrip("-")] = value if sep else True
+    options = _worker_options(args)
     url = _open(args, args.storage).url
     load_study(args.study, url)  # fail here, not in every job, when the study is missing
     ids = launch_slurm(
-        args.study, url, args.objective,
-        n_workers=args.workers, n_trials_per_worker=args.n_trials, timeout=args.timeout,
+        args.study, url, args.objective, n_workers=args.n_workers, options=options,
         partition=args.partition, account=args.account, qos=args.qos,
-        time_limit_min=args.time, gpus_per_task=args.gpus_per_task,
+        time_limit_min=args.time_limit_min, gpus_per_task=args.gpus_per_task,
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, additional_sbatch=extra,
         signal_before_s=args.signal_before, log_dir=args.log_dir, requeue=args.requeue,
-        max_retries=args.max_retries, heartbeat_interval=args.heartbeat_interval,
-        grace_period=args.grace_period, quiet=args.json, max_trials=args.max_trials,
+        quiet=args.json,
     )  # fmt: skip
     states = wait_slurm(ids) if args.wait else {}
     if args.json:
@@ -401,8 +465,10 @@ def _cmd_importance(args: argparse.Namespace) -> int:
     if len(study.directions) > 1:
         index = args.objective
         if not 0 <= index < len(study.directions):
-            raise TuningforkError(
-                f"--objective must be in 0..{len(study.directions) - 1}, got {index}"
+            raise OptionError(
+                f"--objective must be in 0..{len(study.directions) - 1}, got {index}",
+                option="objective",
+                owner="tuningfork importance",
             )
         target = lambda trial: trial.values[index]  # noqa: E731
     result = importance.get_param_importances(
@@ -453,7 +519,11 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if path.exists() and not args.force:
-        raise TuningforkError(f"{path} exists; pass --force to overwrite it, or name another file")
+        raise OptionError(
+            f"{path} exists; pass --force to overwrite it, or name another file",
+            option="file",
+            owner="tuningfork init",
+        )
     path.write_text(EXAMPLE_STUDY_FILE)
     print(f"wrote {path}; check it with `tuningfork validate {path}`, run it with "
           f"`tuningfork run {path}`")  # fmt: skip
@@ -528,9 +598,11 @@ def _confirm_delete(name: str, url: str) -> bool:
     """Ask on the terminal whether to delete; True for "y" or "yes". Without a terminal
     nobody can answer: an error that names --yes."""
     if not sys.stdin.isatty():
-        raise TuningforkError(
+        raise OptionError(
             f"not deleting study {name!r} without confirmation (stdin is not a terminal); "
-            "pass --yes to delete it"
+            "pass --yes to delete it",
+            option="yes",
+            owner="tuningfork delete",
         )
     print(f"delete study {name!r} and all its trials from {url}? [y/N] ", end="", file=sys.stderr)
     sys.stderr.flush()
@@ -580,9 +652,11 @@ def _study_file(path: str, storage: str | None) -> StudyConfig:
     from tuningfork.config import load_config
 
     if storage is not None:
-        raise TuningforkError(
+        raise OptionError(
             f"{path} names its study's storage; drop --storage {redact_url(storage)}, or give "
-            "the study's name instead of the file"
+            "the study's name instead of the file",
+            option="storage",
+            owner="tuningfork",
         )
     return load_config(path)
 
@@ -750,8 +824,10 @@ def _export_format(args: argparse.Namespace) -> str:
     # with --out, --json prints a summary of what was written; without, it asks for JSON data
     if args.out is None:
         if args.json and args.format == "csv":
-            raise TuningforkError(
-                "--json without --out writes JSON; drop --format csv or add --out"
+            raise OptionError(
+                "--json without --out writes JSON; drop --format csv or add --out",
+                option="format",
+                owner="tuningfork export",
             )
         return str(args.format or ("json" if args.json else "csv"))
     return str(args.format or ("json" if args.out.lower().endswith(".json") else "csv"))

@@ -99,8 +99,18 @@ class SchedulerError(OptionError):
     """A scheduler was given options it cannot work with, or a study it cannot schedule."""
 
 
+class SamplerError(OptionError):
+    """A sampler was given a study it cannot sample (e.g. `GPSampler` and a study with
+    several objectives); its own bad options raise `OptionError`."""
+
+
+class PlotOptionError(OptionError):
+    """A plot was asked with an option it does not accept or a value it cannot use."""
+
+
 class NoCompletedTrial(TuningforkError, ValueError):
-    """A result was asked of a study that has no completed trial yet (e.g. `best_trial`)."""
+    """A result (the best trial, the best value) was asked of a study that has no completed
+    trial yet; run some trials first."""
 
 
 class SearchExhausted(TuningforkError):
@@ -144,6 +154,25 @@ class CommandFailed(TuningforkError):
 
 def _command_failed(message: str, fields: dict) -> CommandFailed:  # type: ignore[type-arg]
     return CommandFailed(message, **fields)
+
+
+class ObjectiveNotFound(TuningforkError):
+    """An objective named by reference (``"module:function"``, ``"path/file.py:function"``)
+    cannot be loaded: a malformed reference, a missing file or attribute, not callable."""
+
+
+class WorkerFailed(TuningforkError):
+    """A worker started by a launcher (a SLURM job, a Dask task) ended with an error exit
+    code; its own log says why."""
+
+
+class LaunchError(TuningforkError):
+    """A launcher cannot start workers: SLURM's ``sbatch`` is missing or refused the jobs."""
+
+
+class SerializationError(TuningforkError):
+    """An objective, sampler or scheduler cannot be sent to another process (cloudpickle
+    failed); the message names what failed to pickle."""
 
 
 class ConfigError(TuningforkError):
@@ -210,6 +239,30 @@ class StorageNotFound(StorageError):
 class ExperimentalWarning(FutureWarning):
     """An experimental API was used: it works and is tested, but its interface may change
     in a minor release (see `tuningfork._experimental`)."""
+
+
+class DashboardError(TuningforkError):
+    """A request the dashboard answers with an HTTP error ``status`` and the message."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep the status across processes
+        return (type(self), (str(self), self.status))
+
+
+class CholeskyError(ArithmeticError):
+    """The covariance matrix of a Gaussian process is not positive definite, even with
+    jitter. Internal to `GPSampler`, which falls back when it happens."""
+
+
+class BudgetSpent(BaseException):  # noqa: N818 (a signal, not an error)
+    """Raised by a `tuningfork.testing.mf_functions.Meter` once the budget is spent, to end
+    the method's run.
+
+    A `BaseException`, like `KeyboardInterrupt`, so that a framework's trial loop that
+    catches `Exception` (to mark a trial failed and go on) lets it through."""
 
 
 class StorageWarning(UserWarning):

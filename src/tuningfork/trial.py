@@ -310,6 +310,12 @@ class Trial:
         return self._last_step
 
     @property
+    def finished(self) -> bool:
+        """True once the trial has been told (its result is in the study): it takes no
+        more suggestions, reports or attributes."""
+        return self._finished
+
+    @property
     def resumed(self) -> bool:
         """True when this run continues a PAUSED trial: load ``checkpoint_dir`` first."""
         return self._resumed

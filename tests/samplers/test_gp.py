@@ -225,7 +225,7 @@ def test_beats_random_search(problem_name: str) -> None:
     (a 'clear margin'; in practice it is several orders of magnitude lower)."""
     seeds = range(10)
     gp = _median_regret(problem_name, lambda s: GPSampler(seed=s, **FAST), seeds, 60)
-    rand = _median_regret(problem_name, RandomSampler, seeds, 60)
+    rand = _median_regret(problem_name, lambda s: RandomSampler(seed=s), seeds, 60)
     assert gp < 0.1 * rand, (gp, rand)
 
 

@@ -168,18 +168,19 @@ def test_grid_value_outside_the_suggested_range_is_an_error():
 
 
 @pytest.mark.parametrize(
-    "args, kwargs, match",
+    "args, kwargs, error, match",
     [
-        ({}, {"resolution": 0}, "resolution must be an int >= 1"),
-        ({}, {"resolution": True}, "resolution must be"),
-        ({"x": []}, {}, "grid values of 'x'"),
-        ({"x": [1, 1]}, {}, "duplicate"),
-        ({"x": [[1]]}, {}, "grid values of 'x'"),
-        ({}, {"shuffle": "yes"}, "shuffle"),
+        # bad options are OptionErrors; a bad grid is a SpaceError
+        ({}, {"resolution": 0}, tf.OptionError, "resolution must be an int >= 1"),
+        ({}, {"resolution": True}, tf.OptionError, "resolution must be"),
+        ({"x": []}, {}, tf.SpaceError, "grid values of 'x'"),
+        ({"x": [1, 1]}, {}, tf.SpaceError, "duplicate"),
+        ({"x": [[1]]}, {}, tf.SpaceError, "grid values of 'x'"),
+        ({}, {"shuffle": "yes"}, tf.OptionError, "shuffle"),
     ],
 )
-def test_bad_arguments(args, kwargs, match):
-    with pytest.raises(tf.SpaceError, match=match):
+def test_bad_arguments(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
         tf.GridSampler(args or None, **kwargs)
 
 

@@ -86,7 +86,7 @@ def test_beats_random_search_after_60_trials(name):
     problem = PROBLEMS[name]
     seeds = range(10)
     tpe = best_regrets(lambda seed: TPESampler(seed=seed), problem, 60, seeds)
-    rand = best_regrets(tf.RandomSampler, problem, 60, seeds)
+    rand = best_regrets(lambda s: tf.RandomSampler(seed=s), problem, 60, seeds)
     median_tpe, median_random = statistics.median(tpe), statistics.median(rand)
     print(f"{name}: median regret TPE {median_tpe:.3g}, random {median_random:.3g}")
     assert median_tpe <= 0.5 * median_random, (tpe, rand)
@@ -96,7 +96,7 @@ def test_beats_random_search_after_60_trials(name):
 def test_univariate_mode_also_beats_random_search():
     problem = PROBLEMS["branin"]
     tpe = best_regrets(lambda s: TPESampler(multivariate=False, seed=s), problem, 60, range(6))
-    rand = best_regrets(tf.RandomSampler, problem, 60, range(6))
+    rand = best_regrets(lambda s: tf.RandomSampler(seed=s), problem, 60, range(6))
     assert statistics.median(tpe) <= 0.5 * statistics.median(rand), (tpe, rand)
 
 
@@ -428,8 +428,19 @@ class _Record:
 
 
 class _View:
+    """Just enough of a `StudyReader` for History."""
+
     def __init__(self, records):
         self.records = records
+
+    def __len__(self):
+        return len(self.records)
+
+    def state(self, number):
+        return self.records[number].state
+
+    def trial(self, number):
+        return self.records[number]
 
 
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
@@ -498,7 +509,10 @@ def test_multi_objective_studies_approach_the_pareto_set():
         return statistics.median(distances)
 
     results = {}
-    for name, make in [("tpe", lambda s: TPESampler(seed=s)), ("random", tf.RandomSampler)]:
+    for name, make in [
+        ("tpe", lambda s: TPESampler(seed=s)),
+        ("random", lambda s: tf.RandomSampler(seed=s)),
+    ]:
         distances = []
         for seed in range(3):  # one seed is a coin flip: median over three
             study = tf.create_study(

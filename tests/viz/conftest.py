@@ -115,7 +115,7 @@ def asha_study() -> tf.Study:
     """ASHA (stopping mode, budgets 1, 3, 9): trials stop at different rungs."""
     s = tf.create_study(
         name="asha", storage="memory", sampler=tf.RandomSampler(seed=0),
-        scheduler=tf.ASHA(1, 9, 3), seed=0,
+        scheduler=tf.ASHA(1, 9, 3, mode="stopping"), seed=0,
     )  # fmt: skip
 
     def objective(trial: tf.Trial) -> float:

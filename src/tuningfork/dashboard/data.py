@@ -25,7 +25,7 @@ from tuningfork._export import best_trials as _best_trials
 from tuningfork._export import state_counts as _counts
 from tuningfork._export import strict_json
 from tuningfork._export import trial_json as _trial_json
-from tuningfork.exceptions import TrialNotFound
+from tuningfork.exceptions import DashboardError, TrialNotFound
 from tuningfork.storage import Storage, StudyInfo, get_storage, redact_url
 from tuningfork.storage.view import StudyView
 from tuningfork.study import Study, load_study
@@ -38,14 +38,6 @@ LOG_LINES = 200
 """How many lines of a log the dashboard shows (its end)."""
 
 _LOG_TAIL_BYTES = 256 * 1024
-
-
-class DashboardError(exceptions.TuningforkError):
-    """A request the dashboard answers with an HTTP error ``status`` and the message."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # -- opening the storage, read-only ---------------------------------------------------------

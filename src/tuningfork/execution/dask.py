@@ -56,10 +56,11 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuningfork.exceptions import TrialStateError, TuningforkError, require
+from tuningfork import _check as check
+from tuningfork.exceptions import OptionError, SerializationError, TrialStateError, require
+from tuningfork.execution.options import WorkerOptions
 
 if TYPE_CHECKING:
     from tuningfork.study import Callback, Objective, Study
@@ -93,13 +94,13 @@ class DaskExecutor:
     def __init__(self, client: Any, *, n_workers: int | None = None) -> None:
         distributed = _distributed()
         if not isinstance(client, distributed.Client):
-            raise TuningforkError(
-                f"client must be a distributed.Client, not {type(client).__name__}"
+            raise OptionError(
+                f"client must be a distributed.Client, not {type(client).__name__}",
+                option="client",
+                owner="DaskExecutor",
             )
-        if n_workers is not None and (
-            isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
-        ):
-            raise TuningforkError(f"n_workers must be an int >= 1 or None, got {n_workers!r}")
+        if n_workers is not None:
+            n_workers = check.integer(n_workers, "n_workers", "DaskExecutor", hint=" or None")
         self.client = client
         self.n_workers = n_workers
 
@@ -132,19 +133,23 @@ class DaskExecutor:
         check_shared_storage(study.storage)
         runner = Runner(study, objective, n_trials, timeout, catch, callbacks, space)  # checks
         token = uuid.uuid4().hex
+        options = WorkerOptions(
+            catch=runner.catch,
+            space=runner.space,
+            artifact_root=str(study.artifact_dir.parent),
+            max_retries=study.max_retries,
+            retry_failed_exceptions=study.retry_failed_exceptions,
+            heartbeat_interval=study.heartbeat_interval,
+            grace_period=study.grace_period,
+            preempt_signals=(),  # the Dask worker process handles its own signals
+        )
         spec = _Spec(
             name=study.name,
             url=study.storage.url,
             objective=objective,
             sampler=study.sampler,
             scheduler=study.scheduler,
-            artifact_root=str(study.artifact_dir.parent),
-            max_retries=study.max_retries,
-            retry_failed_exceptions=study.retry_failed_exceptions,
-            heartbeat_interval=study.heartbeat_interval,
-            grace_period=study.grace_period,
-            catch=runner.catch,
-            space=runner.space,
+            options=options,
         )
         payload = _dumps(spec)
         deadline = time.time() + timeout if timeout is not None else None
@@ -202,14 +207,16 @@ class DaskExecutor:
 
 
 def check_shared_storage(storage: Any) -> None:
-    """Raise `TuningforkError` unless ``storage`` can be reached from other processes."""
+    """Raise `OptionError` unless ``storage`` can be reached from other processes."""
     url = getattr(storage, "url", None)
     if not isinstance(url, str) or url in ("memory", ":memory:") or _is_memory_sqlite(url):
-        raise TuningforkError(
+        raise OptionError(
             f"Dask workers cannot share the in-process storage {url or storage!r}: use a "
             "storage every worker can open, e.g. a SQLite file ('sqlite:///hpo.db', one "
             "machine), PostgreSQL ('postgresql://user@host/db') or a journal file on a "
-            "shared file system ('journal:///shared/hpo.log')"
+            "shared file system ('journal:///shared/hpo.log')",
+            option="storage",
+            owner="DaskExecutor",
         )
 
 
@@ -230,13 +237,7 @@ class _Spec:
     objective: Callable[..., Any]
     sampler: Any
     scheduler: Any
-    artifact_root: str
-    max_retries: int | None
-    retry_failed_exceptions: bool | None
-    heartbeat_interval: float
-    grace_period: float
-    catch: tuple[type[BaseException], ...]
-    space: Any
+    options: WorkerOptions  # what the caller's study handle was opened with
 
 
 @dataclass
@@ -261,7 +262,7 @@ def _dumps(spec: _Spec) -> bytes:
     try:
         _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(spec)
     except Exception as error:
-        raise TuningforkError(
+        raise SerializationError(
             "cannot send the objective, sampler or scheduler to the Dask workers "
             f"(cloudpickle failed): {type(error).__name__}: {error}"
         ) from error
@@ -277,8 +278,6 @@ _MAX_HANDLES = 64
 
 def _handle(token: str, payload: bytes) -> tuple[Study, _Spec]:
     """This thread's `Study` handle for the optimize call ``token`` (opened once)."""
-    from tuningfork.study import load_study
-
     key = (token, threading.get_ident())
     with _HANDLES_LOCK:
         cached = _HANDLES.get(key)
@@ -286,17 +285,9 @@ def _handle(token: str, payload: bytes) -> tuple[Study, _Spec]:
             _HANDLES.move_to_end(key)
             return cached
     spec: _Spec = pickle.loads(payload)
-    study = load_study(
-        spec.name,
-        spec.url,
-        sampler=spec.sampler,
-        scheduler=spec.scheduler,
-        artifact_root=Path(spec.artifact_root),
-        max_retries=spec.max_retries,
-        retry_failed_exceptions=spec.retry_failed_exceptions,
+    study = spec.options.open_study(
+        spec.name, spec.url, sampler=spec.sampler, scheduler=spec.scheduler
     )
-    study.heartbeat_interval = spec.heartbeat_interval
-    study.grace_period = spec.grace_period
     with _HANDLES_LOCK:
         _HANDLES[key] = (study, spec)
         while len(_HANDLES) > _MAX_HANDLES:
@@ -327,11 +318,11 @@ def _run_task(token: str, payload: bytes, deadline: float | None) -> _Outcome:
         tagged,
         n_trials=1,
         timeout=timeout,
-        catch=spec.catch,
+        catch=spec.options.catch,
         callbacks=[lambda _study, frozen: told.append(frozen)],
         show_progress_bar=False,
-        space=spec.space,
-        preempt_signals=(),
+        space=spec.options.space,
+        preempt_signals=spec.options.preempt_signals,
     )
     return _Outcome(ran=bool(ran), frozen=told[0] if told else None)
 

@@ -3,10 +3,12 @@
 Each array task runs `tuningfork.execution.worker.run_worker` against the shared storage, so
 N tasks are N workers of one study (no driver process stays behind)::
 
+    from tuningfork.execution import WorkerOptions
     from tuningfork.execution.slurm import launch_slurm, wait_slurm
 
+    options = WorkerOptions(n_trials=10, max_retries=1, retry_failed_exceptions=True)
     ids = launch_slurm("mnist", "postgresql+psycopg://db/hpo", "train.py:objective",
-                       n_workers=8, n_trials_per_worker=10, partition="gpu_p2",
+                       n_workers=8, options=options, partition="gpu_p2",
                        account="abc@v100", time_limit_min=120, gpus_per_task=1)
     wait_slurm(ids)  # optional: the study is in the storage whatever happens here
 
@@ -40,7 +42,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tuningfork.exceptions import TuningforkError, require
+from tuningfork.exceptions import LaunchError, OptionError, WorkerFailed, require
+from tuningfork.execution.options import WorkerOptions, with_legacy
 from tuningfork.execution.worker import (
     EXIT_BAD_ARGUMENTS,
     EXIT_OK,
@@ -83,29 +86,45 @@ class SlurmWorker:
         study_name: str | None,
         storage_url: str,
         objective_ref: str,
+        options: WorkerOptions | None = None,
         *,
+        requeue: bool = True,
         n_trials: int | None = None,
         timeout: float | None = None,
-        requeue: bool = True,
         worker_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        """``options``: the worker's settings (`WorkerOptions`); ``n_trials``, ``timeout``
+        and ``worker_kwargs`` are their older, deprecated form."""
+        legacy = {**(worker_kwargs or {}), "n_trials": n_trials, "timeout": timeout}
+        self.options = with_legacy(options, legacy, "SlurmWorker")
         self.study_name = study_name
         self.storage_url = storage_url
         self.objective_ref = objective_ref
-        self.n_trials = n_trials
-        self.timeout = timeout
         self.requeue = requeue
-        self.worker_kwargs = dict(worker_kwargs or {})
         self.runs_done = 0  # trial runs finished (not preempted) over all requeues
         self.seconds_used = 0.0
         self.requeues = 0
 
+    def _options_left(self) -> WorkerOptions | None:
+        """The options of this (re)run: the trial runs and time not used by earlier runs
+        of the task; None when none are left."""
+        options = self.options
+        n_trials = timeout = None
+        if options.n_trials is not None:
+            n_trials = options.n_trials - self.runs_done
+            if n_trials <= 0:
+                return None
+        if options.timeout is not None:
+            timeout = options.timeout - self.seconds_used
+            if timeout <= 0:  # a run of 0 s would be refused: nothing to do
+                return None
+        return options.replace(n_trials=n_trials, timeout=timeout)
+
     def __call__(self) -> int:
         usr_signal = _submitit_signal()
-        if self.n_trials is not None and self.runs_done >= self.n_trials:
+        options = self._options_left()
+        if options is None:
             return EXIT_OK
-        n_trials = None if self.n_trials is None else self.n_trials - self.runs_done
-        timeout = None if self.timeout is None else max(0.0, self.timeout - self.seconds_used)
         try:
             inner = load_objective(self.objective_ref)
         except Exception as error:  # ImportError, SyntaxError, TuningforkError, ...
@@ -115,11 +134,13 @@ class SlurmWorker:
                 file=sys.stderr,
                 flush=True,
             )
-            raise TuningforkError(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
+            raise WorkerFailed(f"worker exited with code {EXIT_BAD_ARGUMENTS}") from error
         objective = _CountingObjective(inner)
-        kwargs = dict(self.worker_kwargs)
-        if kwargs.get("space") is None:  # a study file's command: its space
-            kwargs["space"] = declared_space(inner)
+        signals = tuple(dict.fromkeys(("SIGTERM", *options.preempt_signals, usr_signal)))
+        options = options.replace(
+            preempt_signals=signals,
+            space=options.space if options.space is not None else declared_space(inner),
+        )
         received, code, started = b"", EXIT_OK, time.monotonic()
         # Signals that arrive while run_worker's own handlers are installed are recorded in
         # this pipe too (Python's C-level handler writes their numbers to the wake-up fd).
@@ -129,15 +150,7 @@ class SlurmWorker:
         main = threading.current_thread() is threading.main_thread()  # signals: main only
         previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False) if main else -1
         try:
-            code = run_worker(
-                self.study_name,
-                self.storage_url,
-                objective,
-                n_trials,
-                timeout,
-                preempt_signals=("SIGTERM", usr_signal),
-                **kwargs,
-            )
+            code = run_worker(self.study_name, self.storage_url, objective, options)
         finally:
             if main:
                 signal.set_wakeup_fd(previous_fd)
@@ -148,7 +161,7 @@ class SlurmWorker:
             os.close(read_fd)
             os.close(write_fd)
         if code != EXIT_OK:
-            raise TuningforkError(f"worker exited with code {code} (see the job's stderr log)")
+            raise WorkerFailed(f"worker exited with code {code} (see the job's stderr log)")
         if self.requeue and usr_signal in received:
             # Paused cleanly; now let submitit's own handler (restored by run_worker) call
             # checkpoint(), requeue this task and exit.
@@ -187,7 +200,11 @@ def _submitit_signal() -> int:
     name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper()
     number = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
     if number is None:
-        raise TuningforkError(f"unknown signal in SUBMITIT_PREEMPT_SIGNAL={name!r}")
+        raise OptionError(
+            f"unknown signal in SUBMITIT_PREEMPT_SIGNAL={name!r}; use a signal name such as USR2",
+            option="SUBMITIT_PREEMPT_SIGNAL",
+            owner="environment",
+        )
     return int(number)
 
 
@@ -197,8 +214,7 @@ def launch_slurm(
     objective_ref: str,
     *,
     n_workers: int,
-    n_trials_per_worker: int | None = None,
-    timeout: float | None = None,
+    options: WorkerOptions | None = None,
     partition: str | None = None,
     account: str | None = None,
     qos: str | None = None,
@@ -211,13 +227,15 @@ def launch_slurm(
     log_dir: str | os.PathLike[str] = "tuningfork_slurm/%j",
     requeue: bool = True,
     job_name: str | None = None,
+    quiet: bool = False,
+    n_trials_per_worker: int | None = None,
+    timeout: float | None = None,
     max_retries: int | None = None,
     heartbeat_interval: float | None = None,
     grace_period: float | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     artifact_root: str | os.PathLike[str] | None = None,
     space: Mapping[str, Any] | None = None,
-    quiet: bool = False,
     max_trials: int | None = None,
 ) -> list[str]:
     """Submit ``n_workers`` workers of study ``study_name`` as one SLURM job array.
@@ -230,8 +248,10 @@ def launch_slurm(
 
     Args:
         n_workers: array tasks (workers), all submitted at once (``sbatch --array=0-N``).
-        n_trials_per_worker / timeout: per worker, as `run_worker`'s ``n_trials`` and
-            ``timeout`` (None: until the sampler is exhausted or the time limit).
+        options: each worker's settings (`WorkerOptions`: ``n_trials`` and ``timeout`` per
+            worker, ``max_trials`` for the study, retries including
+            ``retry_failed_exceptions``, heartbeats, ``n_jobs``, space, ...). The SLURM
+            signal (``signal_before_s``) is added to its ``preempt_signals``.
         partition / account / qos: ``sbatch --partition / --account / --qos``.
         time_limit_min: ``sbatch --time`` of each task, in minutes.
         gpus_per_task: ``--gpus-per-task`` (None: no GPU request; one GPU per trial is 1).
@@ -243,10 +263,11 @@ def launch_slurm(
         log_dir: submitit's folder for job scripts, pickles and logs; ``%j`` is the job id.
         requeue: requeue a task that was signalled before its time limit or preempted.
         job_name: ``--job-name`` (default ``tf-<study>``).
-        max_retries / heartbeat_interval / grace_period / n_jobs / artifact_root / space /
-            max_trials: passed to `run_worker` (``max_trials``: the study's trials in all,
-            every worker's counted).
         quiet: do not print the job ids.
+        n_trials_per_worker / timeout / max_retries / heartbeat_interval / grace_period /
+            n_jobs / artifact_root / space / max_trials: deprecated, the older form of
+            ``options`` (``n_trials_per_worker`` is its ``n_trials``); they still work, with a
+            `DeprecationWarning`, and override ``options``.
 
     Returns:
         the job ids of the array tasks, ``"<array id>_<index>"`` (with one worker, submitit
@@ -254,35 +275,32 @@ def launch_slurm(
 
     Raises:
         MissingExtra: submitit is not installed.
-        TuningforkError: bad arguments, or ``sbatch`` is not available / refused the job.
+        OptionError: a bad ``n_workers`` or worker option.
+        LaunchError: ``sbatch`` is not available or refused the job.
     """
     submitit = _submitit()
+    legacy = {
+        "n_trials_per_worker": n_trials_per_worker,
+        "timeout": timeout,
+        "max_retries": max_retries,
+        "heartbeat_interval": heartbeat_interval,
+        "grace_period": grace_period,
+        "n_jobs": n_jobs,
+        "artifact_root": artifact_root,
+        "space": space,
+        "max_trials": max_trials,
+    }
+    renamed = {"n_trials_per_worker": "n_trials"}
+    options = with_legacy(options, legacy, "launch_slurm", renamed=renamed)
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise TuningforkError(f"n_workers must be an int >= 1, got {n_workers!r}")
-    if not isinstance(objective_ref, str):
-        raise TuningforkError(
-            "objective_ref must be a 'module:function' or 'path/to/file.py:function' string "
-            f"(a job imports it by name), got {objective_ref!r}"
+        raise OptionError(
+            f"n_workers must be an int >= 1, got {n_workers!r}",
+            option="n_workers",
+            owner="launch_slurm",
         )
-    module_part = objective_ref.rpartition(":")[0]
-    if module_part.endswith(".py") or "/" in module_part:  # resolve it here, not on the node
-        objective_ref = (
-            f"{Path(module_part).expanduser().resolve()}:{objective_ref.rpartition(':')[2]}"
-        )
+    objective_ref = _node_reference(objective_ref)
     if not _which("sbatch"):
-        raise TuningforkError("sbatch is not on PATH: SLURM's client tools are needed to launch")
-    worker_kwargs: dict[str, Any] = {"n_jobs": n_jobs}
-    for key, value in (
-        ("max_retries", max_retries),
-        ("heartbeat_interval", heartbeat_interval),
-        ("grace_period", grace_period),
-        ("artifact_root", None if artifact_root is None else str(artifact_root)),
-        ("space", None if space is None else dict(space)),
-        ("max_trials", max_trials),
-    ):
-        if value is not None:
-            worker_kwargs[key] = value
-
+        raise LaunchError("sbatch is not on PATH: SLURM's client tools are needed to launch")
     executor = submitit.AutoExecutor(folder=str(log_dir), cluster="slurm")
     parameters: dict[str, Any] = {
         "name": job_name or f"tf-{study_name or 'study'}",
@@ -309,15 +327,7 @@ def launch_slurm(
         }
     executor.update_parameters(**parameters)
     workers = [
-        SlurmWorker(
-            study_name,
-            storage_url,
-            objective_ref,
-            n_trials=n_trials_per_worker,
-            timeout=timeout,
-            requeue=requeue,
-            worker_kwargs=worker_kwargs,
-        )
+        SlurmWorker(study_name, storage_url, objective_ref, options, requeue=requeue)
         for _ in range(n_workers)
     ]
     try:
@@ -325,7 +335,7 @@ def launch_slurm(
             jobs = [executor.submit(worker) for worker in workers]
     except subprocess.CalledProcessError as error:
         output = (error.output or b"").decode(errors="replace").strip()
-        raise TuningforkError(f"sbatch refused the job array: {output or error}") from error
+        raise LaunchError(f"sbatch refused the job array: {output or error}") from error
     ids = [str(job.job_id) for job in jobs]
     if not quiet:
         print(
@@ -334,6 +344,22 @@ def launch_slurm(
             flush=True,
         )
     return ids
+
+
+def _node_reference(objective_ref: str) -> str:
+    """The reference a compute node imports: a file path made absolute here (the nodes
+    may start in another directory)."""
+    if not isinstance(objective_ref, str):
+        raise OptionError(
+            "objective_ref must be a 'module:function' or 'path/to/file.py:function' string "
+            f"(a job imports it by name), got {objective_ref!r}",
+            option="objective_ref",
+            owner="launch_slurm",
+        )
+    module_part, _, function = objective_ref.rpartition(":")
+    if module_part.endswith(".py") or "/" in module_part:  # resolve it here, not on the node
+        return f"{Path(module_part).expanduser().resolve()}:{function}"
+    return objective_ref
 
 
 def wait_slurm(

@@ -27,7 +27,15 @@ from typing import Any, TextIO
 from tuningfork._progress import best_text, outcome, trial_line
 from tuningfork._redact import redact_urls
 from tuningfork.config import StudyConfig, load_config, redact_study_file
-from tuningfork.exceptions import CommandFailed, StudyNotFound, TuningforkError
+from tuningfork.exceptions import (
+    CommandFailed,
+    ConfigError,
+    DuplicatedStudyError,
+    OptionError,
+    StudyNotFound,
+    TuningforkError,
+)
+from tuningfork.execution.options import WORKER_FIELDS, WorkerOptions
 from tuningfork.study import Study, load_study
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -75,14 +83,19 @@ def run_study_file(
 
     Raises:
         ConfigError: the file is not valid (nothing runs).
-        TuningforkError: the study exists and ``resume`` is False, and the like.
+        DuplicatedStudyError: the study has trials and ``resume`` is False.
+        OptionError: ``n_trials`` or ``workers`` below 1.
     """
     stream = out if out is not None else sys.stdout
     config = load_config(path)
     study = _open_study(config, resume)
     target = n_trials if n_trials is not None else config.limits.n_trials
     if target is not None and target < 1:
-        raise TuningforkError(f"--n-trials must be at least 1, got {target}")
+        raise OptionError(
+            f"--n-trials must be at least 1, got {target}",
+            option="n_trials",
+            owner="tuningfork run",
+        )
     if _runs_wanted(study, target) == 0:
         _say(stream, f"study {study.name!r} already has {len(study.trials)} trials; done")
         _print_best(stream, study, config)
@@ -109,7 +122,7 @@ def _open_study(config: StudyConfig, resume: bool) -> Study:
     except StudyNotFound:
         existing = None
     if existing is not None and existing.trials and not resume:
-        raise TuningforkError(
+        raise DuplicatedStudyError(
             f"study {config.study!r} already has {len(existing.trials)} trials in "
             f"{redact_urls(config.storage_url())}; pass --resume to continue it, or give the study "
             "another name in the file"
@@ -125,7 +138,9 @@ def _run_here(
 ) -> int:
     n_jobs = workers if workers is not None else config.resources.workers
     if n_jobs < 1:
-        raise TuningforkError(f"--workers must be at least 1, got {n_jobs}")
+        raise OptionError(
+            f"--workers must be at least 1, got {n_jobs}", option="workers", owner="tuningfork run"
+        )
     objective = config.command_objective()
     printer = _Printer(study, config, target, out)
     total = "" if target is None else f" up to {target} trials,"
@@ -166,22 +181,17 @@ def _submit(
 ) -> int:
     from tuningfork.execution.slurm import launch_slurm, wait_slurm
 
-    options = config.slurm_options()
-    if not options:
-        raise TuningforkError(
+    slurm = _slurm_only(config.slurm_options())
+    if not slurm:
+        raise ConfigError(
             f"{config.source}: --slurm needs a resources.slurm section (partition, "
             "time_limit_min, gpus_per_task, ...); see `tuningfork init`"
         )
     if workers is not None:
-        options["n_workers"] = workers
+        slurm["n_workers"] = workers
+    options = WorkerOptions.from_study_file(config, max_trials=target)
     ids = launch_slurm(
-        study.name,
-        config.storage_url(),
-        str(path.resolve()),
-        space=config.space().to_dict(),
-        max_trials=target,
-        quiet=True,
-        **options,
+        study.name, config.storage_url(), str(path.resolve()), options=options, quiet=True, **slurm
     )
     _say(out, f"submitted {len(ids)} SLURM worker(s): {' '.join(ids)}")
     rungs = study.scheduler.start_message()  # the workers print it in their own logs
@@ -195,6 +205,12 @@ def _submit(
     return EXIT_OK if all(s == "COMPLETED" for s in states.values()) else 1
 
 
+def _slurm_only(options: dict[str, Any]) -> dict[str, Any]:
+    """The SLURM options of ``StudyConfig.slurm_options()``, without the worker settings
+    that `WorkerOptions.from_study_file` reads."""
+    return {key: value for key, value in options.items() if key not in WORKER_FIELDS}
+
+
 def _optimize(
     study: Study,
     config: StudyConfig,
@@ -203,17 +219,16 @@ def _optimize(
     n_jobs: int,
     printer: _Printer,
 ) -> None:
-    study.optimize(
-        objective,
+    options = WorkerOptions(
         timeout=config.limits.timeout,
         n_jobs=n_jobs,
         catch=(CommandFailed,),
-        callbacks=[printer],
         show_progress_bar=False,
         space=config.space(),
-        preempt_signals=("SIGTERM", "SIGINT"),
+        preempt_signals=("SIGTERM", "SIGINT"),  # Ctrl-C pauses the running trials too
         max_trials=target,
     )
+    study.optimize(objective, callbacks=[printer], **options.optimize_arguments())
 
 
 class _Printer:

@@ -2,8 +2,9 @@
 
 Start one per GPU, node or SLURM job; they share the study through its storage::
 
-    from tuningfork.execution.worker import run_worker
-    raise SystemExit(run_worker("mnist", "sqlite:///hpo.db", "train:objective", n_trials=20))
+    from tuningfork.execution import WorkerOptions, run_worker
+    options = WorkerOptions(n_trials=20, heartbeat_interval=10)
+    raise SystemExit(run_worker("mnist", "sqlite:///hpo.db", "train:objective", options))
 
 A worker sends heartbeats for its trials, so a worker that dies (``kill -9``, a node lost)
 has its trial failed as ``stale`` by another worker after ``grace_period`` seconds and,
@@ -22,12 +23,13 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork._progress import best_text
-from tuningfork.exceptions import TuningforkError
+from tuningfork.exceptions import ObjectiveNotFound, TuningforkError
+from tuningfork.execution.options import WorkerOptions, with_legacy
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ __all__ = [
     "EXIT_BAD_ARGUMENTS",
     "EXIT_ERROR",
     "EXIT_OK",
+    "WorkerOptions",
     "declared_space",
     "load_objective",
     "run_worker",
@@ -61,17 +64,17 @@ def load_objective(ref: str) -> Callable[..., Any]:
         return study_file_objective(ref)  # type: ignore[no-any-return]
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
-        raise TuningforkError(
+        raise ObjectiveNotFound(
             f"objective {ref!r} must look like 'module:function' or 'path/to/file.py:function'"
         )
     if module_part.endswith(".py") or "/" in module_part or os.sep in module_part:
         path = Path(module_part).expanduser().resolve()
         if not path.is_file():
-            raise TuningforkError(f"objective file {str(path)!r} does not exist")
+            raise ObjectiveNotFound(f"objective file {str(path)!r} does not exist")
         name = f"_tuningfork_objective_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
-            raise TuningforkError(f"cannot import {str(path)!r} as a Python module")
+            raise ObjectiveNotFound(f"cannot import {str(path)!r} as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # so pickling and dataclasses inside it work
         directory = str(path.parent)
@@ -87,9 +90,9 @@ def load_objective(ref: str) -> Callable[..., Any]:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise TuningforkError(f"{module_part!r} has no attribute {attr!r}") from None
+            raise ObjectiveNotFound(f"{module_part!r} has no attribute {attr!r}") from None
     if not callable(target):
-        raise TuningforkError(f"objective {ref!r} is not callable")
+        raise ObjectiveNotFound(f"objective {ref!r} is not callable")
     return target  # type: ignore[no-any-return]
 
 
@@ -97,20 +100,9 @@ def run_worker(
     study_name: str | None,
     storage_url: str,
     objective_ref: str | Callable[..., Any],
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    *,
-    n_jobs: int = 1,
-    catch: Iterable[type[BaseException]] = (Exception,),
-    max_retries: int | None = None,
-    retry_failed_exceptions: bool | None = None,
-    heartbeat_interval: float | None = None,
-    grace_period: float | None = None,
-    preempt_signals: Iterable[int | str] = ("SIGTERM",),
-    space: Space | Mapping[str, Any] | None = None,
-    artifact_root: str | Path | None = None,
-    show_progress_bar: bool | None = None,
-    max_trials: int | None = None,
+    options: WorkerOptions | None = None,
+    *legacy_args: Any,
+    **legacy_kwargs: Any,
 ) -> int:
     """Run one worker on study ``study_name`` in ``storage_url``; return a process exit code.
 
@@ -120,26 +112,13 @@ def run_worker(
         storage_url: e.g. ``sqlite:///hpo.db``, ``postgresql+psycopg://...``.
         objective_ref: ``"module:function"`` or ``"path/to/file.py:function"`` (or the
             callable itself).
-        n_trials: trial runs for this worker (None: until ``timeout`` or the sampler is
-            exhausted). N workers with ``n_trials=k`` run N*k trials in all.
-        max_trials: stop once the study holds this many trials, all workers' counted
-            (`Study.optimize`'s ``max_trials``): N workers with ``max_trials=M`` make M.
-        timeout: seconds after which this worker starts no new trial.
-        n_jobs: threads in this worker.
-        catch: exception types that fail only their trial (default: any ``Exception``, so
-            one bad configuration does not end the worker).
-        max_retries / retry_failed_exceptions: override the study's retry rule (None: the
-            study's record).
-        heartbeat_interval / grace_period: seconds between heartbeats, and of silence after
-            which another worker's trial counts as stale (defaults: 10 and 60).
-        preempt_signals: signals that stop the worker cleanly (see `Study.optimize`);
-            SIGTERM by default, add "SIGUSR1" for ``sbatch --signal=USR1@60``.
-        space: a declared search space (a `Space` or `Space.from_dict` form), if the
-            objective does not suggest its own parameters; default: the space of a study
-            file's command objective (``objective_ref="study.yaml"``), else None.
-        show_progress_bar: None (default): a live progress line on a terminal, else one
-            line per finished trial on stderr (number, state, value, best so far), as a
-            batch job's log needs; False: nothing but the final summary.
+        options: how many trials, how long, retries, heartbeats, signals, space (see
+            `WorkerOptions`; None: its defaults). The space defaults to the one of a study
+            file's command objective (``objective_ref="study.yaml"``).
+
+    Deprecated: ``n_trials`` and ``timeout`` as the 4th and 5th positional arguments, and
+    every `WorkerOptions` field as a keyword argument (``run_worker(..., n_trials=20)``);
+    they still work, with a `DeprecationWarning`, and override ``options``.
 
     Returns:
         0 when the worker ran out of trials, time or configurations, or was preempted
@@ -148,44 +127,22 @@ def run_worker(
         imported or the study could not be loaded; 3 when it ran trials and every one
         failed (the summary on stderr quotes the first failure). 130 after Ctrl-C.
     """
-    from tuningfork.study import load_study
-
+    options = _legacy_options(options, legacy_args, legacy_kwargs)
     try:
         objective = objective_ref if callable(objective_ref) else load_objective(str(objective_ref))
     except Exception as error:  # ImportError, SyntaxError, TuningforkError, ...
         _say(f"cannot load the objective {objective_ref!r}: {type(error).__name__}: {error}")
         return EXIT_BAD_ARGUMENTS
-    if space is None:
-        space = declared_space(objective)
+    if options.space is None:
+        options = options.replace(space=declared_space(objective))
     try:
-        study = load_study(
-            study_name,
-            storage_url,
-            artifact_root=artifact_root,
-            max_retries=max_retries,
-            retry_failed_exceptions=retry_failed_exceptions,
-        )
+        study = options.open_study(study_name, storage_url)
     except TuningforkError as error:
         _say(f"cannot load study {study_name!r} from {storage_url!r}: {error}")
         return EXIT_BAD_ARGUMENTS
-    if heartbeat_interval is not None:
-        study.heartbeat_interval = float(heartbeat_interval)
-    if grace_period is not None:
-        study.grace_period = float(grace_period)
     tally = _Tally()
     try:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=timeout,
-            n_jobs=n_jobs,
-            catch=tuple(catch),
-            callbacks=[tally],
-            show_progress_bar=show_progress_bar,
-            space=space,
-            preempt_signals=preempt_signals,
-            max_trials=max_trials,
-        )
+        study.optimize(objective, callbacks=[tally], **options.optimize_arguments())
     except KeyboardInterrupt:
         _say("interrupted; running trials were marked failed")
         return 130
@@ -202,6 +159,25 @@ def run_worker(
         _say(f"every trial of this worker failed; the first: {tally.first_failure}")
         return EXIT_ALL_FAILED
     return EXIT_OK
+
+
+def _legacy_options(
+    options: Any, legacy_args: tuple[Any, ...], legacy_kwargs: dict[str, Any]
+) -> WorkerOptions:
+    """The options of a call in the older form ``run_worker(name, url, ref, n_trials,
+    timeout, n_jobs=..., ...)``, which still works with a `DeprecationWarning`."""
+    if options is not None and not isinstance(options, WorkerOptions):  # old n_trials
+        legacy_args = (options, *legacy_args)
+        options = None
+    if len(legacy_args) > 2:
+        raise TypeError(
+            f"run_worker() takes at most 5 positional arguments ({3 + len(legacy_args)} given)"
+        )
+    positional = dict(zip(("n_trials", "timeout"), legacy_args))
+    clash = sorted(set(positional) & set(legacy_kwargs))
+    if clash:
+        raise TypeError(f"run_worker() got multiple values for argument(s) {clash}")
+    return with_legacy(options, {**positional, **legacy_kwargs}, "run_worker", stacklevel=4)
 
 
 def declared_space(objective: Callable[..., Any]) -> Space | None:

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from tuningfork.exceptions import NotEnoughTrials, SpaceError, TuningforkError
+from tuningfork.exceptions import NotEnoughTrials, OptionError, SpaceError
 from tuningfork.importance._base import ImportanceEvaluator, Target, check_direction
 from tuningfork.importance._fanova import FanovaEvaluator
 from tuningfork.importance._ped_anova import PedAnovaEvaluator
@@ -83,15 +83,17 @@ def get_param_importances(
 
     Raises:
         NotEnoughTrials: fewer than 2 complete trials, or no parameter to rate.
-        TuningforkError: a multi-objective study and no ``target``.
+        OptionError: a multi-objective study and no ``target``, or a bad ``direction``.
         SpaceError: a name in ``params`` that no complete trial has.
         MissingExtra: `FanovaEvaluator` without scikit-learn.
     """
     directions = tuple(study.directions)
     if len(directions) > 1 and target is None:
-        raise TuningforkError(
+        raise OptionError(
             f"study {study.name!r} has {len(directions)} objectives; pass target= to say "
-            "which number to explain, e.g. target=lambda t: t.values[0]"
+            "which number to explain, e.g. target=lambda t: t.values[0]",
+            option="target",
+            owner="get_param_importances",
         )
     if direction is None:
         direction = directions[0] if len(directions) == 1 else "minimize"

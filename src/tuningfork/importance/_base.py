@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tuningfork.exceptions import NotEnoughTrials, TuningforkError
+from tuningfork.exceptions import NotEnoughTrials, OptionError
 from tuningfork.space import Categorical, Distribution, Float, Int, Space
 from tuningfork.trial import FrozenTrial
 
@@ -56,8 +56,10 @@ class ImportanceEvaluator(abc.ABC):
 
 def check_direction(direction: str) -> str:
     if direction not in _DIRECTIONS:
-        raise TuningforkError(
-            f"direction {direction!r} is not allowed; use 'minimize' or 'maximize'"
+        raise OptionError(
+            f"direction {direction!r} is not allowed; use 'minimize' or 'maximize'",
+            option="direction",
+            owner="get_param_importances",
         )
     return direction
 
@@ -72,16 +74,20 @@ def target_values(trials: Sequence[FrozenTrial], target: Target | None) -> np.nd
             if trial.values is None:
                 continue
             if len(trial.values) != 1:
-                raise TuningforkError(
+                raise OptionError(
                     f"trial {trial.number} has {len(trial.values)} objective values; pass "
-                    "target=lambda t: t.values[0] (or another number) to say what to explain"
+                    "target=lambda t: t.values[0] (or another number) to say what to explain",
+                    option="target",
+                    owner="get_param_importances",
                 )
             raw = trial.values[0]
         try:
             number = float(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError) as error:
-            raise TuningforkError(
-                f"target returned {raw!r} for trial {trial.number}; it must return a number"
+            raise OptionError(
+                f"target returned {raw!r} for trial {trial.number}; it must return a number",
+                option="target",
+                owner="get_param_importances",
             ) from error
         if math.isfinite(number):
             out[i] = number

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from tuningfork import _check as check
 from tuningfork.exceptions import MissingExtra
 from tuningfork.importance._base import (
     ImportanceEvaluator,
@@ -117,11 +118,11 @@ class FanovaEvaluator(ImportanceEvaluator):
         seed: int | None = None,
     ) -> None:
         _require_sklearn()
-        if n_trees < 1 or max_depth < 1 or min_samples_leaf < 1:
-            raise ValueError(
-                f"n_trees, max_depth and min_samples_leaf must be >= 1, got {n_trees}, "
-                f"{max_depth}, {min_samples_leaf}"
-            )
+        owner = "FanovaEvaluator"
+        n_trees = check.integer(n_trees, "n_trees", owner)
+        max_depth = check.integer(max_depth, "max_depth", owner)
+        min_samples_leaf = check.integer(min_samples_leaf, "min_samples_leaf", owner)
+        seed = check.seed(seed, owner)
         self.n_trees = n_trees
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from tuningfork import _check as check
+from tuningfork.exceptions import OptionError
 from tuningfork.importance._base import (
     ImportanceEvaluator,
     Target,
@@ -73,17 +75,19 @@ class PedAnovaEvaluator(ImportanceEvaluator):
         prior_weight: float = 1.0,
         min_n_top_trials: int = 2,
     ) -> None:
-        if not 0.0 < target_quantile < region_quantile <= 1.0:
-            raise ValueError(
+        owner = "PedAnovaEvaluator"
+        check.number(target_quantile, "target_quantile", owner, low=0, high=1, low_open=True)
+        check.number(region_quantile, "region_quantile", owner, low=0, high=1, low_open=True)
+        if not target_quantile < region_quantile:
+            raise OptionError(
                 "need 0 < target_quantile < region_quantile <= 1, got "
-                f"target_quantile={target_quantile!r}, region_quantile={region_quantile!r}"
+                f"target_quantile={target_quantile!r}, region_quantile={region_quantile!r}",
+                option="target_quantile",
+                owner=owner,
             )
-        if n_grid < 2:
-            raise ValueError(f"n_grid must be >= 2, got {n_grid!r}")
-        if prior_weight < 0.0 or not math.isfinite(prior_weight):
-            raise ValueError(f"prior_weight must be a finite number >= 0, got {prior_weight!r}")
-        if min_n_top_trials < 1:
-            raise ValueError(f"min_n_top_trials must be >= 1, got {min_n_top_trials!r}")
+        n_grid = check.integer(n_grid, "n_grid", owner, minimum=2)
+        check.number(prior_weight, "prior_weight", owner, low=0, high_open=True, hint=" and finite")
+        min_n_top_trials = check.integer(min_n_top_trials, "min_n_top_trials", owner)
         self.target_quantile = target_quantile
         self.region_quantile = region_quantile
         self.n_grid = n_grid

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuningfork.exceptions import CholeskyError
+
 __all__ = ["GaussianProcess", "Prior", "fit_hyperparameters", "neg_log_posterior"]
 
 _SQRT5 = math.sqrt(5.0)
 _LOG_2PI = math.log(2.0 * math.pi)
 _JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2)
-
-
-class CholeskyError(ArithmeticError):
-    """The covariance matrix is not positive definite, even with jitter."""
 
 
 def matern52(r2: np.ndarray) -> np.ndarray:

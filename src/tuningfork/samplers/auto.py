@@ -19,6 +19,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
+from tuningfork import _check as check
 from tuningfork.samplers.base import Sampler
 from tuningfork.space import Categorical, Distribution, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
@@ -45,11 +46,11 @@ class AutoSampler(Sampler):
         from tuningfork.samplers.gp import GPSampler
         from tuningfork.samplers.tpe import TPESampler
 
-        self.tpe = TPESampler(seed=seed)
+        self.tpe = TPESampler(seed=check.seed(seed, "AutoSampler"))
         self.seed = self.tpe.seed
         self.gp = GPSampler(seed=self.seed)
-        self.gp_max_trials = gp_max_trials
-        self.gp_max_dims = gp_max_dims
+        self.gp_max_trials = check.integer(gp_max_trials, "gp_max_trials", "AutoSampler", minimum=0)
+        self.gp_max_dims = check.integer(gp_max_dims, "gp_max_dims", "AutoSampler", minimum=0)
         self._lock = threading.Lock()
         self._chosen: dict[int, Sampler] = {}  # trial number -> sampler (recent trials)
         # last name recorded, per study (a reader per study handle)

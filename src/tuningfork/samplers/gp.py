@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuningfork.exceptions import OptionError, TuningforkError
+from tuningfork import _check as check
+from tuningfork.exceptions import SamplerError
 from tuningfork.samplers._acquisition import log_ei
 from tuningfork.samplers._gp_model import (
     CholeskyError,
@@ -124,26 +125,16 @@ class GPSampler(Sampler):
         n_candidates: int = 2048,
         n_local_search: int = 10,
     ) -> None:
-        if not isinstance(n_startup_trials, int) or n_startup_trials < 1:
-            raise OptionError(
-                f"n_startup_trials must be an int >= 1, got {n_startup_trials!r}",
-                option="n_startup_trials",
-            )
-        if not isinstance(n_candidates, int) or n_candidates < 1:
-            raise OptionError(
-                f"n_candidates must be an int >= 1, got {n_candidates!r}", option="n_candidates"
-            )
-        if not isinstance(n_local_search, int) or n_local_search < 0:
-            raise OptionError(
-                f"n_local_search must be an int >= 0, got {n_local_search!r}",
-                option="n_local_search",
-            )
+        owner = "GPSampler"
+        self.n_startup_trials = check.integer(n_startup_trials, "n_startup_trials", owner)
+        self.n_candidates = check.integer(n_candidates, "n_candidates", owner)
+        self.n_local_search = check.integer(n_local_search, "n_local_search", owner, minimum=0)
+        seed = check.seed(seed, owner)
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
-        self.n_startup_trials = n_startup_trials
-        self.constant_liar = bool(constant_liar)
-        self.deterministic_objective = bool(deterministic_objective)
-        self.n_candidates = n_candidates
-        self.n_local_search = n_local_search
+        self.constant_liar = check.flag(constant_liar, "constant_liar", owner)
+        self.deterministic_objective = check.flag(
+            deterministic_objective, "deterministic_objective", owner
+        )
         self.flush_suggestions = self.constant_liar
         self._prior = Prior()
         self._startup = QMCSampler(seed=self.seed)
@@ -318,7 +309,7 @@ def _blas_controller_now() -> Any:
 
 def _check_single_objective(study: StudyReader) -> None:
     if len(study.directions) != 1:
-        raise TuningforkError(
+        raise SamplerError(
             f"GPSampler supports single-objective studies; study {study.name!r} has "
             f"{len(study.directions)} objectives. Use a multi-objective sampler (or "
             "RandomSampler / QMCSampler) for it."

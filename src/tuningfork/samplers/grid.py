@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork import _check as check
 from tuningfork.exceptions import SearchExhausted, SpaceError
 from tuningfork.samplers.base import Reservation, Sampler
 from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
@@ -66,8 +67,8 @@ class GridSampler(Sampler):
         seed: int | None = None,
         shuffle: bool = True,
     ) -> None:
-        if not isinstance(shuffle, bool):
-            raise SpaceError(f"shuffle must be True or False, got {shuffle!r}")
+        shuffle = check.flag(shuffle, "shuffle", "GridSampler")
+        seed = check.seed(seed, "GridSampler")
         if seed is None and shuffle:
             seed = random.SystemRandom().randrange(2**32)
         self.seed = seed
@@ -346,6 +347,6 @@ def _check_resolution(resolution: int | Mapping[str, int]) -> tuple[int, dict[st
 
 def _positive(value: object, name: object) -> int:
     what = "resolution" if name is None else f"resolution[{name!r}]"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SpaceError(f"{what} must be an int >= 1 (points per parameter), got {value!r}")
-    return int(value)
+    return check.integer(
+        value, "resolution", "GridSampler", hint=" (points per parameter)", shown=what
+    )

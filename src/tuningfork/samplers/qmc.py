@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tuningfork.exceptions import OptionError, SpaceError, TuningforkError
+from tuningfork import _check as check
+from tuningfork.exceptions import SpaceError
 from tuningfork.repro import derive_seed
 from tuningfork.samplers.base import Sampler
 from tuningfork.space import Distribution, Space, Value
@@ -71,16 +72,9 @@ class QMCSampler(Sampler):
         scramble: bool = True,
         seed: int | None = None,
     ) -> None:
-        if qmc_type not in _QMC_TYPES:
-            raise OptionError(
-                f"qmc_type must be one of {list(_QMC_TYPES)}, got {qmc_type!r}", option="qmc_type"
-            )
-        if not isinstance(scramble, bool):
-            raise OptionError(
-                f"scramble must be True or False, got {scramble!r}", option="scramble"
-            )
-        self.qmc_type = qmc_type
-        self.scramble = scramble
+        self.qmc_type = check.choice(qmc_type, list(_QMC_TYPES), "qmc_type", "QMCSampler")
+        self.scramble = check.flag(scramble, "scramble", "QMCSampler")
+        seed = check.seed(seed, "QMCSampler")
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._lock = threading.Lock()
         self._sequences: dict[int, _Sequence] = {}
@@ -204,7 +198,7 @@ class _Sequence:
 
     def point(self, index: int) -> np.ndarray:
         if index < 0:
-            raise TuningforkError(f"point index must be >= 0, got {index}")
+            raise IndexError(f"point index must be >= 0, got {index}")  # a bug, not a user's
         block, offset = divmod(index, _BLOCK)
         points = self._blocks.get(block)
         if points is None:

@@ -12,6 +12,7 @@ import random
 import zlib
 from typing import TYPE_CHECKING
 
+from tuningfork import _check as check
 from tuningfork.samplers.base import Sampler
 from tuningfork.space import Distribution, Value
 from tuningfork.trial import FrozenTrial
@@ -47,6 +48,7 @@ class RandomSampler(Sampler):
     """
 
     def __init__(self, *, seed: int | None = None) -> None:
+        seed = check.seed(seed, "RandomSampler")
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._base = _mix(self.seed & _MASK)
 

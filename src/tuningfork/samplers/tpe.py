@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork import _check as check
 from tuningfork.exceptions import OptionError
 from tuningfork.samplers._history import (
     Group,
@@ -118,26 +119,28 @@ class TPESampler(Sampler):
         constant_liar: bool = True,
         seed: int | None = None,
     ) -> None:
-        self.n_startup_trials = _count(n_startup_trials, "n_startup_trials", minimum=0)
-        self.n_ei_candidates = _count(n_ei_candidates, "n_ei_candidates", minimum=1)
-        self.multivariate = _flag(multivariate, "multivariate")
-        self.consider_magic_clip = _flag(consider_magic_clip, "consider_magic_clip")
-        self.constant_liar = _flag(constant_liar, "constant_liar")
+        owner = "TPESampler"
+        self.n_startup_trials = check.integer(
+            n_startup_trials, "n_startup_trials", owner, minimum=0
+        )
+        self.n_ei_candidates = check.integer(n_ei_candidates, "n_ei_candidates", owner)
+        self.multivariate = check.flag(multivariate, "multivariate", owner)
+        self.consider_magic_clip = check.flag(consider_magic_clip, "consider_magic_clip", owner)
+        self.constant_liar = check.flag(constant_liar, "constant_liar", owner)
         self.gamma = _check_gamma(gamma)
-        if isinstance(prior_weight, bool) or not isinstance(prior_weight, numbers.Real):
-            raise OptionError(
-                f"prior_weight must be a number > 0, got {prior_weight!r}", option="prior_weight"
-            )
-        if not (math.isfinite(prior_weight) and prior_weight > 0):
-            raise OptionError(
-                f"prior_weight must be a finite number > 0, got {prior_weight!r}; the prior "
-                "keeps every region reachable (1.0 is the usual value)",
-                option="prior_weight",
-            )
-        self.prior_weight = float(prior_weight)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise OptionError(f"seed must be an int or None, got {seed!r}", option="seed")
-        self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**32)
+        # the prior keeps every region reachable; 1.0 is the usual weight
+        self.prior_weight = check.number(
+            prior_weight,
+            "prior_weight",
+            owner,
+            low=0,
+            high=math.inf,
+            low_open=True,
+            high_open=True,
+            hint=" and finite (1.0 is the usual value)",
+        )
+        seed = check.seed(seed, owner)
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self.flush_suggestions = self.constant_liar
         self.needs_fresh_view = self.constant_liar  # read what other workers suggested
         self._startup = QMCSampler(seed=self.seed & _MASK64)
@@ -373,19 +376,6 @@ def _check_gamma(gamma: object) -> float | Callable[[int], int] | None:
         raise OptionError(
             f"gamma must be None, a fraction in (0, 1] or a function n -> count, got {gamma!r}",
             option="gamma",
+            owner="TPESampler",
         )
-    if not 0.0 < gamma <= 1.0:
-        raise OptionError(f"gamma as a fraction must be in (0, 1], got {gamma!r}", option="gamma")
-    return float(gamma)
-
-
-def _count(value: object, what: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise OptionError(f"{what} must be an int >= {minimum}, got {value!r}", option=what)
-    return int(value)
-
-
-def _flag(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise OptionError(f"{what} must be True or False, got {value!r}", option=what)
-    return value
+    return check.number(gamma, "gamma", "TPESampler", low=0, high=1, low_open=True)

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.repro import derive_seed
 from tuningfork.schedulers._index import TrialIndex
@@ -76,25 +77,23 @@ class HalvingScheduler(Scheduler):
         rungs: str = "down",
         finish_top: int = 1,
     ) -> None:
-        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
-        if mode not in _MODES:
-            raise SchedulerError(
-                f"mode must be 'stopping' or 'promotion', got {mode!r}", option="mode"
-            )
-        if isinstance(finish_top, bool) or not isinstance(finish_top, int) or finish_top < 0:
-            raise SchedulerError(
-                f"finish_top must be an int >= 0 (trials to train to max_budget when "
-                f"max_trials is reached; 1 is the default), got {finish_top!r}",
-                option="finish_top",
-            )
-        self.finish_top = finish_top
+        owner = type(self).__name__
+        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta, owner=owner)
+        self.mode = check.choice(mode, _MODES, "mode", owner, error=SchedulerError)
+        self.finish_top = check.integer(
+            finish_top,
+            "finish_top",
+            owner,
+            minimum=0,
+            error=SchedulerError,
+            hint=" (trials to train to max_budget when max_trials is reached; 1 is the default)",
+        )
         self.eta = eta
-        self.rungs = check_rungs(rungs)
-        self.mode = mode
-        self.asynchronous = asynchronous
+        self.rungs = check_rungs(rungs, owner=owner)
+        self.asynchronous = check.flag(asynchronous, "asynchronous", owner, error=SchedulerError)
         self.brackets = {bracket.s: bracket for bracket in brackets}
         self.order = [bracket.s for bracket in brackets]
-        self.seed = seed
+        self.seed = check.seed(seed, owner, error=SchedulerError)
         self._indexes: weakref.WeakKeyDictionary[StudyReader, TrialIndex] = (
             weakref.WeakKeyDictionary()
         )
@@ -106,6 +105,9 @@ class HalvingScheduler(Scheduler):
         ``((2, 6, 17, 52),)``, counting down from max_budget; with ``rungs="up"``,
         ``((1, 3, 9, 52),)``."""
         return tuple(self.brackets[s].budgets for s in self.order)
+
+    def rung_table(self) -> dict[int, tuple[int, ...]]:
+        return {s: self.brackets[s].budgets for s in self.order}
 
     def start_message(self) -> str:
         limits = (self.min_budget, self.max_budget)

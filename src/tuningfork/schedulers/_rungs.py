@@ -21,6 +21,7 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.trial import FrozenTrial
 
@@ -38,25 +39,36 @@ class Bracket:
     sizes: tuple[int, ...]
 
 
-def check_budgets(min_budget: float, max_budget: float, eta: float) -> tuple[int, int]:
-    """(min_budget, max_budget) as ints; raise `SchedulerError` unless both are whole
-    numbers of steps (1, 1.0 and numpy numbers are), 0 < min_budget < max_budget and
-    eta > 1."""
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not 1 < eta < math.inf:
-        raise SchedulerError(
-            f"eta must be a number > 1 (3 is the usual choice), got {eta!r}", option="eta"
-        )
-    low, high = _whole(min_budget, "min_budget"), _whole(max_budget, "max_budget")
+def check_budgets(
+    min_budget: float, max_budget: float, eta: float, *, owner: str | None = None
+) -> tuple[int, int]:
+    """(min_budget, max_budget) as ints; raise `SchedulerError` (naming ``owner``, the
+    scheduler) unless both are whole numbers of steps (1, 1.0 and numpy numbers are),
+    0 < min_budget < max_budget and eta > 1."""
+    check.number(
+        eta,
+        "eta",
+        owner,
+        low=1,
+        low_open=True,
+        high_open=True,
+        hint=" (3 is the usual choice)",
+        error=SchedulerError,
+    )
+    low = _whole(min_budget, "min_budget", owner)
+    high = _whole(max_budget, "max_budget", owner)
     if not 0 < low < high:
         raise SchedulerError(
             f"budgets must satisfy 0 < min_budget < max_budget, got min_budget={min_budget!r}, "
             f"max_budget={max_budget!r}; they are in your step units (epochs, batches)",
+            # min_budget > 0 alone is one option's fault; min_budget >= max_budget is both's
             option="min_budget" if low <= 0 else None,
+            owner=owner,
         )
     return low, high
 
 
-def _whole(value: object, name: str) -> int:
+def _whole(value: object, name: str, owner: str | None) -> int:
     """``value`` as an int, if it is a whole number (an int, 27.0, a numpy number)."""
     if not isinstance(value, bool):  # True is not a budget
         if isinstance(value, numbers.Integral):
@@ -68,16 +80,18 @@ def _whole(value: object, name: str) -> int:
         "that trial.report counts (epochs, batches); for a fraction of the data or of the "
         "training, scale it to steps, e.g. min_budget=1, max_budget=100 for 1% to 100%",
         option=name,
+        owner=owner,
     )
 
 
-def check_rungs(rungs: str) -> str:
+def check_rungs(rungs: str, *, owner: str | None = None) -> str:
     """Raise `SchedulerError` unless ``rungs`` is one of `RUNG_ORDERS`."""
     if rungs not in RUNG_ORDERS:
         raise SchedulerError(
             f"rungs must be 'down' (count rung budgets down from max_budget, as Li et al.) "
             f"or 'up' (count up from min_budget), got {rungs!r}",
             option="rungs",
+            owner=owner,
         )
     return rungs
 
@@ -88,10 +102,12 @@ def to_step(budget: float) -> int:
     return int(math.floor(budget + 0.5))
 
 
-def ladder(min_budget: int, max_budget: int, eta: float, rungs: str = "down") -> tuple[int, ...]:
+def ladder(
+    min_budget: int, max_budget: int, eta: float, rungs: str = "down", *, owner: str | None = None
+) -> tuple[int, ...]:
     """The rung budgets of the largest bracket, in steps, strictly increasing, from
     whole-number budgets (see the module's docstring for the rule)."""
-    check_rungs(rungs)
+    check_rungs(rungs, owner=owner)
     top = int(math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9))
     if rungs == "down":
         exact = [max_budget * eta ** (i - top) for i in range(top + 1)]
@@ -120,6 +136,7 @@ def hyperband_brackets(
     *,
     sizes: str = "table",
     rungs: str = "down",
+    owner: str | None = None,
 ) -> list[Bracket]:
     """Hyperband's brackets s = s_max .. 0 (Li et al., 2018).
 
@@ -130,10 +147,9 @@ def hyperband_brackets(
     numbers of steps; ``rungs`` counts the ladder down from max_budget (default) or up from
     min_budget, and bracket s runs its top s + 1 rungs.
     """
-    low, high = check_budgets(min_budget, max_budget, eta)
-    if sizes not in ("table", "ceil"):
-        raise SchedulerError(f"sizes must be 'table' or 'ceil', got {sizes!r}", option="sizes")
-    steps = ladder(low, high, eta, rungs)
+    low, high = check_budgets(min_budget, max_budget, eta, owner=owner)
+    check.choice(sizes, ("table", "ceil"), "sizes", owner, error=SchedulerError)
+    steps = ladder(low, high, eta, rungs, owner=owner)
     top = len(steps) - 1
     brackets = []
     for s in range(top, -1, -1):

@@ -7,6 +7,7 @@ that rung so far; nobody waits for a rung to fill, so N workers stay busy.
 
 from __future__ import annotations
 
+from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers._halving import HalvingScheduler
 from tuningfork.schedulers._rungs import Bracket, check_budgets, ladder
@@ -48,14 +49,22 @@ class ASHA(HalvingScheduler):
         rungs: str = "down",
         finish_top: int = 1,
     ) -> None:
-        low, high = check_budgets(min_budget, max_budget, eta)
-        steps = ladder(low, high, eta, rungs)
-        s = len(steps) - 1 - min_early_stopping_rate
-        if min_early_stopping_rate < 0 or s < 1:
+        low, high = check_budgets(min_budget, max_budget, eta, owner="ASHA")
+        steps = ladder(low, high, eta, rungs, owner="ASHA")
+        rate = check.integer(
+            min_early_stopping_rate,
+            "min_early_stopping_rate",
+            "ASHA",
+            minimum=0,
+            error=SchedulerError,
+        )
+        s = len(steps) - 1 - rate
+        if s < 1:
             raise SchedulerError(
-                f"min_early_stopping_rate must be in [0, {s + min_early_stopping_rate - 1}] "
+                f"min_early_stopping_rate must be in [0, {len(steps) - 2}] "
                 f"for these budgets, got {min_early_stopping_rate}",
                 option="min_early_stopping_rate",
+                owner="ASHA",
             )
         sizes = tuple(max(1, int(eta ** (s - i))) for i in range(s + 1))
         bracket = Bracket(s, steps[-(s + 1) :], sizes)

@@ -120,6 +120,12 @@ class Scheduler(Recorded):
         default): nothing."""
         return None
 
+    def rung_table(self) -> dict[int, tuple[int, ...]]:
+        """The rung budgets (whole steps) of each bracket, by bracket number (the system
+        attribute ``bracket`` of its trials), largest bracket first; empty (the default)
+        for a scheduler without rungs. The dashboard's and `plot_rungs`' source."""
+        return {}
+
     def start_message(self) -> str | None:
         """One line that `Study.optimize` (and so ``tuningfork run``) prints to stderr when
         a run starts, e.g. the rung budgets of a multi-fidelity scheduler; None (the

@@ -16,12 +16,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.repro import derive_seed
 from tuningfork.samplers._history import Group, encode
@@ -125,18 +125,14 @@ class BOHB(Hyperband):
             rungs=rungs,
             finish_top=finish_top,
         )
-        self.random_fraction = _number(random_fraction, "random_fraction", 0.0, 1.0)
+        self.random_fraction = _number(random_fraction, "random_fraction", high=1.0)
         if min_points_in_model is not None:
             min_points_in_model = _count(min_points_in_model, "min_points_in_model")
         self.min_points_in_model = min_points_in_model
-        self.top_n_percent = _number(top_n_percent, "top_n_percent", 0.0, 100.0)
+        self.top_n_percent = _number(top_n_percent, "top_n_percent", high=100.0)
         self.n_samples = _count(n_samples, "n_samples")
-        self.bandwidth_factor = _number(bandwidth_factor, "bandwidth_factor", 0.0, math.inf)
-        if self.bandwidth_factor <= 0:
-            raise SchedulerError(
-                f"bandwidth_factor must be > 0, got {bandwidth_factor!r}", option="bandwidth_factor"
-            )
-        self.min_bandwidth = _number(min_bandwidth, "min_bandwidth", 0.0, math.inf)
+        self.bandwidth_factor = _number(bandwidth_factor, "bandwidth_factor", low_open=True)
+        self.min_bandwidth = _number(min_bandwidth, "min_bandwidth")
         budgets = {b for bracket in self.brackets.values() for b in bracket.budgets}
         self._budgets = sorted(budgets, reverse=True)
 
@@ -286,17 +282,12 @@ def _sign(study: StudyReader) -> float:
     return 1.0 if study.directions[0] == "minimize" else -1.0
 
 
-def _number(value: object, what: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise SchedulerError(
-            f"{what} must be a number in [{low}, {high}], got {value!r}", option=what
-        )
-    if not low <= float(value) <= high:
-        raise SchedulerError(f"{what} must be in [{low}, {high}], got {value!r}", option=what)
-    return float(value)
+def _number(value: object, what: str, *, high: float = math.inf, low_open: bool = False) -> float:
+    """A BOHB option that is a number from 0 (``low_open``: above 0) to ``high``."""
+    return check.number(
+        value, what, "BOHB", low=0.0, high=high, low_open=low_open, error=SchedulerError
+    )
 
 
 def _count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise SchedulerError(f"{what} must be an int >= 1, got {value!r}", option=what)
-    return int(value)
+    return check.integer(value, what, "BOHB", error=SchedulerError)

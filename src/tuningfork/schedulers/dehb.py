@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork import _check as check
 from tuningfork._experimental import experimental
 from tuningfork.exceptions import SchedulerError, SpaceError
 from tuningfork.repro import derive_seed
@@ -157,36 +158,36 @@ class DEHB(Scheduler):
         seed: int | None = None,
         rungs: str = "down",
     ) -> None:
-        brackets = hyperband_brackets(min_budget, max_budget, eta, rungs=rungs)
-        if parents not in ("budget", "bracket"):
-            raise SchedulerError(
-                f"parents must be 'budget' or 'bracket', got {parents!r}", option="parents"
-            )
-        if not (isinstance(mutation_factor, (int, float)) and 0 < mutation_factor <= 2):
-            raise SchedulerError(
-                "mutation_factor must be a number in (0, 2] (0.5 is usual), "
-                f"got {mutation_factor!r}",
-                option="mutation_factor",
-            )
-        if not (isinstance(crossover_prob, (int, float)) and 0 <= crossover_prob <= 1):
-            raise SchedulerError(
-                f"crossover_prob must be a number in [0, 1] (0.5 is usual), got {crossover_prob!r}",
-                option="crossover_prob",
-            )
-        mutation, _, crossover = str(strategy).partition("_")
-        if mutation not in _MUTATIONS or crossover not in _CROSSOVERS:
-            options = [f"{m}_{c}" for m in _MUTATIONS for c in _CROSSOVERS]
-            raise SchedulerError(
-                f"strategy must be one of {options}, got {strategy!r}", option="strategy"
-            )
-        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta)
+        brackets = hyperband_brackets(min_budget, max_budget, eta, rungs=rungs, owner="DEHB")
+        self.parents = check.choice(
+            parents, ("budget", "bracket"), "parents", "DEHB", error=SchedulerError
+        )
+        self.mutation_factor = check.number(
+            mutation_factor,
+            "mutation_factor",
+            "DEHB",
+            low=0,
+            high=2,
+            low_open=True,
+            hint=" (0.5 is usual)",
+            error=SchedulerError,
+        )
+        self.crossover_prob = check.number(
+            crossover_prob,
+            "crossover_prob",
+            "DEHB",
+            low=0,
+            high=1,
+            hint=" (0.5 is usual)",
+            error=SchedulerError,
+        )
+        strategies = [f"{m}_{c}" for m in _MUTATIONS for c in _CROSSOVERS]
+        self.strategy = check.choice(strategy, strategies, "strategy", "DEHB", error=SchedulerError)
+        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget, eta, owner="DEHB")
         self.eta = eta
         self.rungs = rungs
-        self.mutation_factor = float(mutation_factor)
-        self.crossover_prob = float(crossover_prob)
-        self.strategy = f"{mutation}_{crossover}"
-        self.parents = parents
-        self.seed = seed
+        self.seed = check.seed(seed, "DEHB", error=SchedulerError)
+        mutation, _, crossover = self.strategy.partition("_")
         self._mutation = mutation
         self._crossover = crossover
         self._brackets = brackets
@@ -204,6 +205,9 @@ class DEHB(Scheduler):
         """The rung budgets, in whole steps, of each bracket, s = s_max first (see
         `ASHA.rung_budgets`)."""
         return tuple(bracket.budgets for bracket in self._brackets)
+
+    def rung_table(self) -> dict[int, tuple[int, ...]]:
+        return {bracket.s: bracket.budgets for bracket in self._brackets}
 
     def start_message(self) -> str:
         limits = (self.min_budget, self.max_budget)

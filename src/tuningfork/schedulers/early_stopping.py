@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from tuningfork.exceptions import OptionError
+from tuningfork import _check as check
+from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers.base import Assignment, Decision, Scheduler
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -26,15 +27,16 @@ if TYPE_CHECKING:
     from tuningfork.study import StudyReader
 
 
-def _check_int(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}", option=name)
+def _int(value: object, option: str, owner: object, minimum: int) -> int:
+    return check.integer(value, option, type(owner).__name__, minimum=minimum, error=SchedulerError)
 
 
-def _check_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise OptionError(f"{name} must be a number, got {value!r}", option=name)
-    return float(value)
+def _number(value: object, option: str, owner: object, **interval: Any) -> float:
+    return check.number(value, option, type(owner).__name__, error=SchedulerError, **interval)
+
+
+def _option_error(message: str, option: str, owner: object) -> SchedulerError:
+    return SchedulerError(message, option=option, owner=type(owner).__name__)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -80,20 +82,11 @@ class PercentileStopping(Scheduler):
         interval_steps: int = 1,
         n_min_trials: int = 1,
     ) -> None:
-        percentile = _check_number("percentile", percentile)
-        if not 0.0 <= percentile <= 100.0:
-            raise OptionError(
-                f"percentile must be in [0, 100], got {percentile!r}", option="percentile"
-            )
-        _check_int("n_startup_trials", n_startup_trials, 0)
-        _check_int("n_warmup_steps", n_warmup_steps, 0)
-        _check_int("interval_steps", interval_steps, 1)
-        _check_int("n_min_trials", n_min_trials, 1)
-        self.percentile = percentile
-        self.n_startup_trials = n_startup_trials
-        self.n_warmup_steps = n_warmup_steps
-        self.interval_steps = interval_steps
-        self.n_min_trials = n_min_trials
+        self.percentile = _number(percentile, "percentile", self, low=0.0, high=100.0)
+        self.n_startup_trials = _int(n_startup_trials, "n_startup_trials", self, 0)
+        self.n_warmup_steps = _int(n_warmup_steps, "n_warmup_steps", self, 0)
+        self.interval_steps = _int(interval_steps, "interval_steps", self, 1)
+        self.n_min_trials = _int(n_min_trials, "n_min_trials", self, 1)
 
     def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if step < self.n_warmup_steps or (step - self.n_warmup_steps) % self.interval_steps:
@@ -140,13 +133,14 @@ class ThresholdStopping(Scheduler):
         n_warmup_steps: int = 0,
     ) -> None:
         if lower is None and upper is None:
-            raise ValueError("lower or upper must be given (both are None)")
-        self.lower = None if lower is None else _check_number("lower", lower)
-        self.upper = None if upper is None else _check_number("upper", upper)
+            raise _option_error("lower or upper must be given (both are None)", "lower", self)
+        self.lower = None if lower is None else _number(lower, "lower", self)
+        self.upper = None if upper is None else _number(upper, "upper", self)
         if self.lower is not None and self.upper is not None and self.lower > self.upper:
-            raise ValueError(f"lower must be <= upper, got lower={lower!r}, upper={upper!r}")
-        _check_int("n_warmup_steps", n_warmup_steps, 0)
-        self.n_warmup_steps = n_warmup_steps
+            raise _option_error(
+                f"lower must be <= upper, got lower={lower!r}, upper={upper!r}", "lower", self
+            )
+        self.n_warmup_steps = _int(n_warmup_steps, "n_warmup_steps", self, 0)
 
     def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         if math.isnan(value):
@@ -182,24 +176,25 @@ class TimeStopping(Scheduler):
         max_step: int | None = None,
     ) -> None:
         if max_seconds is None and max_budget_fraction is None and max_step is None:
-            raise ValueError("one of max_seconds, max_budget_fraction, max_step must be given")
+            raise _option_error(
+                "one of max_seconds, max_budget_fraction, max_step must be given",
+                "max_seconds",
+                self,
+            )
         if max_seconds is not None:
-            max_seconds = _check_number("max_seconds", max_seconds)
-            if max_seconds <= 0:
-                raise OptionError(
-                    f"max_seconds must be > 0, got {max_seconds!r}", option="max_seconds"
-                )
+            max_seconds = _number(max_seconds, "max_seconds", self, low=0.0, low_open=True)
         if max_step is not None:
-            _check_int("max_step", max_step, 1)
+            max_step = _int(max_step, "max_step", self, 1)
         if max_budget_fraction is not None:
-            max_budget_fraction = _check_number("max_budget_fraction", max_budget_fraction)
-            if not 0.0 < max_budget_fraction <= 1.0:
-                raise OptionError(
-                    f"max_budget_fraction must be in (0, 1], got {max_budget_fraction!r}",
-                    option="max_budget_fraction",
-                )
+            max_budget_fraction = _number(
+                max_budget_fraction, "max_budget_fraction", self, low=0.0, high=1.0, low_open=True
+            )
             if max_step is None:
-                raise ValueError("max_budget_fraction needs max_step (the full budget)")
+                raise _option_error(
+                    f"max_budget_fraction={max_budget_fraction!r} needs max_step (the full budget)",
+                    "max_step",
+                    self,
+                )
         self.max_seconds = max_seconds
         self.max_budget_fraction = max_budget_fraction
         self.max_step = max_step
@@ -240,14 +235,10 @@ class RankStopping(Scheduler):
     def __init__(
         self, top_fraction: float, *, step: int | None = None, n_startup_trials: int = 5
     ) -> None:
-        top_fraction = _check_number("top_fraction", top_fraction)
-        if not 0.0 < top_fraction <= 1.0:
-            raise OptionError(
-                f"top_fraction must be in (0, 1], got {top_fraction!r}", option="top_fraction"
-            )
+        top_fraction = _number(top_fraction, "top_fraction", self, low=0.0, high=1.0, low_open=True)
         if step is not None:
-            _check_int("step", step, 0)
-        _check_int("n_startup_trials", n_startup_trials, 0)
+            step = _int(step, "step", self, 0)
+        n_startup_trials = _int(n_startup_trials, "n_startup_trials", self, 0)
         self.top_fraction = top_fraction
         self.step = step
         self.n_startup_trials = n_startup_trials
@@ -288,12 +279,8 @@ class PatienceStopping(Scheduler):
     """
 
     def __init__(self, patience: int, *, min_delta: float = 0.0) -> None:
-        _check_int("patience", patience, 1)
-        min_delta = _check_number("min_delta", min_delta)
-        if min_delta < 0:
-            raise OptionError(f"min_delta must be >= 0, got {min_delta!r}", option="min_delta")
-        self.patience = patience
-        self.min_delta = min_delta
+        self.patience = _int(patience, "patience", self, 1)
+        self.min_delta = _number(min_delta, "min_delta", self, low=0.0)
 
     def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         sign = -1.0 if _maximize(study) else 1.0  # compare sign * value: lower is better
@@ -323,10 +310,14 @@ class AnyOf(Scheduler):
 
     def __init__(self, *schedulers: Scheduler) -> None:
         if not schedulers:
-            raise ValueError("schedulers must hold at least one Scheduler, got none")
+            raise _option_error(
+                "schedulers must hold at least one Scheduler, got none", "schedulers", self
+            )
         for member in schedulers:
             if not isinstance(member, Scheduler):
-                raise ValueError(f"schedulers must be Scheduler instances, got {member!r}")
+                raise _option_error(
+                    f"schedulers must be Scheduler instances, got {member!r}", "schedulers", self
+                )
         self.schedulers = tuple(schedulers)
         self.assigns = any(member.assigns for member in self.schedulers)
         self.decides = any(member.decides for member in self.schedulers)

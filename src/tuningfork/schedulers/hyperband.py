@@ -54,7 +54,9 @@ class Hyperband(HalvingScheduler):
         rungs: str = "down",
         finish_top: int = 1,
     ) -> None:
-        brackets = hyperband_brackets(min_budget, max_budget, eta, sizes=sizes, rungs=rungs)
+        brackets = hyperband_brackets(
+            min_budget, max_budget, eta, sizes=sizes, rungs=rungs, owner=type(self).__name__
+        )
         super().__init__(
             min_budget,
             max_budget,

@@ -10,6 +10,8 @@ It is `PercentileStopping` at the 50th percentile, plus that option.
 
 from __future__ import annotations
 
+from tuningfork import _check as check
+from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers.early_stopping import PercentileStopping
 from tuningfork.trial import FrozenTrial
 
@@ -44,7 +46,9 @@ class MedianStopping(PercentileStopping):
             interval_steps=interval_steps,
             n_min_trials=n_min_trials,
         )
-        self.use_running_average = use_running_average
+        self.use_running_average = check.flag(
+            use_running_average, "use_running_average", "MedianStopping", error=SchedulerError
+        )
 
     def _value_at(self, trial: FrozenTrial, step: int) -> float | None:
         if not self.use_running_average:

@@ -9,6 +9,7 @@ trials open the next instance of the bracket, so workers never idle.
 
 from __future__ import annotations
 
+from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers._halving import HalvingScheduler
 from tuningfork.schedulers._rungs import Bracket, check_budgets, ladder
@@ -49,14 +50,11 @@ class SHA(HalvingScheduler):
         rungs: str = "down",
         finish_top: int = 1,
     ) -> None:
-        low, high = check_budgets(min_budget, max_budget, eta)
-        steps = ladder(low, high, eta, rungs)
+        low, high = check_budgets(min_budget, max_budget, eta, owner="SHA")
+        steps = ladder(low, high, eta, rungs, owner="SHA")
         s = len(steps) - 1
         n = n_trials if n_trials is not None else int(round(eta**s))
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise SchedulerError(
-                f"n_trials must be a positive int, got {n_trials!r}", option="n_trials"
-            )
+        n = check.integer(n, "n_trials", "SHA", error=SchedulerError)
         sizes = tuple(max(1, int(n // eta**i)) for i in range(s + 1))
         bracket = Bracket(s, steps, sizes)
         super().__init__(

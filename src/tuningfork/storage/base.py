@@ -103,6 +103,11 @@ class Storage(abc.ABC):
         and a reader never sees a batch before an earlier-numbered one.
         """
 
+    def append_batches(self, study_id: int, batches: list[list[Event]]) -> list[int]:
+        """Append several batches, each atomic with its own sequence number, in order; the
+        default appends them one by one (a backend may do it in one write)."""
+        return [self.append(study_id, events) for events in batches]
+
     @abc.abstractmethod
     def read(self, study_id: int, after: int) -> list[Batch]:
         """The batches whose sequence number is greater than ``after``, in log order."""

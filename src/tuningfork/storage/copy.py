@@ -69,13 +69,8 @@ def copy_study(
     beats = source.heartbeats(info.study_id)
     copied = target.create_study(target_name, info.directions)
     try:
-        append_batches = getattr(target, "append_batches", None)
-        if append_batches is not None:
-            for start in range(0, len(batches), 1000):
-                append_batches(copied.study_id, batches[start : start + 1000])
-        else:
-            for events in batches:
-                target.append(copied.study_id, events)
+        for start in range(0, len(batches), 1000):
+            target.append_batches(copied.study_id, batches[start : start + 1000])
         by_time: dict[float, list[int]] = {}
         for number, beat in beats.items():
             by_time.setdefault(beat, []).append(number)

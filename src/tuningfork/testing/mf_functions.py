@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tuningfork.exceptions import BudgetSpent
 from tuningfork.space import Float, Int, Space
 from tuningfork.testing.functions import (
     _H3_A,
@@ -211,13 +212,6 @@ def load_lcbench(name: str, data_path: str | None = None) -> MFProblem:
 
 
 # -- cost accounting --------------------------------------------------------------------------
-
-
-class BudgetSpent(BaseException):  # noqa: N818 (a signal, not an error)
-    """Raised by a `Meter` once the budget is spent, to end the method's run.
-
-    A `BaseException`, like `KeyboardInterrupt`, so that a framework's trial loop that
-    catches `Exception` (to mark a trial failed and go on) lets it through."""
 
 
 @dataclass

@@ -177,13 +177,17 @@ def save(
     if backend is None:
         raise PlotOptionError(
             f"cannot tell the format of {str(target)!r} from its suffix {suffix!r}; use one "
-            f"of {', '.join(SUFFIXES)}"
+            f"of {', '.join(SUFFIXES)}",
+            option="path",
+            owner="save",
         )
     asked = options.pop("backend", backend)
     if asked != backend:
         raise PlotOptionError(
             f"a {suffix} file is written with {backend}, not {asked!r}; drop backend= or "
-            "change the suffix"
+            "change the suffix",
+            option="backend",
+            owner="save",
         )
     include_plotlyjs = options.pop("include_plotlyjs", True)
     fig = plot(study, kind, backend=backend, **options)  # type: ignore[arg-type]
@@ -380,7 +384,9 @@ def _data_fn(kind: str) -> Callable[..., Any]:
         return _DATA[kind]
     except (KeyError, TypeError):
         raise PlotOptionError(
-            f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}"
+            f"unknown plot kind {kind!r}; choose one of {', '.join(KINDS)}",
+            option="kind",
+            owner="plot",
         ) from None
 
 
@@ -390,7 +396,11 @@ def _renderer(backend: str, kind: str) -> Callable[..., Any]:
     elif backend == "plotly":
         from tuningfork.viz import _plotly as module  # type: ignore[no-redef]
     else:
-        raise PlotOptionError(f"unknown backend {backend!r}; choose 'matplotlib' or 'plotly'")
+        raise PlotOptionError(
+            f"unknown backend {backend!r}; choose 'matplotlib' or 'plotly'",
+            option="backend",
+            owner="plot",
+        )
     module._import()  # MissingExtra now, before any work
     return module.RENDERERS[kind]
 
@@ -401,7 +411,9 @@ def _check_options(kind: str, data_fn: Callable[..., Any], options: dict[str, An
     if unknown:
         raise PlotOptionError(
             f"the {kind!r} plot does not take the option(s) {', '.join(unknown)}; it takes "
-            f"{', '.join(accepted + list(_SIZE)) or 'no options'}"
+            f"{', '.join(accepted + list(_SIZE)) or 'no options'}",
+            option=unknown[0],
+            owner=f"plot({kind!r})",
         )
 
 

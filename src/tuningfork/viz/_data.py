@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from tuningfork._pareto import non_dominated
-from tuningfork.exceptions import NothingToPlot, TuningforkError
+from tuningfork.exceptions import NothingToPlot, PlotOptionError
 from tuningfork.space import Categorical, Distribution
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -41,10 +41,6 @@ STATE_COLORS: dict[str, str] = {
     "WAITING": "#7f7f7f",
 }
 STATE_ORDER: tuple[str, ...] = tuple(STATE_COLORS)
-
-
-class PlotOptionError(TuningforkError, ValueError):
-    """A plot was asked with an option it does not accept or a value it cannot use."""
 
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -82,7 +78,9 @@ def resolve_target(study: Study, target: Target | None) -> Target:
     if len(study.directions) != 1:
         raise PlotOptionError(
             f"study {study.name!r} has {len(study.directions)} objectives; pass target= "
-            "(e.g. target=lambda t: t.values[0]) and target_name= to plot one of them"
+            "(e.g. target=lambda t: t.values[0]) and target_name= to plot one of them",
+            option="target",
+            owner="plot",
         )
     return _first_value
 
@@ -96,7 +94,11 @@ def resolve_direction(study: Study, target: Target | None, direction: str | None
     when it has one objective (also with a ``target``), else None (no "best" is shown)."""
     if direction is not None:
         if direction not in ("minimize", "maximize"):
-            raise PlotOptionError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+            raise PlotOptionError(
+                f"direction must be 'minimize' or 'maximize', got {direction!r}",
+                option="direction",
+                owner="plot",
+            )
         return direction
     if len(study.directions) == 1:
         return study.directions[0]
@@ -156,7 +158,9 @@ def check_params(
     if unknown:
         raise PlotOptionError(
             f"study {study.name!r} has no complete trial with parameter(s) {unknown}; "
-            f"its parameters are {known}"
+            f"its parameters are {known}",
+            option="params",
+            owner="plot",
         )
     return list(dict.fromkeys(params))
 
@@ -224,7 +228,9 @@ def history_data(
 ) -> HistoryData:
     """Data of the optimisation history: see `HistoryData`."""
     if by not in ("trial", "time"):
-        raise PlotOptionError(f"by must be 'trial' or 'time', got {by!r}")
+        raise PlotOptionError(
+            f"by must be 'trial' or 'time', got {by!r}", option="by", owner="plot_history"
+        )
     fn = resolve_target(study, target)
     direction = resolve_direction(study, target, direction)
     trials = study.trials
@@ -768,18 +774,15 @@ def rungs_data(study: Study) -> RungsData:
             f"no trial of study {study.name!r} reported intermediate values, so none reached "
             "a rung; report them with trial.report(value, step)"
         )
-    scheduler = getattr(study, "scheduler", None)
-    name = type(scheduler).__name__ if scheduler is not None else "unknown"
-    brackets_attr = getattr(scheduler, "brackets", None)
+    scheduler = study.scheduler
+    name = type(scheduler).__name__
+    table = scheduler.rung_table()
     groups: list[tuple[int | None, str, tuple[float, ...], list[FrozenTrial]]] = []
-    if isinstance(brackets_attr, dict) and brackets_attr:
-        order = getattr(scheduler, "order", sorted(brackets_attr, reverse=True))
-        default = order[0] if len(order) == 1 else None
-        for s in order:
-            members = [t for t in reporting if t.system_attrs.get("bracket", default) == s]
-            if members or len(order) == 1:
-                label = f"bracket s={s}"
-                groups.append((s, label, tuple(brackets_attr[s].budgets), members))
+    default = next(iter(table)) if len(table) == 1 else None
+    for s, budgets in table.items():
+        members = [t for t in reporting if t.system_attrs.get("bracket", default) == s]
+        if members or len(table) == 1:
+            groups.append((s, f"bracket s={s}", tuple(map(float, budgets)), members))
     if not groups:
         steps = tuple(float(s) for s in sorted({t.last_step for t in reporting}))  # type: ignore[misc]
         groups.append((None, "all trials", steps, reporting))
@@ -796,7 +799,7 @@ def rungs_data(study: Study) -> RungsData:
                 counts = stopped.setdefault(t.state.value, np.zeros(len(budgets), dtype=int))
                 counts[top] += 1
         brackets.append(BracketRungs(s, label, budgets, reached, len(members), stopped))
-    eta = getattr(scheduler, "eta", None)
+    eta = scheduler.describe().get("eta")
     described = name if eta is None else f"{name}, eta={eta:g}"
     return RungsData(
         title=f"trials per rung of study {study.name!r} ({described})",
@@ -845,17 +848,27 @@ def pareto_data(
     chosen = tuple(range(min(n, 3))) if objectives is None else tuple(objectives)
     if not 2 <= len(chosen) <= 3 or any(not 0 <= k < n for k in chosen):
         raise PlotOptionError(
-            f"objectives must be 2 or 3 distinct indices in [0, {n - 1}], got {list(chosen)}"
+            f"objectives must be 2 or 3 distinct indices in [0, {n - 1}], got {list(chosen)}",
+            option="objectives",
+            owner="plot_pareto_front",
         )
     if len(set(chosen)) != len(chosen):
-        raise PlotOptionError(f"objectives must be distinct, got {list(chosen)}")
+        raise PlotOptionError(
+            f"objectives must be distinct, got {list(chosen)}",
+            option="objectives",
+            owner="plot_pareto_front",
+        )
     names = (
         list(objective_names)
         if objective_names is not None
         else [f"objective {k}" for k in range(n)]
     )
     if len(names) != n:
-        raise PlotOptionError(f"objective_names needs {n} names, got {len(names)}")
+        raise PlotOptionError(
+            f"objective_names needs {n} names, got {len(names)}",
+            option="objective_names",
+            owner="plot_pareto_front",
+        )
     done = complete_trials(study)
     values = np.array([[t.values[k] for k in chosen] for t in done], dtype=float)  # type: ignore[index]
     directions = [study.directions[k] for k in chosen]
