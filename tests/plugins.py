@@ -56,6 +56,8 @@ class TwoRungHalving(tf.Scheduler):
     1/``eta`` of all trials that reached ``low`` resumes to ``high``. Promotions are
     claimed (``promote:<n>``) so that two workers never resume one trial."""
 
+    pauses = True  # promotion mode: trials pause at low
+
     def __init__(self, low: int = 3, high: int = 27, eta: int = 3) -> None:
         self.low = low
         self.high = high

@@ -24,6 +24,7 @@ def _load_overhead():
     return module
 
 
+@pytest.mark.slow
 def test_quick_run_prints_tables_and_writes_results(tmp_path):
     pytest.importorskip("optuna")
     results = tmp_path / "RESULTS.md"
@@ -79,6 +80,7 @@ def test_write_section_replaces_only_its_own_section(tmp_path):
 QUALITY = SCRIPT.parent / "quality.py"
 
 
+@pytest.mark.slow
 def test_quality_quick_run_prints_tables_and_writes_results(tmp_path):
     pytest.importorskip("optuna")
     pytest.importorskip("hyperopt")
@@ -147,6 +149,7 @@ def test_speedup_quick_run(tmp_path):
     assert out.with_suffix(".md").exists()
 
 
+@pytest.mark.slow
 def test_storage_quick_run_sqlite_and_journal(tmp_path):
     pytest.importorskip("optuna")
     results = tmp_path / "RESULTS.md"
@@ -191,6 +194,7 @@ def test_storage_quick_run_sqlite_and_journal(tmp_path):
     assert text.count("<!-- begin storage.py") == 1 and "kept" in text
 
 
+@pytest.mark.slow
 def test_gp_threads_quick_run_writes_its_section_after_the_sampling_section(tmp_path):
     pytest.importorskip("optuna")  # the runs time the GP with overhead.py's code
     results = tmp_path / "RESULTS.md"

@@ -606,6 +606,7 @@ def test_dashboard_serves_a_study_files_storage(capsys, url, study_file, monkeyp
     assert code == 2 and "drop --storage" in err
 
 
+@pytest.mark.slow
 def test_the_digits_demo_prints_commands_that_work_from_anywhere(capsys, tmp_path):
     pytest.importorskip("sklearn")
     demo = Path(__file__).resolve().parent.parent / "examples" / "digits.py"

@@ -407,6 +407,7 @@ def as_numbers(cells: list[str]) -> list[float]:
     return [float(cell) for cell in cells if cell != "-"]
 
 
+@pytest.mark.slow
 def test_browser_live_table_sort_filter_detail_and_plot(tmp_path: Path) -> None:
     sync_api = need("playwright.sync_api", "the browser test")
     executable = chromium_path()

@@ -14,6 +14,8 @@ import tuningfork
 from tuningfork import TrialState
 from tuningfork.repro import derive_seed
 
+pytestmark = pytest.mark.slow  # every test shares one run of the example (~30 s)
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 

@@ -31,6 +31,7 @@ def run_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return completed
 
 
+@pytest.mark.slow
 def test_digits_example_runs_two_worker_processes(tmp_path):
     pytest.importorskip("sklearn")
     url = f"sqlite:///{tmp_path / 'demo.db'}"

@@ -64,6 +64,7 @@ def test_the_study_files_are_valid(name):
 # -- the solver: no ML, the result read with a regular expression -------------------------
 
 
+@pytest.mark.slow
 def test_solver_finds_the_theoretical_omega(tmp_path):
     pytest.importorskip("numpy")
     where = copy_example("solver", tmp_path)
@@ -133,6 +134,7 @@ def checkpoint(study: tuningfork.Study, number: int) -> dict:
     return torch.load(path, weights_only=True)
 
 
+@pytest.mark.slow
 def test_torch_example_pauses_and_resumes_across_runs(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
@@ -207,6 +209,7 @@ def test_torch_example_pauses_and_resumes_across_runs(tmp_path):
     assert ("momentum" in best.params) == (best.params["optimizer"] == "sgd")
 
 
+@pytest.mark.slow
 def test_torch_script_runs_by_hand_and_checkpoints_on_sigterm(tmp_path):
     """Outside tuningfork: flags only; SIGTERM ends the epoch, saves it and exits 0."""
     torch = pytest.importorskip("torch")

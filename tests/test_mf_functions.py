@@ -228,6 +228,7 @@ def test_baseline_spends_the_budget_and_is_deterministic(key, needs):
         assert first.trials == 3 and first.top_step == 81
 
 
+@pytest.mark.slow
 def test_benchmark_quick_run(tmp_path):
     pytest.importorskip("optuna")
     out = tmp_path / "mf.json"

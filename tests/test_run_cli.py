@@ -214,6 +214,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.slow
 def test_ctrl_c_pauses_running_trials_and_resume_continues_them(tmp_path):
     path = _study_file(
         tmp_path,

@@ -172,6 +172,7 @@ def test_worker_callable_runs_a_study_files_command_with_its_space(tmp_path):
 # -- with SLURM -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_job_array_of_four_workers_runs_the_study(slurm, objectives, tmp_path):
     from tuningfork.execution.slurm import launch_slurm, wait_slurm
 
@@ -202,6 +203,7 @@ def test_job_array_of_four_workers_runs_the_study(slurm, objectives, tmp_path):
     assert tasks <= {"0", "1", "2", "3"} and len(tasks) >= 2
 
 
+@pytest.mark.slow
 def test_scancelled_worker_trial_is_reaped_and_retried_by_another(slurm, objectives, tmp_path):
     from tuningfork.execution.slurm import launch_slurm, wait_slurm
 
@@ -244,6 +246,7 @@ def test_scancelled_worker_trial_is_reaped_and_retried_by_another(slurm, objecti
     assert all(t.state is TrialState.COMPLETE for t in trials[1:])
 
 
+@pytest.mark.slow
 def test_signal_before_time_limit_pauses_requeues_and_resumes(slurm, objectives, tmp_path):
     from tuningfork.execution.slurm import launch_slurm, wait_slurm
 
@@ -274,6 +277,7 @@ def test_signal_before_time_limit_pauses_requeues_and_resumes(slurm, objectives,
     assert "1" in restarts  # the requeued run of the same job
 
 
+@pytest.mark.slow
 def test_cli_launch_submits_an_array_and_waits(slurm, objectives, tmp_path, capsys):
     from tuningfork.cli import main
 
@@ -291,6 +295,7 @@ def test_cli_launch_submits_an_array_and_waits(slurm, objectives, tmp_path, caps
                  f"{objectives}:quick", "--n-workers", "1"]) == 2  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_run_submits_a_study_files_command_to_slurm(slurm, tmp_path, capsys):
     """`tuningfork run STUDY.yaml --slurm --wait`: SLURM workers import the study file and
     run its command for each trial."""
@@ -326,6 +331,7 @@ def test_cli_run_submits_a_study_files_command_to_slurm(slurm, tmp_path, capsys)
     assert all(Path(t.user_attrs["stdout_log"]).is_file() for t in trials)
 
 
+@pytest.mark.slow
 def test_dask_executor_on_a_dask_jobqueue_slurm_cluster(slurm, tmp_path):
     """The Dask executor on `dask_jobqueue.SLURMCluster`: two SLURM jobs are the Dask
     workers, the trials coordinate through a SQLite file on the shared disk."""

@@ -268,6 +268,7 @@ def test_define_by_run_conflict_is_an_error(storage_url):
         trial.suggest_float("lr", 1e-4, 1.0)
 
 
+@pytest.mark.slow
 def test_threads_share_a_study(storage_url):
     study = tf.create_study(storage=storage_url, seed=5)
     study.optimize(quadratic, n_trials=40, n_jobs=4)
@@ -482,6 +483,7 @@ def test_progress_line_counts_trials():
     assert "[1/3 trials] best=2" in stream.getvalue()
 
 
+@pytest.mark.slow
 def test_thread_safe_ask_tell_under_contention(storage_url):
     study = tf.create_study(storage=storage_url)
     errors = []
@@ -742,6 +744,7 @@ def _study_worker(url: str, seed: int) -> int:
     return len(study.trials)
 
 
+@pytest.mark.slow
 def test_max_trials_is_exact_across_processes_and_threads(tmp_path):
     from tuningfork.testing.storages import run_in_processes
 

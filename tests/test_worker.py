@@ -108,6 +108,7 @@ def test_run_worker_exit_codes(objectives, tmp_path, capsys):
     ]
 
 
+@pytest.mark.slow
 def test_three_workers_run_exactly_their_trials(objectives, tmp_path):
     url = f"sqlite:///{tmp_path / 'three.db'}"
     tf.create_study("w", storage=url, seed=1)
@@ -126,6 +127,7 @@ def test_three_workers_run_exactly_their_trials(objectives, tmp_path):
     assert {study.workers[w]["slurm"]["job_id"] for w in workers} == {"770", "771", "772"}
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_trial_is_reaped_and_its_retry_completes(objectives, tmp_path):
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     tf.create_study("w", storage=url, max_retries=1)
@@ -149,6 +151,7 @@ def test_worker_killed_mid_trial_is_reaped_and_its_retry_completes(objectives, t
     assert all(t.state is TrialState.COMPLETE for t in trials[1:])
 
 
+@pytest.mark.slow
 def test_sigterm_pauses_the_trial_and_the_next_worker_resumes_it(objectives, tmp_path):
     url = f"sqlite:///{tmp_path / 'term.db'}"
     tf.create_study("w", storage=url)
@@ -210,6 +213,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_worker_runs_a_study_files_command_with_its_parameters(tmp_path):
     path = _study_file(tmp_path, fail_above=10.0)
     url = f"sqlite:///{tmp_path / 'w.db'}"
@@ -228,6 +232,7 @@ def test_a_worker_runs_a_study_files_command_with_its_parameters(tmp_path):
     assert "ran 4 trial run(s): 4 COMPLETE" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_worker_whose_every_trial_failed_exits_non_zero_with_a_summary(tmp_path):
     path = _study_file(tmp_path, fail_above=-10.0)  # every x diverges
     url = f"sqlite:///{tmp_path / 'w.db'}"

@@ -219,6 +219,7 @@ def _median_regret(problem_name: str, make_sampler, seeds: range, n_trials: int)
     return statistics.median(regrets)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem_name", ["branin", "hartmann6"])
 def test_beats_random_search(problem_name: str) -> None:
     """Over 10 seeds, the median regret after 60 trials is under a tenth of random search's
@@ -431,6 +432,7 @@ print(json.dumps({"proposing": proposing, "after": blas_threads()}))
 """
 
 
+@pytest.mark.slow
 def test_every_blas_library_runs_one_thread_while_the_gp_proposes() -> None:
     """scipy's own OpenBLAS, loaded lazily after numpy's, is limited too (issue 13)."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}

@@ -251,6 +251,7 @@ def _grid_worker(url: str, seed: int) -> int:
     return len(study.trials)
 
 
+@pytest.mark.slow
 def test_two_processes_run_each_point_exactly_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'grid.db'}"
     tf.create_study("grid", storage=url, sampler=tf.GridSampler(VALUES, seed=7))

@@ -88,6 +88,14 @@ class TestDEHBContract(SchedulerContract):
     def make_scheduler(self, seed: int) -> tf.Scheduler:
         return DEHB(1, 27, 3, seed=seed)
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="DEHB has no finish at a cap (no assign_at_cap): with max_trials=20 below "
+        "its first bracket's 27 slots, every trial ends PAUSED at budget 1",
+    )
+    def test_a_capped_study_ends_trained_to_max_budget(self) -> None:
+        super().test_a_capped_study_ends_trained_to_max_budget()
+
 
 def test_first_iteration_is_hyperbands_brackets():
     scheduler = DEHB(1, 81, 3, seed=0)

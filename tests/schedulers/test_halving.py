@@ -338,7 +338,7 @@ def test_many_threads_never_resume_a_trial_twice(tmp_path) -> None:
     assert not study.get_trials([TrialState.RUNNING, TrialState.FAIL])
 
 
-def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, str]]:
+def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, int]]:
     study = tf.load_study("p", storage=url, scheduler=tf.ASHA(1, 9, 3, mode="promotion"))
     runs = []
 
@@ -355,6 +355,7 @@ def _resume_worker(url: str, n_runs: int) -> list[tuple[int, int, str]]:
     return runs
 
 
+@pytest.mark.slow
 def test_processes_resume_each_others_trials(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     tf.create_study("p", storage=url, scheduler=tf.ASHA(1, 9, 3, mode="promotion"))

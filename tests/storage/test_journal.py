@@ -149,6 +149,7 @@ def _append_worker(path: str, index: int, n: int, coherent: bool = True) -> list
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("coherent", [True, False], ids=["coherent", "nfs-like"])
 def test_concurrent_writer_processes(tmp_path: Path, coherent: bool) -> None:
     path = str(tmp_path / "j.log")
@@ -197,6 +198,7 @@ def _study_worker(url: str, index: int, n_total: int) -> list[int]:
 _GRID = {"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3]}
 
 
+@pytest.mark.slow
 def test_8_processes_optimize_grid_and_queue(tmp_path: Path) -> None:
     url = f"journal://{tmp_path}/studies.log"
     opt = tf.create_study("opt", storage=url, sampler=tf.RandomSampler(seed=0))

@@ -383,6 +383,7 @@ def _check_complete(study: tf.Study, total: int) -> list[Any]:
     return trials
 
 
+@pytest.mark.slow
 def test_eight_workers_optimize_one_study(pg_url: str) -> None:
     study = tf.create_study("eight", storage=pg_url)
     workers, per = 8, 15
@@ -390,6 +391,7 @@ def test_eight_workers_optimize_one_study(pg_url: str) -> None:
     _check_complete(study, workers * per)
 
 
+@pytest.mark.slow
 def test_enqueued_configurations_run_exactly_once_under_eight_workers(pg_url: str) -> None:
     study = tf.create_study("queue", storage=pg_url)
     configs = [{"x": round(0.01 * i, 2), "y": i % 10} for i in range(32)]
@@ -402,6 +404,7 @@ def test_enqueued_configurations_run_exactly_once_under_eight_workers(pg_url: st
     assert ran == sorted((c["x"], c["y"]) for c in configs)
 
 
+@pytest.mark.slow
 def test_dropped_connections_lose_no_completed_trial(pg_url: str) -> None:
     tf.create_study("drops", storage=pg_url)
     workers, per = 8, 15
@@ -436,6 +439,7 @@ def _slow_worker(url: str, name: str, index: int, n_trials: int) -> int:
     return n_trials
 
 
+@pytest.mark.slow
 def test_a_server_restart_loses_no_completed_trial(pg_url: str) -> None:
     """Restart the PostgreSQL server under 4 running workers: every trial completes once."""
     data = Path(os.environ.get("PGDIR", "/tmp/pg-ci")) / "data"

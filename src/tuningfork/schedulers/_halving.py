@@ -91,6 +91,7 @@ class HalvingScheduler(Scheduler):
         self.eta = eta
         self.rungs = check_rungs(rungs, owner=owner)
         self.asynchronous = check.flag(asynchronous, "asynchronous", owner, error=SchedulerError)
+        self.pauses = mode == "promotion" or not asynchronous  # SHA stopping: while undecided
         self.brackets = {bracket.s: bracket for bracket in brackets}
         self.order = [bracket.s for bracket in brackets]
         self.seed = check.seed(seed, owner, error=SchedulerError)

@@ -84,6 +84,12 @@ class Scheduler(Recorded):
     kept as attributes of the same names and `from_record` re-creates the scheduler from
     that record (see `tuningfork.register`)."""
 
+    pauses: bool = False
+    """Whether `decide` may answer PAUSE (default False: a stopping rule, which only
+    continues or stops). A scheduler that pauses sets it True; `SchedulerContract` then
+    checks that its pauses lead to resumes at larger budgets, and that a stopping one
+    never pauses."""
+
     decides: bool = True
     """False for a scheduler whose `decide` always answers CONTINUE (`NoScheduler`): the
     study then skips asking it at each report."""

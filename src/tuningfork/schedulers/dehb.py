@@ -145,6 +145,8 @@ class DEHB(Scheduler):
     ``ask``) a new configuration is left to the study's sampler.
     """
 
+    pauses = True
+
     def __init__(
         self,
         min_budget: float = 1,

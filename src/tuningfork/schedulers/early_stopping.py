@@ -321,6 +321,7 @@ class AnyOf(Scheduler):
         self.schedulers = tuple(schedulers)
         self.assigns = any(member.assigns for member in self.schedulers)
         self.decides = any(member.decides for member in self.schedulers)
+        self.pauses = any(member.pauses for member in self.schedulers)
 
     def decide(self, study: StudyReader, trial: FrozenTrial, step: int, value: float) -> Decision:
         decisions = [m.decide(study, trial, step, value) for m in self.schedulers]
