@@ -61,8 +61,7 @@ def check_budgets(
         raise SchedulerError(
             f"budgets must satisfy 0 < min_budget < max_budget, got min_budget={min_budget!r}, "
             f"max_budget={max_budget!r}; they are in your step units (epochs, batches)",
-            # min_budget > 0 alone is one option's fault; min_budget >= max_budget is both's
-            option="min_budget" if low <= 0 else None,
+            option="min_budget" if low <= 0 else "max_budget",
             owner=owner,
         )
     return low, high
