@@ -336,8 +336,12 @@ def test_invalid_scheduler_option_value() -> None:
 
 
 def test_scheduler_errors_without_an_option_point_at_the_scheduler() -> None:
+    message = single_error(MINIMAL + "scheduler: threshold\n")
+    assert message.startswith("study.yaml:5: scheduler: lower or upper must be given")
+    # an error the class pins on an option given in the file (OptionError.option) is
+    # reported there, even one about two options
     message = single_error(MINIMAL + "scheduler: {name: sha, min_budget: 9, max_budget: 3}\n")
-    assert message.startswith("study.yaml:5: scheduler: budgets must satisfy")
+    assert message.startswith("study.yaml:5: scheduler.max_budget: budgets must satisfy")
     message = single_error(MINIMAL + "scheduler: patience\n")
     assert message == "study.yaml:5: scheduler: scheduler 'patience' needs the option 'patience'"
     message = single_error(MINIMAL + "scheduler: {name: median, warmup: 3}\n")

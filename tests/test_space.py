@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import pickle
 from collections import Counter
 from pathlib import Path
 
@@ -347,15 +348,15 @@ def test_equality_hash_and_same_as() -> None:
     assert Float(0, 1) != "Float(0, 1)"
 
 
-def test_describe_and_repr() -> None:
-    assert Float(0.001, 0.1, log=True).describe() == "Float(0.001, 0.1, log=True)"
-    assert Float(0, 1, step=0.1).describe() == "Float(0.0, 1.0, step=0.1)"
-    assert Int(1, 8).describe() == "Int(1, 8)"
-    assert Int(2, 10, step=2).describe() == "Int(2, 10, step=2)"
-    assert Int(1, 1024, log=True).describe() == "Int(1, 1024, log=True)"
-    assert Categorical(["sgd", "adam"]).describe() == "Categorical(['sgd', 'adam'])"
+def test_label_and_repr() -> None:
+    assert Float(0.001, 0.1, log=True).label() == "Float(0.001, 0.1, log=True)"
+    assert Float(0, 1, step=0.1).label() == "Float(0.0, 1.0, step=0.1)"
+    assert Int(1, 8).label() == "Int(1, 8)"
+    assert Int(2, 10, step=2).label() == "Int(2, 10, step=2)"
+    assert Int(1, 1024, log=True).label() == "Int(1, 1024, log=True)"
+    assert Categorical(["sgd", "adam"]).label() == "Categorical(['sgd', 'adam'])"
     conditioned = Float(0, 1, when={"opt": "sgd"})
-    assert conditioned.describe() == "Float(0.0, 1.0)"
+    assert conditioned.label() == "Float(0.0, 1.0)"
     assert repr(conditioned) == "Float(0.0, 1.0, when={'opt': ('sgd',)})"
 
 
@@ -843,3 +844,23 @@ def test_low_equal_to_high_is_a_constant(dist, value) -> None:
     assert dist.to_unit(value) == 0.5
     space = Space.from_dict({"c": dist.to_json(), "x": {"type": "float", "low": 0, "high": 1}})
     assert space["c"].same_as(dist)
+
+
+def test_space_error_names_its_parameter() -> None:
+    # callers (the study-file checker) place an error by this attribute, not by its text
+    with pytest.raises(SpaceError) as bad_spec:
+        Space.from_dict({"lr": {"type": "float", "low": 1, "high": 0}})
+    assert bad_spec.value.parameter == "lr"
+    with pytest.raises(SpaceError) as bad_parent:
+        Space.from_dict({"m": {"type": "float", "low": 0, "high": 1, "when": {"opt": "sgd"}}})
+    assert bad_parent.value.parameter == "m"
+    with pytest.raises(SpaceError) as cycle:
+        Space.from_dict(
+            {
+                "a": {"type": "int", "low": 0, "high": 1, "when": {"b": 0}},
+                "b": {"type": "int", "low": 0, "high": 1, "when": {"a": 0}},
+            }
+        )
+    assert cycle.value.parameter is None
+    again = pickle.loads(pickle.dumps(bad_spec.value))
+    assert again.parameter == "lr" and str(again) == str(bad_spec.value)

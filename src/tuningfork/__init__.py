@@ -41,6 +41,7 @@ from tuningfork.exceptions import (
     TuningforkError,
     WorkerFailed,
 )
+from tuningfork.registry import register
 from tuningfork.samplers import (
     AutoSampler,
     GPSampler,
@@ -188,5 +189,6 @@ __all__ = [
     "get_storage",
     "list_studies",
     "load_study",
+    "register",
     "__version__",
 ]

@@ -12,7 +12,22 @@ class TuningforkError(Exception):
 
 
 class SpaceError(TuningforkError, ValueError):
-    """A search space or a parameter definition is invalid."""
+    """A search space or a parameter definition is invalid.
+
+    ``parameter`` names the parameter the error is about (None: the space as a whole);
+    the message then starts with ``parameter 'NAME'``.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep the parameter across processes
+        return (_space_error, (type(self), str(self), self.parameter))
+
+
+def _space_error(kind: type[SpaceError], message: str, parameter: str | None) -> SpaceError:
+    return kind(message, parameter=parameter)
 
 
 class ParameterConflict(SpaceError):

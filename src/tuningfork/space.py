@@ -7,7 +7,6 @@ whole configurations and encodes them as vectors (index or one-hot encoding).
 
 from __future__ import annotations
 
-import difflib
 import heapq
 import math
 import numbers
@@ -19,6 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import yaml
 
+from tuningfork._names import did_you_mean
 from tuningfork.exceptions import ParameterConflict, SpaceError
 
 __all__ = [
@@ -122,8 +122,8 @@ def _clip_unit(u: float) -> float:
 
 def _did_you_mean(word: object, options: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, or ''."""
-    matches = difflib.get_close_matches(str(word), list(options), n=1)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    suggestion = did_you_mean(word, options)
+    return f" ({suggestion})" if suggestion else ""
 
 
 def _normalise_when(when: object) -> dict[str, tuple[Value, ...]] | None:
@@ -211,9 +211,9 @@ class Distribution:
         """Equality ignoring `when` (used for define-by-run conflict checks)."""
         return type(self) is type(other) and self._fields() == other._fields()
 
-    def describe(self) -> str:
+    def label(self) -> str:
         """Short human text, e.g. "Float(0.001, 0.1, log=True)"."""
-        return f"{type(self).__name__}({', '.join(self._describe_args())})"
+        return f"{type(self).__name__}({', '.join(self._label_args())})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Distribution):
@@ -224,7 +224,7 @@ class Distribution:
         return hash((type(self).__name__, self._fields(), _when_key(self.when)))
 
     def __repr__(self) -> str:
-        args = self._describe_args()
+        args = self._label_args()
         if self.when:
             args.append(f"when={self.when!r}")
         return f"{type(self).__name__}({', '.join(args)})"
@@ -237,7 +237,7 @@ class Distribution:
     def _json_fields(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _describe_args(self) -> list[str]:
+    def _label_args(self) -> list[str]:
         raise NotImplementedError
 
     def _expected(self) -> str:
@@ -374,7 +374,7 @@ class Float(_Range):
         number = round(self.low + k * self.step, self._digits)  # type: ignore[operator]
         return self.low if number < self.low else (self.high if number > self.high else number)
 
-    def _describe_args(self) -> list[str]:
+    def _label_args(self) -> list[str]:
         args = [repr(self.low), repr(self.high)]
         if self.log:
             args.append("log=True")
@@ -471,7 +471,7 @@ class Int(_Range):
         k = int(u * self._count)
         return self.low + (k if k < self._count else self._count - 1) * self.step
 
-    def _describe_args(self) -> list[str]:
+    def _label_args(self) -> list[str]:
         args = [repr(self.low), repr(self.high)]
         if self.log:
             args.append("log=True")
@@ -553,7 +553,7 @@ class Categorical(Distribution):
     def _json_fields(self) -> dict[str, Any]:
         return {"choices": list(self.choices)}
 
-    def _describe_args(self) -> list[str]:
+    def _label_args(self) -> list[str]:
         return [repr(list(self.choices))]
 
     def _expected(self) -> str:
@@ -855,7 +855,8 @@ class Space(Mapping[str, Distribution]):
             elif name in params:
                 reason = self._why_inactive(name, params, active)
                 raise SpaceError(
-                    f"parameter {name!r} is inactive here ({reason}) but has a value; remove it"
+                    f"parameter {name!r} is inactive here ({reason}) but has a value; remove it",
+                    parameter=name,
                 )
         return active
 
@@ -863,12 +864,14 @@ class Space(Mapping[str, Distribution]):
     def _check_value(name: str, dist: Distribution, params: Mapping[str, Value]) -> None:
         if name not in params:
             raise SpaceError(
-                f"parameter {name!r} is active but has no value; give it {dist._expected()}"
+                f"parameter {name!r} is active but has no value; give it {dist._expected()}",
+                parameter=name,
             )
         if not dist.contains(params[name]):
             raise SpaceError(
                 f"parameter {name!r}: {params[name]!r} is not a legal value; "
-                f"expected {dist._expected()}"
+                f"expected {dist._expected()}",
+                parameter=name,
             )
 
     def _why_inactive(
@@ -907,20 +910,24 @@ class Space(Mapping[str, Distribution]):
     @staticmethod
     def _unit(name: str, u: float) -> float:
         if u != u:
-            raise SpaceError(f"parameter {name!r} is active but its encoded value is NaN")
+            raise SpaceError(
+                f"parameter {name!r} is active but its encoded value is NaN", parameter=name
+            )
         return u
 
     @staticmethod
     def _decode_block(name: str, dist: Categorical, values: list[float], offset: int) -> Value:
         block = values[offset : offset + len(dist.choices)]
         if any(x != x for x in block):
-            raise SpaceError(f"parameter {name!r} is active but its one-hot block holds NaN")
+            raise SpaceError(
+                f"parameter {name!r} is active but its one-hot block holds NaN", parameter=name
+            )
         return dist.choices[block.index(max(block))]
 
 
 def _named(name: str, error: SpaceError) -> SpaceError:
     """The same error type, its message prefixed with the parameter name."""
-    return type(error)(f"parameter {name!r}: {error}")
+    return type(error)(f"parameter {name!r}: {error}", parameter=name)
 
 
 def _read_yaml_source(text_or_path: str | os.PathLike[str]) -> str:
@@ -951,11 +958,12 @@ def _collect(
             if not isinstance(dist, Distribution):
                 raise SpaceError(
                     f"parameter {name!r}: expected a Float, Int or Categorical, got "
-                    f"{type(dist).__name__}; use Space.from_dict for plain specs"
+                    f"{type(dist).__name__}; use Space.from_dict for plain specs",
+                    parameter=name,
                 )
             if name in declared:
                 kind = SpaceError if declared[name] == dist else ParameterConflict
-                raise kind(f"parameter {name!r} is defined twice; define it once")
+                raise kind(f"parameter {name!r} is defined twice; define it once", parameter=name)
             declared[name] = dist
     return declared
 
@@ -967,18 +975,21 @@ def _check_conditions(declared: Mapping[str, Distribution]) -> None:
             if parent == name:
                 raise SpaceError(
                     f"parameter {name!r}: its condition refers to itself; "
-                    "condition on another parameter"
+                    "condition on another parameter",
+                    parameter=name,
                 )
             if parent not in declared:
                 raise SpaceError(
                     f"parameter {name!r}: condition on unknown parameter {parent!r}"
-                    f"{_did_you_mean(parent, declared)}; declare it or fix the name"
+                    f"{_did_you_mean(parent, declared)}; declare it or fix the name",
+                    parameter=name,
                 )
             for value in values:
                 if not declared[parent].contains(value):
                     raise SpaceError(
                         f"parameter {name!r}: condition value {value!r} is not a legal value "
-                        f"of {parent!r}, which is {declared[parent].describe()}"
+                        f"of {parent!r}, which is {declared[parent].label()}",
+                        parameter=name,
                     )
 
 

@@ -225,8 +225,8 @@ class Trial:
         if known is not None:
             if not known.same_as(distribution):
                 raise ParameterConflict(
-                    f"parameter {name!r} was suggested as {known.describe()} and now as "
-                    f"{distribution.describe()}; a name must keep one distribution within a "
+                    f"parameter {name!r} was suggested as {known.label()} and now as "
+                    f"{distribution.label()}; a name must keep one distribution within a "
                     "trial (use a different name for the second parameter)"
                 )
             return self._params[name]
@@ -247,7 +247,7 @@ class Trial:
             if not distribution.contains(value):
                 raise SpaceError(
                     f"parameter {name!r}: the fixed value {value!r} (enqueued, or from the "
-                    f"sampler's grid) is not in {distribution.describe()}; change that value "
+                    f"sampler's grid) is not in {distribution.label()}; change that value "
                     "or the range"
                 )
             return value

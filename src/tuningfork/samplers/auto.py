@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tuningfork import _check as check
 from tuningfork.samplers.base import Sampler
@@ -104,14 +104,6 @@ class AutoSampler(Sampler):
         self, study: StudyReader, trial: FrozenTrial, space: Space
     ) -> dict[str, Value]:
         return self._for_trial(study, trial, space).sample_space(study, trial, space)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "AutoSampler",
-            "seed": self.seed,
-            "gp_max_trials": self.gp_max_trials,
-            "gp_max_dims": self.gp_max_dims,
-        }
 
 
 def _space_of(finished: list[FrozenTrial], space: Space | None) -> dict[str, Distribution] | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tuningfork._record import Recorded
 from tuningfork.exceptions import OptionError
 from tuningfork.space import Distribution, Space, Value
 from tuningfork.trial import FrozenTrial
@@ -39,7 +40,7 @@ class Reservation:
             )
 
 
-class Sampler:
+class Sampler(Recorded):
     """Base class of every sampler.
 
     Subclasses implement `sample` (one parameter, define-by-run) and may override
@@ -47,6 +48,8 @@ class Sampler:
     Each gets the study's `StudyReader`, up to date, with the study's lock held: a
     sampler reads it freely and keeps per-study state keyed by it (e.g. a
     `weakref.WeakKeyDictionary`), following changes with `StudyReader.changed_since`.
+    `describe` records the ``__init__`` options kept as attributes of the same names and
+    `from_record` re-creates the sampler from that record (see `tuningfork.register`).
     """
 
     seed: int | None = None
@@ -96,7 +99,3 @@ class Sampler:
                 continue
             params[name] = self.sample(study, trial, name, space[name])
         return params
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON record of this sampler's class and options, kept in the study's record."""
-        return {"name": type(self).__name__, "seed": self.seed}

@@ -178,18 +178,6 @@ class GPSampler(Sampler):
             return self._startup.sample_space(study, trial, space)
         return proposal
 
-    def describe(self) -> dict[str, Any]:
-        """Class, seed and options."""
-        return {
-            "name": type(self).__name__,
-            "seed": self.seed,
-            "n_startup_trials": self.n_startup_trials,
-            "constant_liar": self.constant_liar,
-            "deterministic_objective": self.deterministic_objective,
-            "n_candidates": self.n_candidates,
-            "n_local_search": self.n_local_search,
-        }
-
     # -- proposals ------------------------------------------------------------------------
 
     def _state(self, study: StudyReader) -> _ViewState:

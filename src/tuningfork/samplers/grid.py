@@ -164,11 +164,11 @@ class GridSampler(Sampler):
             "given to GridSampler"
         )
 
-    def describe(self) -> dict[str, Any]:
-        """Class, seed, order and, once known, the grid's size and values per parameter."""
-        record: dict[str, Any] = {"name": type(self).__name__, "seed": self.seed}
-        record["shuffle"] = self.shuffle
+    def _record_options(self) -> dict[str, Any]:
+        # the first argument is a Space or a mapping of values: recorded as "space" and/or
+        # "values" (with the grid's size), which `from_record` reads back
         default, per_name = self._resolution
+        record: dict[str, Any] = {"seed": self.seed, "shuffle": self.shuffle}
         record["resolution"] = per_name or default
         if self._grid is not None and self._grid.space is not None:
             record["space"] = self._grid.space.to_dict()
@@ -176,6 +176,17 @@ class GridSampler(Sampler):
             record["grid_size"] = self._grid.size
             record["values"] = {name: list(vs) for name, vs in self._grid.values.items()}
         return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> GridSampler:
+        """The grid sampler of a record: over its space, else over its values."""
+        options = {"seed": record.get("seed"), "shuffle": record.get("shuffle", True)}
+        resolution = record.get("resolution", DEFAULT_RESOLUTION)
+        if "space" in record:
+            return cls(Space.from_dict(record["space"]), resolution=resolution, **options)
+        if "values" in record:
+            return cls(record["values"], **options)
+        return cls(resolution=resolution, **options)
 
 
 # -- building grids -------------------------------------------------------------------------

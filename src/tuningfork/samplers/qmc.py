@@ -116,15 +116,6 @@ class QMCSampler(Sampler):
         draw = random.Random(derive_seed(self.seed, trial.number, name)).random()
         return distribution.from_unit(draw)
 
-    def describe(self) -> dict[str, Any]:
-        """Class, seed, sequence type and scrambling."""
-        return {
-            "name": type(self).__name__,
-            "seed": self.seed,
-            "qmc_type": self.qmc_type,
-            "scramble": self.scramble,
-        }
-
     # -- points ---------------------------------------------------------------------------
 
     def _point(self, index: int, dims: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import random
 import threading
 import weakref
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -194,22 +194,13 @@ class TPESampler(Sampler):
                     params.setdefault(key, value)
             return params
 
-    def describe(self) -> dict[str, Any]:
-        """Class, seed and options (a function gamma is recorded by its name)."""
-        gamma = self.gamma
-        if callable(gamma):
-            gamma = f"{getattr(gamma, '__module__', '?')}.{getattr(gamma, '__qualname__', gamma)}"
-        return {
-            "name": type(self).__name__,
-            "seed": self.seed,
-            "n_startup_trials": self.n_startup_trials,
-            "multivariate": self.multivariate,
-            "gamma": gamma,
-            "n_ei_candidates": self.n_ei_candidates,
-            "prior_weight": self.prior_weight,
-            "consider_magic_clip": self.consider_magic_clip,
-            "constant_liar": self.constant_liar,
-        }
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TPESampler:
+        """A function gamma is recorded by its name only (data, not code): it comes back as
+        the default gamma."""
+        if isinstance(record.get("gamma"), str):
+            record = {key: value for key, value in record.items() if key != "gamma"}
+        return super().from_record(record)
 
     def n_good(self, n: int, n_objectives: int = 1) -> int:
         """How many of ``n`` finished trials are "good" under this sampler's gamma."""

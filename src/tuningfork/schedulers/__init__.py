@@ -1,9 +1,11 @@
 """Schedulers watch a trial's reports and answer continue, stop or pause."""
 
-import inspect
+from __future__ import annotations
+
 from collections.abc import Mapping
 from typing import Any
 
+from tuningfork.registry import lookup, register
 from tuningfork.schedulers._rungs import Bracket, hyperband_brackets
 from tuningfork.schedulers.asha import ASHA
 from tuningfork.schedulers.base import Assignment, Decision, NoScheduler, Scheduler
@@ -21,33 +23,34 @@ from tuningfork.schedulers.hyperband import Hyperband
 from tuningfork.schedulers.median import MedianStopping
 from tuningfork.schedulers.sha import SHA
 
-_BY_NAME: dict[str, type[Scheduler]] = {
-    cls.__name__: cls
-    for cls in (
-        ASHA, SHA, Hyperband, BOHB, DEHB, MedianStopping, PercentileStopping,
-        ThresholdStopping, TimeStopping, RankStopping, PatienceStopping, NoScheduler,
-    )
-}  # fmt: skip
+for _name, _class in (
+    ("none", NoScheduler),
+    ("median", MedianStopping),
+    ("percentile", PercentileStopping),
+    ("threshold", ThresholdStopping),
+    ("time", TimeStopping),
+    ("rank", RankStopping),
+    ("patience", PatienceStopping),
+    ("sha", SHA),
+    ("asha", ASHA),
+    ("hyperband", Hyperband),
+    ("bohb", BOHB),
+    ("dehb", DEHB),
+    ("any_of", AnyOf),
+):
+    register(_class, name=_name)
 
 
 def scheduler_from_record(record: Mapping[str, Any]) -> Scheduler | None:
-    """Re-create a built-in scheduler from the record `Scheduler.describe()` wrote in a
-    study, so that a worker that loads the study (another process, node, a restart) goes
-    on with the same scheduler. Returns None for one it cannot rebuild (a user's class)."""
-    name = str(record.get("name"))
-    if name == "AnyOf":
-        members = [scheduler_from_record(m) for m in record.get("schedulers", ())]
-        if not members or any(m is None for m in members):
-            return None
-        return AnyOf(*members)  # type: ignore[arg-type]
-    cls = _BY_NAME.get(name)
-    if cls is None:
-        return None
-    accepted = inspect.signature(cls).parameters
-    options = {key: value for key, value in record.items() if key in accepted}
+    """Re-create a registered scheduler (a built-in, or a class of `tuningfork.register`
+    or of a plug-in package) from the record `Scheduler.describe()` wrote in a study, so
+    that a worker that loads the study (another process, node, a restart) goes on with the
+    same scheduler. Returns None for one it cannot rebuild (not registered, or a record
+    whose options this version does not take)."""
     try:
-        return cls(**options)
-    except (TypeError, ValueError):  # a record from another version: options changed
+        cls = lookup("scheduler", str(record.get("name")))
+        return cls.from_record(record)  # type: ignore[no-any-return,attr-defined]
+    except (TypeError, ValueError):  # OptionError included: an unknown name
         return None
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
@@ -382,17 +382,6 @@ class HalvingScheduler(Scheduler):
             claims=(f"promote:{number}:{rung}",),
             system_attrs={"rung": rung},
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": type(self).__name__,
-            "min_budget": self.min_budget,
-            "max_budget": self.max_budget,
-            "eta": self.eta,
-            "mode": self.mode,
-            "rungs": self.rungs,
-            "finish_top": self.finish_top,
-        }
 
 
 def _rung_crossed(trial: FrozenTrial, step: int, budgets: tuple[float, ...]) -> int | None:

@@ -7,8 +7,6 @@ that rung so far; nobody waits for a rung to fill, so N workers stay busy.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers._halving import HalvingScheduler
@@ -81,6 +79,3 @@ class ASHA(HalvingScheduler):
             finish_top=finish_top,
         )
         self.min_early_stopping_rate = min_early_stopping_rate
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "min_early_stopping_rate": self.min_early_stopping_rate}

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tuningfork._record import Recorded
 from tuningfork.exceptions import OptionError
 from tuningfork.trial import FrozenTrial
 
@@ -75,11 +76,13 @@ class Assignment:
         object.__setattr__(self, "prune", tuple(self.prune))
 
 
-class Scheduler:
+class Scheduler(Recorded):
     """Base class of every scheduler. Subclasses implement `decide` (and, for promotions,
     `assign`). Each gets the study's `StudyReader`, up to date, with the study's lock
     held; a scheduler never writes to the log: its answers (a `Decision`, an
-    `Assignment`) are what the study records."""
+    `Assignment`) are what the study records. `describe` records the ``__init__`` options
+    kept as attributes of the same names and `from_record` re-creates the scheduler from
+    that record (see `tuningfork.register`)."""
 
     pauses: bool = False
     """Whether `decide` may answer PAUSE (default False: a stopping rule, which only
@@ -134,10 +137,6 @@ class Scheduler:
         a run starts, e.g. the rung budgets of a multi-fidelity scheduler; None (the
         default): nothing to say."""
         return None
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON record of this scheduler's class and options, kept in the study's record."""
-        return {"name": type(self).__name__}
 
 
 class NoScheduler(Scheduler):

@@ -222,17 +222,9 @@ class BOHB(Hyperband):
             return int(self.seed)
         return study.seed
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "random_fraction": self.random_fraction,
-            "min_points_in_model": self.min_points_in_model,
-            "top_n_percent": self.top_n_percent,
-            "n_samples": self.n_samples,
-            "bandwidth_factor": self.bandwidth_factor,
-            "min_bandwidth": self.min_bandwidth,
-            "seed": self.seed,
-        }
+    def _record_options(self) -> dict[str, Any]:
+        # records before the registry held Hyperband's ``sizes`` (always "table" here)
+        return {**super()._record_options(), "sizes": self.sizes}
 
 
 # -- helpers ------------------------------------------------------------------------------

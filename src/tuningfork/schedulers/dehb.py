@@ -498,20 +498,6 @@ class DEHB(Scheduler):
             return self.seed
         return study.seed
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": type(self).__name__,
-            "min_budget": self.min_budget,
-            "max_budget": self.max_budget,
-            "eta": self.eta,
-            "mutation_factor": self.mutation_factor,
-            "crossover_prob": self.crossover_prob,
-            "strategy": self.strategy,
-            "parents": self.parents,
-            "seed": self.seed,
-            "rungs": self.rungs,
-        }
-
 
 # -- helpers ---------------------------------------------------------------------------------
 

@@ -111,16 +111,6 @@ class PercentileStopping(Scheduler):
         """A completed trial's value at ``step`` for the comparison (None: not reported)."""
         return trial.intermediate_values.get(step)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "PercentileStopping",
-            "percentile": self.percentile,
-            "n_startup_trials": self.n_startup_trials,
-            "n_warmup_steps": self.n_warmup_steps,
-            "interval_steps": self.interval_steps,
-            "n_min_trials": self.n_min_trials,
-        }
-
 
 class ThresholdStopping(Scheduler):
     """Stop a trial whose reported value leaves ``[lower, upper]``, e.g. accuracy below 0.2
@@ -162,14 +152,6 @@ class ThresholdStopping(Scheduler):
         if self.upper is not None and value > self.upper:
             return Decision.STOP
         return Decision.CONTINUE
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "ThresholdStopping",
-            "lower": self.lower,
-            "upper": self.upper,
-            "n_warmup_steps": self.n_warmup_steps,
-        }
 
 
 class TimeStopping(Scheduler):
@@ -235,14 +217,6 @@ class TimeStopping(Scheduler):
                 return Decision.STOP
         return Decision.CONTINUE
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "TimeStopping",
-            "max_seconds": self.max_seconds,
-            "max_budget_fraction": self.max_budget_fraction,
-            "max_step": self.max_step,
-        }
-
 
 class RankStopping(Scheduler):
     """Stop a trial outside the top ``top_fraction`` of the trials that reported at a step.
@@ -290,14 +264,6 @@ class RankStopping(Scheduler):
         worse = value < cutoff if maximize else value > cutoff
         return Decision.STOP if worse else Decision.CONTINUE
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "RankStopping",
-            "top_fraction": self.top_fraction,
-            "step": self.step,
-            "n_startup_trials": self.n_startup_trials,
-        }
-
 
 class PatienceStopping(Scheduler):
     """Stop a trial whose best value has not improved for ``patience`` consecutive reports
@@ -330,9 +296,6 @@ class PatienceStopping(Scheduler):
             else:
                 stale += 1
         return Decision.STOP if stale >= self.patience else Decision.CONTINUE
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": "PatienceStopping", "patience": self.patience, "min_delta": self.min_delta}
 
 
 class AnyOf(Scheduler):
@@ -389,6 +352,3 @@ class AnyOf(Scheduler):
     def start_message(self) -> str | None:
         said = [text for m in self.schedulers if (text := m.start_message())]
         return "; ".join(said) if said else None
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": "AnyOf", "schedulers": [m.describe() for m in self.schedulers]}

@@ -6,8 +6,6 @@ to s = 0 (few trials, all at the largest budget).
 
 from __future__ import annotations
 
-from typing import Any
-
 from tuningfork.schedulers._halving import HalvingScheduler
 from tuningfork.schedulers._rungs import Bracket, hyperband_brackets
 
@@ -76,11 +74,3 @@ class Hyperband(HalvingScheduler):
     def bracket_table(self) -> list[Bracket]:
         """The brackets, s = s_max first: rung budgets r_i and trials per rung n_i."""
         return [self.brackets[s] for s in self.order]
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "asynchronous": self.asynchronous,
-            "sizes": self.sizes,
-            "seed": self.seed,
-        }

@@ -10,8 +10,6 @@ It is `PercentileStopping` at the 50th percentile, plus that option.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers.early_stopping import PercentileStopping
@@ -59,13 +57,3 @@ class MedianStopping(PercentileStopping):
         if step not in trial.intermediate_values or not upto:
             return None
         return sum(upto) / len(upto)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "MedianStopping",
-            "n_startup_trials": self.n_startup_trials,
-            "n_warmup_steps": self.n_warmup_steps,
-            "interval_steps": self.interval_steps,
-            "n_min_trials": self.n_min_trials,
-            "use_running_average": self.use_running_average,
-        }

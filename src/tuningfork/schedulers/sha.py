@@ -9,8 +9,6 @@ trials open the next instance of the bracket, so workers never idle.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tuningfork import _check as check
 from tuningfork.exceptions import SchedulerError
 from tuningfork.schedulers._halving import HalvingScheduler
@@ -70,6 +68,3 @@ class SHA(HalvingScheduler):
             finish_top=finish_top,
         )
         self.n_trials = n
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "n_trials": self.n_trials}

@@ -78,12 +78,12 @@ class InMemoryStorage(Storage):
 
 
 def _not_found(name: str, names: list[str]) -> str:
-    import difflib
+    from tuningfork._names import did_you_mean
 
     message = f"no study named {name!r} in this storage"
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return f"{message}; did you mean {close[0]!r}?"
+    suggestion = did_you_mean(name, names)
+    if suggestion:
+        return f"{message}; {suggestion}"
     if names:
         return f"{message}; it holds: {', '.join(sorted(names)[:10])}"
     return f"{message}; it holds no study yet (create one with create_study)"
