@@ -11,6 +11,7 @@ import pytest
 import tuningfork as tf
 from tuningfork.exceptions import TuningforkError
 from tuningfork.study._ask import _prune_paused
+from tuningfork.study._reap import queue_retries
 from tuningfork.trial import TrialState
 
 
@@ -50,9 +51,9 @@ def test_stale_trial_gets_exactly_one_linked_retry(tmp_path):
     first, second = tf.load_study("s", storage=url), tf.load_study("s", storage=url)
     _reap(first)
     _reap(second)  # a second reaper, or a replay of the same decision, adds nothing
-    first._queue_retries([number])
-    second._sync()
-    second._queue_retries([number])
+    queue_retries(first, [number])
+    second.get_trials()  # read the log
+    queue_retries(second, [number])
     trials = tf.load_study("s", storage=url).trials
     assert len(trials) == 2
     failed, retry = trials

@@ -80,7 +80,7 @@ class Recording(BOHB):
         self.new_trials: list[tuple[bool, dict]] = []
 
     def assign(self, study, space):
-        assignment = super().assign(study.reader, space)
+        assignment = super().assign(study, space)
         if assignment.resume is None:
             modelled = self.model_budget(study, space) is not None
             self.new_trials.append((modelled, dict(assignment.params)))

@@ -11,6 +11,7 @@ import pytest
 import tuningfork as tf
 from tuningfork.schedulers import hyperband_brackets
 from tuningfork.storage import InMemoryStorage
+from tuningfork.study._ask import _resume
 from tuningfork.testing.storages import run_in_processes
 from tuningfork.trial import TrialState
 
@@ -305,7 +306,7 @@ def test_one_promotion_is_claimed_by_one_worker_only() -> None:
     decided = second.scheduler.assign(second.reader, SPACE)  # second decides on a stale view...
     won = first.ask(SPACE)  # ...first resumes the trial meanwhile
     assert won.resumed and won.number == 2 and decided.resume == 2
-    lost = second._resume(decided)
+    lost = _resume(second, decided)
     assert lost is None
     nxt = second.ask(SPACE)
     assert not nxt.resumed and nxt.number == 3
@@ -376,7 +377,7 @@ class _Proposing(tf.ASHA):
     def assign(self, study, space):
         import dataclasses
 
-        return dataclasses.replace(super().assign(study.reader, space), params={"x": 2.0, "y": 0.5})
+        return dataclasses.replace(super().assign(study, space), params={"x": 2.0, "y": 0.5})
 
 
 def test_scheduler_proposals_outside_the_range_fall_back_to_the_sampler() -> None:

@@ -38,7 +38,6 @@ class AutoSampler(Sampler):
     """
 
     flush_suggestions = True  # both choices treat running trials as constant liars
-    needs_fresh_view = True
 
     def __init__(
         self, *, seed: int | None = None, gp_max_trials: int = 200, gp_max_dims: int = 16
@@ -52,6 +51,7 @@ class AutoSampler(Sampler):
         self.gp_max_trials = check.integer(gp_max_trials, "gp_max_trials", "AutoSampler", minimum=0)
         self.gp_max_dims = check.integer(gp_max_dims, "gp_max_dims", "AutoSampler", minimum=0)
         self._lock = threading.Lock()
+        self._last: Sampler = self.gp  # the sampler chosen for the latest trial
         self._chosen: dict[int, Sampler] = {}  # trial number -> sampler (recent trials)
         # last name recorded, per study (a reader per study handle)
         self._recorded: weakref.WeakKeyDictionary[StudyReader, str] = weakref.WeakKeyDictionary()
@@ -85,6 +85,7 @@ class AutoSampler(Sampler):
             if len(self._chosen) > 256:
                 self._chosen.clear()
             self._chosen[trial.number] = sampler
+            self._last = sampler
             name = type(sampler).__name__
             changed = self._recorded.get(study) != name
             self._recorded[study] = name
@@ -94,6 +95,12 @@ class AutoSampler(Sampler):
         return sampler
 
     # -- the Sampler interface ------------------------------------------------------------
+
+    @property
+    def needs_fresh_view(self) -> bool:  # type: ignore[override]
+        """Whether the sampler chosen last reads other workers' latest suggestions (TPE's
+        constant liar): the study then reads the log before each proposal."""
+        return self._last.needs_fresh_view
 
     def sample(
         self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
