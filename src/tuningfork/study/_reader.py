@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tuningfork._experimental import experimental
 from tuningfork.exceptions import TrialNotFound
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -157,7 +156,6 @@ class StudyReader:
 
     # -- what a policy wants recorded -----------------------------------------------------
 
-    @experimental("0.1.0")
     def record(self, key: str, value: Any) -> None:
         """Ask the study to record ``value`` (JSON) as study attribute ``key``; the study
         appends it to the log after the policy returns (a policy never writes itself).

@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuningfork._experimental import experimental
 from tuningfork.exceptions import SearchExhausted
 from tuningfork.space import Space
 from tuningfork.study import Study, create_study
@@ -157,6 +158,7 @@ class _Worker:
         self.resumed = False
 
 
+@experimental("0.1.0")
 def simulate(
     study: Study,
     space: Space | Mapping[str, Any] | None,
