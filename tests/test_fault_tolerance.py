@@ -47,7 +47,6 @@ def test_stale_trial_gets_exactly_one_linked_retry(tmp_path):
     url = f"sqlite:///{tmp_path / 'retry.db'}"
     dead, number = _orphan(url, max_retries=1)
     x = dead.trials[number].params["x"]
-    time.sleep(0.25)
     first, second = tf.load_study("s", storage=url), tf.load_study("s", storage=url)
     _reap(first)
     _reap(second)  # a second reaper, or a replay of the same decision, adds nothing
@@ -82,7 +81,6 @@ def test_stale_trial_gets_exactly_one_linked_retry(tmp_path):
 def test_retries_stop_at_max_retries(tmp_path):
     url = f"sqlite:///{tmp_path / 'chain.db'}"
     dead, number = _orphan(url, max_retries=1)
-    time.sleep(0.25)
     alive = tf.load_study("s", storage=url)
     _reap(alive)
     # the retry, too, is abandoned by a dying worker
@@ -90,7 +88,6 @@ def test_retries_stop_at_max_retries(tmp_path):
     retry = dead.ask()
     assert retry.retry_of == number
     retry.report(0.5, 0)
-    time.sleep(0.25)
     _reap(alive)
     trials = alive.trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
