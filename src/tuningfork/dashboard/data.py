@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,10 @@ from tuningfork._export import best_trials as _best_trials
 from tuningfork._export import state_counts as _counts
 from tuningfork._export import strict_json
 from tuningfork._export import trial_json as _trial_json
-from tuningfork.exceptions import DashboardError, TrialNotFound
+from tuningfork.exceptions import DashboardError
 from tuningfork.storage import Storage, StudyInfo, get_storage, redact_url
 from tuningfork.storage.view import StudyView
-from tuningfork.study import Study, load_study
+from tuningfork.study import Study, StudyReader, load_study
 from tuningfork.trial import FrozenTrial
 
 LOG_KEYS = ("stdout_log", "stderr_log")
@@ -61,8 +62,8 @@ class StudyTracker:
         self.storage = storage
         self.info = info
         self._view = StudyView(info.directions)
-        self._trials: list[FrozenTrial] = []
-        self._changed: list[int] = []
+        # the same change cursor the samplers' and schedulers' incremental models follow
+        self._reader = StudyReader(self._view, info.name, time.time)
         self._lock = threading.Lock()
 
     @property
@@ -77,40 +78,27 @@ class StudyTracker:
             if not batches:
                 return
             self._view.apply(batches)
-            seq = self._view.last_seq
-            for record in self._view.records:
-                frozen = record.frozen()
-                number = record.number
-                if number >= len(self._trials):
-                    self._trials.append(frozen)
-                    self._changed.append(seq)
-                elif self._trials[number] is not frozen and self._trials[number] != frozen:
-                    self._trials[number] = frozen
-                    self._changed[number] = seq
 
     def trials(self) -> list[FrozenTrial]:
         """Every trial, oldest first (as of the last sync)."""
         with self._lock:
-            return list(self._trials)
+            return self._reader.get_trials()
 
     def changed_since(self, since: int) -> list[FrozenTrial]:
         """The trials that changed after version ``since`` (every trial when ``since`` < 1)."""
         with self._lock:
-            return [t for t, seq in zip(self._trials, self._changed) if seq > since]
+            trials = self._reader.changed_since(max(since, 0))
+        return sorted(trials, key=lambda t: t.number)
 
     def trial(self, number: int) -> FrozenTrial:
         """Trial ``number``; raises `TrialNotFound`."""
         with self._lock:
-            if 0 <= number < len(self._trials):
-                return self._trials[number]
-        raise TrialNotFound(
-            f"study {self.info.name!r} has no trial {number} (it has {len(self._trials)})"
-        )
+            return self._reader.trial(number)
 
     def summary(self) -> dict[str, Any]:
         """Name, directions, trial counts by state, best value and last activity."""
         with self._lock:
-            trials = list(self._trials)
+            trials = self._reader.get_trials()
             best = self._view.best_number
         best_value = None
         if best is not None and len(self.info.directions) == 1:
