@@ -67,9 +67,6 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         return (FrozenDict, (dict(self),))
 
 
-_MAPPINGS = ("params", "distributions", "intermediate_values", "user_attrs", "system_attrs")
-
-
 @dataclass(frozen=True)
 class FrozenTrial:
     """The record of one trial, as replayed from the storage.
@@ -93,10 +90,18 @@ class FrozenTrial:
     reason: str | None = None
 
     def __post_init__(self) -> None:
-        for name in _MAPPINGS:  # a record never shares a mutable dict with anyone
-            mapping = getattr(self, name)
-            if type(mapping) is not FrozenDict:
-                object.__setattr__(self, name, FrozenDict(mapping))
+        # a record never shares a mutable dict with anyone (spelt out: this runs for every
+        # record a study makes, and the study's are FrozenDicts already)
+        if type(self.params) is not FrozenDict:
+            object.__setattr__(self, "params", FrozenDict(self.params))
+        if type(self.distributions) is not FrozenDict:
+            object.__setattr__(self, "distributions", FrozenDict(self.distributions))
+        if type(self.intermediate_values) is not FrozenDict:
+            object.__setattr__(self, "intermediate_values", FrozenDict(self.intermediate_values))
+        if type(self.user_attrs) is not FrozenDict:
+            object.__setattr__(self, "user_attrs", FrozenDict(self.user_attrs))
+        if type(self.system_attrs) is not FrozenDict:
+            object.__setattr__(self, "system_attrs", FrozenDict(self.system_attrs))
 
     @property
     def value(self) -> float | None:
@@ -397,19 +402,7 @@ class Trial:
 
     def frozen(self) -> FrozenTrial:
         """A record of this trial as it stands, including suggestions not yet written."""
-        record = self._channel.frozen(self.number)
-        return FrozenTrial(
-            number=self.number,
-            state=record.state,
-            params=FrozenDict(self._params),
-            distributions=FrozenDict(self._distributions),
-            values=record.values,
-            intermediate_values=record.intermediate_values,
-            user_attrs=record.user_attrs,
-            system_attrs=record.system_attrs,
-            datetime_start=record.datetime_start,
-            worker=record.worker,
-        )
+        return self._channel.snapshot(self)
 
     def _take_pending(self) -> dict[str, Value]:
         pending, self._pending = self._pending, {}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tuningfork.schedulers.base import Decision
 from tuningfork.space import Distribution, Value
 from tuningfork.study import _tell
-from tuningfork.trial import FrozenTrial, Trial
+from tuningfork.trial import FrozenDict, FrozenTrial, Trial
 
 if TYPE_CHECKING:
     from tuningfork.study._study import Study
@@ -32,13 +32,31 @@ class TrialChannel:
     def frozen(self, number: int) -> FrozenTrial:
         return self._study._log.record(number).frozen()
 
+    def snapshot(self, trial: Trial) -> FrozenTrial:
+        """The trial as it stands, with the handle's suggestions not written yet: built
+        from the record's fields, copied (a snapshot never changes afterwards)."""
+        record = self._study._log.record(trial.number)
+        return FrozenTrial(
+            number=trial.number,
+            state=record.state,
+            params=FrozenDict(trial._params),
+            distributions=FrozenDict(trial._distributions),
+            values=record.values,
+            intermediate_values=FrozenDict(record.intermediate_values),
+            user_attrs=FrozenDict(record.user_attrs),
+            system_attrs=FrozenDict(record.system_attrs),
+            datetime_start=record.datetime_start,
+            worker=record.worker,
+        )
+
     def sample(self, trial: Trial, name: str, distribution: Distribution) -> Value:
         study = self._study
         with study._log.lock:
             if study.sampler.needs_fresh_view:
                 study._log.sync()  # see what other workers suggested since the ask
-            value = study.sampler.sample(study.reader, trial.frozen(), name, distribution)
-            study._flush_records()
+            value = study.sampler.sample(study.reader, self.snapshot(trial), name, distribution)
+            if study.reader._outbox:
+                study._flush_records()
         return value
 
     def flush(self, trial: Trial) -> None:

@@ -236,6 +236,8 @@ class Study:
     def _flush_records(self) -> None:
         """Append what a policy asked to record (`StudyReader.record`); the caller holds
         the log's lock."""
+        if not self.reader._outbox:
+            return
         records = take_records(self.reader)
         if records:
             self._log.append([{"op": "study", "attrs": records}])
