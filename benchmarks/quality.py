@@ -152,7 +152,7 @@ def _source_files(key: str) -> list[Path]:
     """The tuningfork source files whose change invalidates cached results of ``key``: the
     whole samplers package for the model-based samplers (they share private modules)."""
     package = Path(tf.__file__).resolve().parent
-    common = [package / "samplers" / "base.py", package / "space.py"]
+    common = [package / "samplers" / "base.py", *sorted((package / "space").glob("*.py"))]
     if key == "tf-random":
         return [package / "samplers" / "random.py", *common]
     samplers = sorted((package / "samplers").rglob("*.py"))

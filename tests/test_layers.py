@@ -16,7 +16,7 @@ SRC = Path(tf.__file__).parent
 ALLOWED = ("study", "storage")  # the packages that own these objects
 # a class comparing itself with another instance of itself, whose private name happens
 # to match one of the study's
-SAME_CLASS = {"space.py: other._params"}
+SAME_CLASS = {"space/_space.py: other._params"}
 
 
 def _private_names() -> set[str]:

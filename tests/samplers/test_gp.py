@@ -20,6 +20,7 @@ from scipy.stats import norm
 import tuningfork as tf
 from tuningfork.exceptions import TuningforkError
 from tuningfork.samplers._acquisition import log_ei, log_h
+from tuningfork.samplers._gp_encoding import _Encoding
 from tuningfork.samplers._gp_model import (
     GaussianProcess,
     Prior,
@@ -29,7 +30,7 @@ from tuningfork.samplers._gp_model import (
     neg_log_posterior,
 )
 from tuningfork.samplers.base import Sampler
-from tuningfork.samplers.gp import GPSampler, _Encoding, _outputs, _standardise
+from tuningfork.samplers.gp import GPSampler, _outputs, _standardise
 from tuningfork.samplers.random import RandomSampler
 from tuningfork.space import Categorical, Float, Int, Space
 from tuningfork.testing import SamplerContract
@@ -457,7 +458,7 @@ def test_overlapping_proposals_share_one_limit_and_restore_the_threads() -> None
         import json
         import scipy.linalg
         from threadpoolctl import threadpool_info
-        from tuningfork.samplers.gp import _single_threaded_blas
+        from tuningfork.samplers._blas import _single_threaded_blas
 
         def blas():
             return {i["filepath"]: i["num_threads"] for i in threadpool_info()
