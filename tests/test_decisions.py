@@ -70,3 +70,17 @@ def test_continue_answers_are_not_written():
 
     study.optimize(objective, n_trials=2)
     assert not [e for e in _events(study) if e["op"] == "decide"]
+
+
+def test_a_signal_just_after_a_rung_pause_does_not_make_it_a_preemption():
+    """The scheduler paused the trial at its rung; a signal then marks the handle
+    preempted before the tell. The log says why it paused: at the rung, so it is promoted
+    as usual later, not resumed at the same budget as a preempted trial would be."""
+    study = tf.create_study(storage="memory", scheduler=StopAt(1, Decision.PAUSE))
+    trial = study.ask()
+    trial.report(1.0, 1)
+    assert trial.should_stop()
+    trial.preempted = True  # what optimize()'s signal handler does to running trials
+    told = study.tell(trial, state="PRUNED")
+    assert told.state is TrialState.PAUSED and told.reason is None
+    assert "preempted" not in told.system_attrs

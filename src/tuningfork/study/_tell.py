@@ -172,7 +172,9 @@ def tell_events(
             final, numbers = TrialState.PRUNED, None
     if final is TrialState.PAUSED:
         pause: dict[str, Any] = {"op": "pause", "n": number, "t": study._clock()}
-        if pause_reason == "preempted" or (handle is not None and handle.preempted):
+        # the log says why: a scheduler's pause at a rung stays one even when a signal
+        # came just after it (the trial is promoted as usual, not resumed at the rung)
+        if pause_reason == "preempted":
             pause["reason"] = "preempted"
             pause["sys"] = {"preempted": True}
         events.append(pause)
