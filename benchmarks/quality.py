@@ -156,7 +156,7 @@ def _source_files(key: str) -> list[Path]:
     if key == "tf-random":
         return [package / "samplers" / "random.py", *common]
     samplers = sorted((package / "samplers").rglob("*.py"))
-    return sorted({*samplers, *common, package / "study.py"})
+    return sorted({*samplers, *common, *(package / "study").glob("*.py")})
 
 
 def sampler_fingerprint(key: str) -> str:
