@@ -87,22 +87,30 @@ class TrialRecord:
         self._frozen: FrozenTrial | None = None
 
     def frozen(self) -> FrozenTrial:
+        """The record as an immutable `FrozenTrial` (cached until the record changes)."""
         if self._frozen is None:
-            self._frozen = FrozenTrial(
-                number=self.number,
-                state=self.state,
-                params=FrozenDict(self.params),
-                distributions=FrozenDict(self.distributions),
-                values=self.values,
-                intermediate_values=FrozenDict(self.intermediate_values),
-                user_attrs=FrozenDict(self.user_attrs),
-                system_attrs=FrozenDict(self.system_attrs),
-                datetime_start=self.datetime_start,
-                datetime_complete=self.datetime_complete,
-                worker=self.worker,
-                reason=self.reason,
-            )
+            self._frozen = self.snapshot(self.params, self.distributions)
         return self._frozen
+
+    def snapshot(
+        self, params: dict[str, Any], distributions: dict[str, Distribution]
+    ) -> FrozenTrial:
+        """A new `FrozenTrial` of the record with these parameters (a live trial's, which
+        may hold suggestions not written yet); every mapping copied."""
+        return FrozenTrial(
+            number=self.number,
+            state=self.state,
+            params=FrozenDict(params),
+            distributions=FrozenDict(distributions),
+            values=self.values,
+            intermediate_values=FrozenDict(self.intermediate_values),
+            user_attrs=FrozenDict(self.user_attrs),
+            system_attrs=FrozenDict(self.system_attrs),
+            datetime_start=self.datetime_start,
+            datetime_complete=self.datetime_complete,
+            worker=self.worker,
+            reason=self.reason,
+        )
 
 
 class StudyView:

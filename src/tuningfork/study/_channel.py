@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tuningfork.schedulers.base import Decision
 from tuningfork.space import Distribution, Value
 from tuningfork.study import _tell
-from tuningfork.trial import FrozenDict, FrozenTrial, Trial
+from tuningfork.trial import FrozenTrial, Trial
 
 if TYPE_CHECKING:
     from tuningfork.study._study import Study
@@ -36,18 +36,7 @@ class TrialChannel:
         """The trial as it stands, with the handle's suggestions not written yet: built
         from the record's fields, copied (a snapshot never changes afterwards)."""
         record = self._study._log.record(trial.number)
-        return FrozenTrial(
-            number=trial.number,
-            state=record.state,
-            params=FrozenDict(trial._params),
-            distributions=FrozenDict(trial._distributions),
-            values=record.values,
-            intermediate_values=FrozenDict(record.intermediate_values),
-            user_attrs=FrozenDict(record.user_attrs),
-            system_attrs=FrozenDict(record.system_attrs),
-            datetime_start=record.datetime_start,
-            worker=record.worker,
-        )
+        return record.snapshot(trial._params, trial._distributions)
 
     def sample(self, trial: Trial, name: str, distribution: Distribution) -> Value:
         study = self._study
