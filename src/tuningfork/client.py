@@ -29,6 +29,15 @@ import signal
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:  # typing only: this file must import under Python 3.8's standard library
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
+
+    # what signal.signal returns: the previous handler
+    _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 __all__ = [
     "ANSWER_TIMEOUT",
@@ -177,14 +186,14 @@ def result(**metrics: float) -> None:
     print(json.dumps(metrics), flush=True)
 
 
-def on_terminate(callback, exit_code: int = 0):  # type: ignore[no-untyped-def]
+def on_terminate(callback: Callable[[], object], exit_code: int = 0) -> _Handler:
     """Install a SIGTERM handler that calls ``callback()`` (save a checkpoint there) and
     then exits with ``exit_code`` (default 0, so a paused or preempted trial is not taken for
     a crash). tuningfork sends SIGTERM when a preempted worker stops, when a trial outlives
     its timeout, or when a stopped trial does not exit within the grace period. Call it from
     the main thread; returns the previous handler."""
 
-    def handler(signum, frame):  # type: ignore[no-untyped-def]
+    def handler(signum: int, frame: FrameType | None) -> NoReturn:
         try:
             callback()
         finally:

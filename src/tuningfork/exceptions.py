@@ -6,6 +6,9 @@ value and how to fix it.
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 
 class TuningforkError(Exception):
     """Base class of every error raised by tuningfork."""
@@ -141,7 +144,7 @@ class CommandFailed(TuningforkError):
         self.stdout_log = stdout_log
         self.stderr_log = stderr_log
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, ...]:
         # keep the keyword fields across pickling (Dask and SLURM executors send errors back)
         fields = {
             "reason": self.reason,
@@ -152,7 +155,7 @@ class CommandFailed(TuningforkError):
         return (_command_failed, (str(self), fields))
 
 
-def _command_failed(message: str, fields: dict) -> CommandFailed:  # type: ignore[type-arg]
+def _command_failed(message: str, fields: dict[str, Any]) -> CommandFailed:
     return CommandFailed(message, **fields)
 
 
@@ -208,7 +211,7 @@ class NotEnoughTrials(TuningforkError, ValueError):
     it: too few complete trials, or no parameters; the message says what it needs."""
 
 
-def require(module: str, extra: str):  # type: ignore[no-untyped-def]
+def require(module: str, extra: str) -> ModuleType:
     """Import an optional module, or raise MissingExtra naming the extra to install."""
     import importlib
 

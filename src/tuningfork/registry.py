@@ -142,7 +142,7 @@ def _builtins() -> None:
     import tuningfork.schedulers  # noqa: F401
 
 
-def _load_plugins(kind: str) -> bool:
+def _load_plugins(kind: Kind) -> bool:
     """Register the entry points of ``kind``'s group, once; True if this call loaded them.
 
     A plug-in that fails to import is reported with a warning, not an error, so that one
@@ -151,11 +151,11 @@ def _load_plugins(kind: str) -> bool:
         if kind in _plugins_loaded:
             return False
         _plugins_loaded.add(kind)
-    group = ENTRY_POINT_GROUPS[kind]  # type: ignore[index]
+    group = ENTRY_POINT_GROUPS[kind]
     for entry in metadata.entry_points(group=group):
         try:
             cls = entry.load()
-            register(cls, name=entry.name, kind=kind)  # type: ignore[arg-type]
+            register(cls, name=entry.name, kind=kind)
         except Exception as error:  # any failure of a third-party import
             warnings.warn(
                 f"tuningfork: the {group} entry point {entry.name!r} ({entry.value}) could "

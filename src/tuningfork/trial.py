@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuningfork.exceptions import ParameterConflict, SpaceError, TrialStateError
 from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
@@ -49,7 +49,11 @@ class TrialState(str, enum.Enum):
 _FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class FrozenDict(dict[_K, _V]):
     """A dict that refuses changes: the mappings of a `FrozenTrial`. Reading, copying
     (``dict(d)``, ``d.copy()``, which give a plain dict) and JSON work as for a dict."""
 

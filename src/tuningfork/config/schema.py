@@ -37,7 +37,7 @@ class _Section(BaseModel):
 class ResultConfig(_Section):
     """The ``result`` section: where a trial's result is read."""
 
-    source: Literal["stdout", "file", "regex"] = Field("stdout", alias="from")
+    source: Literal["stdout", "file", "regex"] = Field(default="stdout", alias="from")
     path: str | None = None
     pattern: str | None = None
 

@@ -45,7 +45,8 @@ _SECURITY_HEADERS = {
     ),
 }
 
-Endpoint = Callable[[Any], Any]
+# a method of _Api: (self, request) -> response
+Endpoint = Callable[[Any, Any], Any]
 
 
 def plotly_js_path() -> Path | None:

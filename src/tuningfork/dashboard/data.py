@@ -102,7 +102,8 @@ class StudyTracker:
             best = self._view.best_number
         best_value = None
         if best is not None and len(self.info.directions) == 1:
-            best_value = trials[best].values[0] if trials[best].values else None
+            values = trials[best].values
+            best_value = values[0] if values else None
         stamps = [t.datetime_complete or t.datetime_start or 0.0 for t in trials]
         return {
             "name": self.info.name,

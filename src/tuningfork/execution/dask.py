@@ -247,9 +247,9 @@ class _Outcome:
 
 
 def _dumps(spec: _Spec) -> bytes:
-    cloudpickle = require("cloudpickle", _EXTRA)
+    cloudpickle: Any = require("cloudpickle", _EXTRA)  # Any: a base class below
 
-    class _Pickler(cloudpickle.Pickler):  # type: ignore[misc, name-defined]
+    class _Pickler(cloudpickle.Pickler):
         def reducer_override(self, obj: Any) -> Any:
             make = _LOCK_TYPES.get(type(obj))
             if make is not None:  # samplers and schedulers hold locks: new ones there

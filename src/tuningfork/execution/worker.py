@@ -61,7 +61,7 @@ def load_objective(ref: str) -> Callable[..., Any]:
     if ref.endswith((".yaml", ".yml")) and ":" not in ref:  # a study file: its command
         from tuningfork.execution.study_file import study_file_objective
 
-        return study_file_objective(ref)  # type: ignore[no-any-return]
+        return study_file_objective(ref)
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
         raise ObjectiveNotFound(
@@ -93,7 +93,7 @@ def load_objective(ref: str) -> Callable[..., Any]:
             raise ObjectiveNotFound(f"{module_part!r} has no attribute {attr!r}") from None
     if not callable(target):
         raise ObjectiveNotFound(f"objective {ref!r} is not callable")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def run_worker(

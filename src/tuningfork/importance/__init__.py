@@ -146,7 +146,7 @@ def trials_space(trials: Sequence[FrozenTrial]) -> Space:
             uses.setdefault(name, Counter())[plain] += 1
             latest.setdefault(name, {})[plain] = number
     chosen = {
-        name: max(counter, key=lambda d, n=name: (counter[d], latest[n][d]))
+        name: max(counter, key=lambda d: (counter[d], latest[name][d]))
         for name, counter in uses.items()
     }
     return Space(chosen)

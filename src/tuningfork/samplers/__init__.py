@@ -47,4 +47,4 @@ def sampler_from_record(record: Mapping[str, Any]) -> Sampler | None:
         cls = lookup("sampler", str(record.get("name")))
     except OptionError:
         return None
-    return cls.from_record(record)  # type: ignore[no-any-return,attr-defined]
+    return cls.from_record(record)  # type: ignore[attr-defined]

@@ -186,11 +186,15 @@ class History:
             self._paused[record.number] = (len(self.finished), record)
         self.finished.append(Observed(record))
         self._keys.append(key)
-        if self._losses is not None:
-            complete = key[0] == 0.0
-            losses = self._signs * np.asarray(record.values, dtype=float) if complete else None
-            self._dominated.append(self._count_dominating(losses) if complete else 0.0)
-            self._losses.append(losses if complete else math.nan)
+        if self._losses is None:
+            return
+        if key[0] == 0.0:  # complete
+            losses = self._signs * np.asarray(record.values, dtype=float)
+            self._dominated.append(self._count_dominating(losses))
+            self._losses.append(losses)
+        else:
+            self._dominated.append(0.0)
+            self._losses.append(math.nan)
 
     def _key(self, record: FrozenTrial) -> tuple[float, float, float, float] | None:
         if record.state is _COMPLETE and record.values:

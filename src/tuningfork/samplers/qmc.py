@@ -65,6 +65,8 @@ class QMCSampler(Sampler):
     generator seeded with ``derive_seed(seed, n, name)``.
     """
 
+    seed: int  # never None here: drawn when not given
+
     def __init__(
         self,
         *,

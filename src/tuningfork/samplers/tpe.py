@@ -15,6 +15,7 @@ keeps categorical parameters out of the joint kernels (each is proposed on its o
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import random
@@ -106,6 +107,8 @@ class TPESampler(Sampler):
     declared `Space`, parameters with the same condition form a group, sampled parents
     first, each group only where its condition holds.
     """
+
+    seed: int  # never None here: drawn when not given
 
     def __init__(
         self,
@@ -278,10 +281,12 @@ class TPESampler(Sampler):
         if liars:
             bad_rows = np.vstack([bad_rows, [row for row, _ in liars]])
             bad_numbers = np.append(bad_numbers, [n for _, n in liars])
-        options = {"prior_weight": self.prior_weight, "magic_clip": self.consider_magic_clip}
+        estimator = functools.partial(
+            ParzenEstimator, prior_weight=self.prior_weight, magic_clip=self.consider_magic_clip
+        )
         good_weights = _weights(trial_numbers[good], flat=history.n_objectives > 1)
-        below = ParzenEstimator(dims, rows[good], good_weights, **options)
-        above = ParzenEstimator(dims, bad_rows, _weights(bad_numbers), **options)
+        below = estimator(dims, rows[good], good_weights)
+        above = estimator(dims, bad_rows, _weights(bad_numbers))
         rng = np.random.default_rng([self.seed & _MASK64, number, _group_key(group)])
         candidates = below.sample(rng, self.n_ei_candidates)
         scores = below.log_pdf(candidates) - above.log_pdf(candidates)
@@ -371,7 +376,7 @@ def _condition_key(dist: Distribution) -> Any:
 
 def _check_gamma(gamma: object) -> float | Callable[[int], int] | None:
     if gamma is None or callable(gamma):
-        return gamma  # type: ignore[return-value]
+        return gamma
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
         raise OptionError(
             f"gamma must be None, a fraction in (0, 1] or a function n -> count, got {gamma!r}",

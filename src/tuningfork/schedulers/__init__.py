@@ -49,7 +49,7 @@ def scheduler_from_record(record: Mapping[str, Any]) -> Scheduler | None:
     whose options this version does not take)."""
     try:
         cls = lookup("scheduler", str(record.get("name")))
-        return cls.from_record(record)  # type: ignore[no-any-return,attr-defined]
+        return cls.from_record(record)  # type: ignore[attr-defined]
     except (TypeError, ValueError):  # OptionError included: an unknown name
         return None
 

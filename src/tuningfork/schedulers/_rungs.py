@@ -73,7 +73,8 @@ def _whole(value: object, name: str, owner: str | None) -> int:
         if isinstance(value, numbers.Integral):
             return int(value)
         if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-            return int(value)
+            # typeshed types Real.__trunc__ as Integral-like, so int() rejects it; it works
+            return int(value)  # type: ignore[call-overload]
     raise SchedulerError(
         f"{name} must be a whole number of steps, got {value!r}: budgets are the steps "
         "that trial.report counts (epochs, batches); for a fraction of the data or of the "

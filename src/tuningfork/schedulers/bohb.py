@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -165,9 +166,9 @@ class BOHB(Hyperband):
             return {}
         rows = _observations(described, budget, _sign(study))
         good, bad = self._split(len(rows), self._min_points(group))
-        options = {"prior_weight": _PRIOR_WEIGHT, "magic_clip": True}
-        below = ParzenEstimator(dims, rows[good], np.ones(len(good)), **options)
-        above = ParzenEstimator(dims, rows[bad], np.ones(len(bad)), **options)
+        estimator = functools.partial(ParzenEstimator, prior_weight=_PRIOR_WEIGHT, magic_clip=True)
+        below = estimator(dims, rows[good], np.ones(len(good)))
+        above = estimator(dims, rows[bad], np.ones(len(bad)))
         rng = np.random.default_rng(derive_seed(seed, "bohb-candidates", count))
         candidates = self._widened(below).sample(rng, self.n_samples)
         scores = below.log_pdf(candidates) - above.log_pdf(candidates)

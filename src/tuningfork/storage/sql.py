@@ -41,7 +41,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -247,7 +247,7 @@ class SQLStorage(Storage):
                     result = conn.execute(
                         _studies.insert().values(name=name, directions=encoded, created=created)
                     )
-                    return int(result.inserted_primary_key[0])
+                    return _inserted_id(result)
             except IntegrityError:
                 if attempt > 0:  # did our first try commit before its reply was lost?
                     row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
@@ -296,12 +296,12 @@ class SQLStorage(Storage):
             return self._run(lambda conn, attempt: _pg_append(conn, study_id, body, token, attempt))
         with self.engine.begin() as conn:
             result = conn.execute(_INSERT_EVENT, {"study_id": study_id, "body": body})
-            return int(result.inserted_primary_key[0])
+            return _inserted_id(result)
 
     def read(self, study_id: int, after: int) -> list[Batch]:
         params = {"study_id": study_id, "after": after}
 
-        def work(conn: sa.Connection, _: int) -> list[Any]:
+        def work(conn: sa.Connection, _: int) -> Sequence[Any]:
             if self._postgres:  # one SELECT needs no BEGIN / ROLLBACK round trips
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             return conn.execute(_SELECT_EVENTS, params).all()
@@ -317,7 +317,7 @@ class SQLStorage(Storage):
         if self._postgres:
             token = uuid.uuid4().hex
 
-            def work(conn: sa.Connection, attempt: int) -> tuple[int, list[Any]]:
+            def work(conn: sa.Connection, attempt: int) -> tuple[int, Sequence[Any]]:
                 seq = _pg_append(conn, study_id, body, token, attempt)
                 return seq, conn.execute(_SELECT_EVENTS, params).all()
 
@@ -326,7 +326,7 @@ class SQLStorage(Storage):
             with self.engine.connect() as conn:
                 with conn.begin():
                     result = conn.execute(_INSERT_EVENT, {"study_id": study_id, "body": body})
-                    seq = int(result.inserted_primary_key[0])
+                    seq = _inserted_id(result)
                 rows = conn.execute(_SELECT_EVENTS, params).all()
         return seq, [(int(s), json.loads(b)) for s, b in rows]
 
@@ -504,6 +504,7 @@ def _create_pg_schema(engine: sa.Engine, url: str) -> None:
     advisory lock, so that workers starting together neither race nor fail."""
     query = sa.select(_meta.c.value).where(_meta.c.key == "schema_version")
     delay = 0.05
+    row: Sequence[Any] | None = None
     for attempt in range(RETRIES + 1):
         try:
             with engine.begin() as conn:
@@ -573,6 +574,13 @@ def _check_tables(engine: sa.Engine, where: str) -> None:
             f"no tuningfork storage at {where}: the database lacks tuningfork's tables "
             f"({', '.join(missing)}); check the storage URL, or create a study there first"
         )
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    # an INSERT into a table with an autoincrement primary key always reports one
+    assert key is not None
+    return int(key[0])
 
 
 def _check_version(row: Any, url: str) -> None:

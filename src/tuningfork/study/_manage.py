@@ -79,7 +79,7 @@ def create_study(
             the study's events and judges stale trials; tests pass a fake one.
     """
     chosen = _check_directions(direction, directions)
-    max_retries = check_retries(max_retries)
+    retries = check_retries(max_retries)
     name = (
         name
         if name is not None
@@ -121,7 +121,7 @@ def create_study(
         "environment": environment_record(),
         "created_by": study._log.worker,
         "uid": uuid.uuid4().hex,
-        "max_retries": max_retries,
+        "max_retries": retries,
         "retry_failed_exceptions": bool(retry_failed_exceptions),
     }
     with study._log.lock:

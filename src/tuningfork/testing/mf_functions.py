@@ -136,8 +136,15 @@ _LCBENCH_SPACE = Space(
     max_dropout=Float(0.0, 1.0),
 )
 # The surrogate's continuous input, in its column order (the epoch first).
-_LCBENCH_COLUMNS = ("batch_size", "learning_rate", "momentum", "weight_decay", "num_layers")
-_LCBENCH_COLUMNS += ("max_units", "max_dropout")
+_LCBENCH_COLUMNS = (
+    "batch_size",
+    "learning_rate",
+    "momentum",
+    "weight_decay",
+    "num_layers",
+    "max_units",
+    "max_dropout",
+)
 _VAL_ACCURACY = 1  # output columns: time, val_accuracy, val_cross_entropy, ...
 
 

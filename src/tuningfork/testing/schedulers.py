@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -50,7 +51,7 @@ class Run:
 
 def curve_objective(
     max_budget: int, fail_every: int = 0, silent: bool = False, runs: list[Run] | None = None
-):
+) -> Callable[[Trial], float]:
     """An objective that trains from ``trial.last_step + 1`` up to its budget, reporting
     each step; ``fail_every``: trial numbers divisible by it raise; ``silent``: return at
     the budget without reporting; ``runs``: a list that each run appends its `Run` to."""

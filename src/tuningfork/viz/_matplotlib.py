@@ -4,6 +4,7 @@ leaks into (or depends on) pyplot's global state or the user's interactive backe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -309,7 +310,7 @@ def pareto(data: d.ParetoData, **size: Any) -> Any:
     return fig
 
 
-RENDERERS = {
+RENDERERS: dict[str, Callable[..., Any]] = {
     "history": history,
     "parallel": parallel,
     "slice": slice_,

@@ -9,6 +9,7 @@ Categorical parameters are drawn at positions 0..n-1 with their choices as tick 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,10 @@ from tuningfork.exceptions import MissingExtra
 from tuningfork.viz import _data as d
 
 _INSTALL = "pip install 'tuningfork[viz]'"
+# every renderer takes the size options: width and height in pixels; dpi (matplotlib's)
+# is accepted and unused
+_Px = int | None
+_Dpi = float | None
 
 
 def _import() -> tuple[Any, Any]:
@@ -61,11 +66,18 @@ def _list(values: np.ndarray) -> list[Any]:
     return values.tolist()
 
 
+def _gaps(values: np.ndarray) -> list[Any]:
+    """``values`` as nested lists with None where not finite: plotly leaves a gap there."""
+    shown = values.astype(object)
+    shown[~np.isfinite(values)] = None
+    return shown.tolist()
+
+
 def _hover(numbers: np.ndarray) -> list[str]:
     return [f"trial {n}" for n in numbers.tolist()]
 
 
-def history(data: d.HistoryData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def history(data: d.HistoryData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None) -> Any:
     go, _ = _import()
     fig = go.Figure()
     fig.add_trace(
@@ -86,7 +98,9 @@ def history(data: d.HistoryData, *, width=None, height=None, dpi=None) -> Any:  
     return _layout(fig, data.title, width, height)
 
 
-def parallel(data: d.ParallelData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def parallel(
+    data: d.ParallelData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None
+) -> Any:
     go, _ = _import()
     dims = []
     for axis, col in zip(data.axes, data.columns):
@@ -128,7 +142,7 @@ def _grid_shape(n: int, max_cols: int = 4) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
-def slice_(data: d.SliceData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def slice_(data: d.SliceData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None) -> Any:
     go, make_subplots = _import()
     rows, cols = _grid_shape(len(data.panels))
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.06, vertical_spacing=0.15)
@@ -153,7 +167,7 @@ def slice_(data: d.SliceData, *, width=None, height=None, dpi=None) -> Any:  # t
     return _layout(fig, data.title, width, height)
 
 
-def contour(data: d.ContourData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def contour(data: d.ContourData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None) -> Any:
     go, make_subplots = _import()
     n = data.n_rows
     fig = make_subplots(rows=n, cols=n, horizontal_spacing=0.08, vertical_spacing=0.08)
@@ -162,11 +176,10 @@ def contour(data: d.ContourData, *, width=None, height=None, dpi=None) -> Any:  
     shown = False
     for panel in data.panels:
         row, col = panel.row + 1, panel.col + 1
-        if panel.grid_z is not None:
+        if panel.grid_x is not None and panel.grid_y is not None and panel.grid_z is not None:
             fig.add_trace(
                 go.Contour(
-                    x=_list(panel.grid_x), y=_list(panel.grid_y),  # type: ignore[arg-type]
-                    z=np.where(np.isfinite(panel.grid_z), panel.grid_z, None).tolist(),
+                    x=_list(panel.grid_x), y=_list(panel.grid_y), z=_gaps(panel.grid_z),
                     colorscale="Viridis", reversescale=data.direction == "minimize",
                     zmin=low, zmax=high, showscale=not shown, connectgaps=False,
                     colorbar={"title": {"text": data.target_name}},
@@ -188,7 +201,7 @@ def contour(data: d.ContourData, *, width=None, height=None, dpi=None) -> Any:  
     return _layout(fig, data.title, width, height)
 
 
-def edf(data: d.EdfData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def edf(data: d.EdfData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None) -> Any:
     go, _ = _import()
     fig = go.Figure()
     for curve in data.curves:
@@ -203,7 +216,9 @@ def edf(data: d.EdfData, *, width=None, height=None, dpi=None) -> Any:  # type: 
     return _layout(fig, data.title, width, height, legend_title_text="study")
 
 
-def intermediate(data: d.IntermediateData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def intermediate(
+    data: d.IntermediateData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None
+) -> Any:
     go, _ = _import()
     fig = go.Figure()
     seen: set[str] = set()
@@ -222,7 +237,9 @@ def intermediate(data: d.IntermediateData, *, width=None, height=None, dpi=None)
     return _layout(fig, data.title, width, height, legend_title_text="state")
 
 
-def importance(data: d.ImportanceData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def importance(
+    data: d.ImportanceData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None
+) -> Any:
     go, _ = _import()
     fig = go.Figure(
         go.Bar(
@@ -236,7 +253,9 @@ def importance(data: d.ImportanceData, *, width=None, height=None, dpi=None) -> 
     return _layout(fig, data.title, width, height)
 
 
-def timeline(data: d.TimelineData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def timeline(
+    data: d.TimelineData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None
+) -> Any:
     go, _ = _import()
     fig = go.Figure()
     for state in d.STATE_ORDER:
@@ -260,7 +279,7 @@ def timeline(data: d.TimelineData, *, width=None, height=None, dpi=None) -> Any:
     return _layout(fig, data.title, width, height, barmode="overlay", legend_title_text="state")
 
 
-def rungs(data: d.RungsData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def rungs(data: d.RungsData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None) -> Any:
     go, _ = _import()
     fig = go.Figure()
     for br in data.brackets:
@@ -280,7 +299,7 @@ def rungs(data: d.RungsData, *, width=None, height=None, dpi=None) -> Any:  # ty
     return _layout(fig, data.title, width, height, barmode="group")
 
 
-def pareto(data: d.ParetoData, *, width=None, height=None, dpi=None) -> Any:  # type: ignore[no-untyped-def]
+def pareto(data: d.ParetoData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None) -> Any:
     go, _ = _import()
     front = data.on_front
     cols = [data.values[:, k] for k in range(data.values.shape[1])]
@@ -324,7 +343,7 @@ def pareto(data: d.ParetoData, *, width=None, height=None, dpi=None) -> Any:  # 
     return _layout(fig, data.title, width, height)
 
 
-RENDERERS = {
+RENDERERS: dict[str, Callable[..., Any]] = {
     "history": history,
     "parallel": parallel,
     "slice": slice_,
