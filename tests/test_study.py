@@ -542,7 +542,7 @@ def test_failing_declared_space_does_not_orphan_the_trial(storage_url):
     with pytest.raises(tf.SpaceError, match="'x'"):
         study.ask(tf.Space(x=tf.Float(0.0, 1.0)))
     assert study.trials[0].state is TrialState.FAIL
-    assert not study._active
+    assert study.reader.numbers("RUNNING") == ()  # nothing left running
 
 
 def test_user_attrs_are_copied_in_every_storage(storage_url):
