@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,11 @@ def test_torch_example_pauses_and_resumes_across_runs(tmp_path):
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if line.startswith("[3]"):
+        # after the 4th result both workers have just started a run: the signal finds
+        # them mid-epoch (after the 3rd, the second worker may be at its rung already,
+        # and a trial paused at its rung stays a rung pause, not a preemption)
+        if line.startswith("[4]"):
+            time.sleep(1.0)  # both workers are into their next run (an epoch takes seconds)
             proc.send_signal(signal.SIGINT)
             break
     rest, _ = proc.communicate(timeout=TIMEOUT_S)

@@ -410,6 +410,8 @@ _RESTARTING = (
     "the database system is starting up",
     "the database system is in recovery mode",
     "the database system is not yet accepting connections",
+    # a server in a fast restart may accept a connection and close it at once
+    "server closed the connection unexpectedly",
 )
 
 
