@@ -453,7 +453,15 @@ def test_a_server_restart_loses_no_completed_trial(pg_url: str) -> None:
     restarted: list[int] = []
 
     def restart() -> None:
-        time.sleep(1.0)
+        # restart under running workers: once each has connected and started trials (a
+        # worker whose very first connection finds no server is told so at once, by design)
+        watcher = tf.load_study("restart", storage=pg_url)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if len({t.worker for t in watcher.get_trials()}) >= 4:
+                break
+            time.sleep(0.05)
+        watcher.storage.close()
         done = subprocess.run(
             ["runuser", "-u", "postgres", "--", pg_ctl, "-D", str(data), "-m", "fast", "-w",
              "-l", str(data.parent / "server.log"), "restart"],
