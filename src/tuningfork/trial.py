@@ -19,8 +19,7 @@ from tuningfork.space import Categorical, Distribution, Float, Int, Space, Value
 
 if TYPE_CHECKING:
     from tuningfork.schedulers.base import Decision
-    from tuningfork.study import Study
-    from tuningfork.study._channel import TrialChannel
+    from tuningfork.study import Study, TrialChannel
 
 
 class TrialState(str, enum.Enum):

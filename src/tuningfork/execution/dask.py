@@ -127,7 +127,7 @@ class DaskExecutor:
     ) -> None:
         """Run the trials of ``study.optimize(..., executor=self)``; call that instead."""
         from tuningfork._progress import Progress
-        from tuningfork.study._optimize import Runner
+        from tuningfork.study import Runner
 
         distributed = _distributed()
         check_shared_storage(study.storage)

@@ -9,6 +9,7 @@ see the study through its `StudyReader`. See docs/architecture.md for the layers
 from __future__ import annotations
 
 from tuningfork.exceptions import SpaceError
+from tuningfork.study._channel import TrialChannel
 from tuningfork.study._log import FRESH_VIEW_S
 from tuningfork.study._manage import (
     StudySummary,
@@ -17,7 +18,7 @@ from tuningfork.study._manage import (
     list_studies,
     load_study,
 )
-from tuningfork.study._optimize import Callback, Objective
+from tuningfork.study._optimize import Callback, Objective, Runner
 from tuningfork.study._reader import StudyReader
 from tuningfork.study._study import (
     DEFAULT_GRACE_PERIOD_S,
@@ -32,10 +33,12 @@ __all__ = [
     "FRESH_VIEW_S",
     "Callback",
     "Objective",
+    "Runner",
     "SpaceError",
     "Study",
     "StudyReader",
     "StudySummary",
+    "TrialChannel",
     "artifact_folder",
     "create_study",
     "delete_study",
