@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import (
+    CheckpointError,
     CommandFailed,
     ConfigError,
     DuplicatedStudyError,
@@ -39,6 +40,7 @@ from tuningfork.exceptions import (
     TrialPruned,
     TrialStateError,
     TuningforkError,
+    WaitForTrials,
     WorkerFailed,
 )
 from tuningfork.registry import register
@@ -56,6 +58,8 @@ from tuningfork.schedulers import (
     ASHA,
     BOHB,
     DEHB,
+    PB2,
+    PBT,
     SHA,
     AnyOf,
     Decision,
@@ -63,6 +67,7 @@ from tuningfork.schedulers import (
     MedianStopping,
     NoScheduler,
     PatienceStopping,
+    PBTReplay,
     PercentileStopping,
     RankStopping,
     Scheduler,
@@ -157,6 +162,11 @@ __all__ = [
     "Scheduler",
     "SchemaVersionError",
     "SearchExhausted",
+    "WaitForTrials",
+    "CheckpointError",
+    "PBT",
+    "PB2",
+    "PBTReplay",
     "Space",
     "SpaceError",
     "Storage",

@@ -120,6 +120,18 @@ class SearchExhausted(TuningforkError):
     """The sampler has no configuration left to propose (e.g. every grid point was run)."""
 
 
+class WaitForTrials(SearchExhausted):
+    """Nothing can run until trials that are running now report (e.g. PBT's synchronous
+    generation waits for its last members); ask again later. `Study.optimize` and the
+    executors wait and ask again; a loop that treats it as `SearchExhausted` ends, and the
+    paused trials stay in the study for the next run."""
+
+
+class CheckpointError(TuningforkError):
+    """A committed checkpoint could not be made or copied: its files are missing, or the
+    copy's content hash differs from the one recorded when it was committed."""
+
+
 class CommandFailed(TuningforkError):
     """An objective that runs an external command (`tuningfork.command.CommandObjective`)
     failed: non-zero exit, killed by a signal, per-trial timeout, or no metric found.

@@ -182,6 +182,7 @@ class Trial:
         self.retry_of: int | None = None  # the failed trial this run retries
         self.checkpoint_of: int = number  # whose checkpoint directory this trial uses
         self.preempted = False  # a signal asked the worker to stop: checkpoint and return
+        self._restore: dict[str, Any] | None = None  # a commit to copy in before it runs
         self._finished = False
         self._space: Space | None = None
         self._warned_not_finite = False
@@ -393,6 +394,15 @@ class Trial:
         return derive_seed(self._channel.seed, self.number)
 
     @property
+    def schedule(self) -> list[tuple[int, dict[str, Value]]]:
+        """The hyperparameter schedule behind this trial's model: ``(step, params)`` pairs,
+        oldest first, each in force from just after ``step`` (the first from step 0). A
+        trial of a population-based scheduler (`PBT`, `PB2`) changes its parameters when
+        it copies a better member's checkpoint: its schedule starts with that member's up
+        to the copy, then the new values. Other trials have one entry, ``(0, params)``."""
+        return schedule_of(self._channel.frozen(self.number), self._params)
+
+    @property
     def checkpoint_dir(self) -> Path:
         """A directory for this trial's checkpoints, under the study's artefact root (created).
 
@@ -417,6 +427,16 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
+
+
+def schedule_of(
+    trial: FrozenTrial, params: Mapping[str, Value] | None = None
+) -> list[tuple[int, dict[str, Value]]]:
+    """A trial's hyperparameter schedule (see `Trial.schedule`) from its record."""
+    recorded = trial.system_attrs.get("pbt", {}).get("schedule")
+    if not recorded:
+        return [(0, dict(trial.params if params is None else params))]
+    return [(int(step), dict(values)) for step, values in recorded]
 
 
 def _step(step: object) -> int:

@@ -21,6 +21,8 @@ from tuningfork.schedulers.early_stopping import (
 )
 from tuningfork.schedulers.hyperband import Hyperband
 from tuningfork.schedulers.median import MedianStopping
+from tuningfork.schedulers.pb2 import PB2
+from tuningfork.schedulers.pbt import PBT, PBTReplay, lineage, replay_schedule
 from tuningfork.schedulers.sha import SHA
 
 for _name, _class in (
@@ -37,6 +39,9 @@ for _name, _class in (
     ("bohb", BOHB),
     ("dehb", DEHB),
     ("any_of", AnyOf),
+    ("pbt", PBT),
+    ("pb2", PB2),
+    ("pbt_replay", PBTReplay),
 ):
     register(_class, name=_name)
 
@@ -67,6 +72,11 @@ __all__ = [
     "hyperband_brackets",
     "Decision",
     "MedianStopping",
+    "PB2",
+    "PBT",
+    "PBTReplay",
+    "lineage",
+    "replay_schedule",
     "NoScheduler",
     "PatienceStopping",
     "PercentileStopping",

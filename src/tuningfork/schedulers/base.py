@@ -19,7 +19,7 @@ from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
     from tuningfork.space import Space, Value
-    from tuningfork.study import StudyReader
+    from tuningfork.study import CheckpointStore, StudyReader
 
 
 class Decision(str, enum.Enum):
@@ -42,6 +42,16 @@ class Assignment:
     configuration for a new trial (parameters it does not name, and values outside the
     distribution the objective suggests, come from the sampler).
     ``prune``: PAUSED trials that lost their rung, to be recorded as PRUNED.
+
+    With ``resume``, ``params`` are new values for some of the trial's parameters from
+    now on (PBT's explore; the others keep their values), written in the same log event
+    as the resume. ``checkpoint``: a committed checkpoint of another trial (an entry of
+    its ``system_attrs["checkpoints"]``, see `Scheduler.commits_checkpoints`) that the
+    study copies into this trial's checkpoint directory, and verifies by content hash,
+    before the trial runs (PBT's exploit); a new trial then starts where that checkpoint
+    stands (``trial.last_step`` is its step). ``wait``: nothing to run until running
+    trials report (e.g. a synchronous generation); `Study.ask` raises `WaitForTrials`
+    and `Study.optimize` asks again a moment later.
     """
 
     resume: int | None = None
@@ -50,6 +60,8 @@ class Assignment:
     system_attrs: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Value] = field(default_factory=dict)
     prune: tuple[int, ...] = ()
+    checkpoint: Mapping[str, Any] | None = None
+    wait: bool = False
 
     def __post_init__(self) -> None:
         if self.resume is not None and (isinstance(self.resume, bool) or self.resume < 0):
@@ -57,11 +69,17 @@ class Assignment:
                 f"Assignment.resume must be a trial number >= 0, got {self.resume!r}",
                 option="resume",
             )
-        if self.resume is not None and self.params:
+        if self.wait and (self.resume is not None or self.params or self.claims):
             raise OptionError(
-                "an Assignment that resumes a paused trial keeps its parameters; give "
-                "params only for a new trial",
-                option="params",
+                "Assignment(wait=True) runs nothing: give it no resume, params or claims",
+                option="wait",
+            )
+        if self.checkpoint is not None and not {"trial", "step", "sha256"} <= set(self.checkpoint):
+            raise OptionError(
+                "Assignment.checkpoint is a committed checkpoint as recorded in a trial's "
+                "system_attrs['checkpoints'] (with 'trial', 'step' and 'sha256'), got "
+                f"{dict(self.checkpoint)!r}",
+                option="checkpoint",
             )
         if self.budget is not None and not self.budget > 0:
             raise OptionError(
@@ -98,6 +116,18 @@ class Scheduler(Recorded):
     """Whether `assign` may do more than start a plain new trial (set on its own for a
     class that overrides `assign`): the study then writes a trial's result before the
     next ask rather than with it, since assigning may take a while."""
+
+    commits_checkpoints: bool = False
+    """Whether the study commits a trial's checkpoint when it reports at its budget
+    (``step >= trial.budget``): the files of ``trial.checkpoint_dir`` are copied, as they
+    stand at that report, to a read-only snapshot whose content hash is recorded with the
+    report (system attribute ``checkpoints``, by step). Only a committed checkpoint can be
+    given as `Assignment.checkpoint` (PBT's exploit); default False."""
+
+    checkpoint_store: CheckpointStore | None = None
+    """Where committed checkpoints are kept and how they are copied (default None: files
+    under the study's artefact folder, `tuningfork.study.FileCheckpointStore`); a hook
+    for object stores."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -8,13 +8,15 @@ Events (plain JSON dicts, key ``op``):
   trial   create a trial (state RUNNING or WAITING, params, distributions, worker, claim key)
   start   claim a WAITING trial (first start wins)
   params  add suggested parameters to a trial
-  report  an intermediate value at a step
+  report  an intermediate value at a step (optional ``checkpoint``: the trial's checkpoint
+          committed at that step, recorded in system attr ``checkpoints`` by step)
   attrs   user and system attributes of a trial
   finish  the final state, values and reason (the first finish wins; with ``if_state``,
           only a trial in that state is finished, e.g. pruning a trial still PAUSED)
   pause   a RUNNING trial stops at a rung with a checkpoint (state PAUSED; optional
           ``reason``, e.g. "preempted" when its worker was told to stop by a signal)
-  resume  claim a PAUSED trial to run it on at a larger budget (first resume wins)
+  resume  claim a PAUSED trial to run it on at a larger budget (first resume wins;
+          optional ``params``: new values of some of its parameters from here on)
   decide  the scheduler's answer (``pause`` or ``stop``) to the report at ``step``, or a
           pause asked by the trial itself (``reason``, e.g. "preempted"); CONTINUE answers
           are not written. The trial's final state follows its last decision.
@@ -214,6 +216,11 @@ class StudyView:
         if record.state.is_finished:
             return
         record.intermediate_values[event["step"]] = event["value"]
+        commit = event.get("checkpoint")
+        if commit is not None:  # a new dict: frozen copies share the old one
+            known = record.system_attrs.get("checkpoints", {})
+            entry = {**commit, "trial": record.number, "step": event["step"]}
+            record.system_attrs["checkpoints"] = {**known, str(event["step"]): entry}
         self._touch(seq, record)
 
     def _on_attrs(self, seq: int, event: Event) -> None:
@@ -265,6 +272,8 @@ class StudyView:
         record.reason = None  # the pause's reason (e.g. "preempted") no longer holds
         record.decision = record.decision_reason = None
         record.system_attrs.update(event.get("sys", {}))
+        if "params" in event:  # new values from here on (PBT's explore), same names
+            record.params.update(event["params"])
         self._touch(seq, record)
         del self.paused[record.number]
         self.preempted.pop(record.number, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tuningfork.exceptions import SpaceError
 from tuningfork.study._channel import TrialChannel
+from tuningfork.study._checkpoints import CheckpointStore, FileCheckpointStore, directory_hash
 from tuningfork.study._log import FRESH_VIEW_S
 from tuningfork.study._manage import (
     StudySummary,
@@ -32,6 +33,9 @@ __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL_S",
     "FRESH_VIEW_S",
     "Callback",
+    "CheckpointStore",
+    "FileCheckpointStore",
+    "directory_hash",
     "Objective",
     "Runner",
     "SpaceError",

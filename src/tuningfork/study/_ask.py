@@ -6,12 +6,13 @@ order: the first in the log wins, a loser asks again."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tuningfork.exceptions import SearchExhausted
+from tuningfork.exceptions import OptionError, SearchExhausted, WaitForTrials
 from tuningfork.schedulers.base import Assignment
-from tuningfork.space import Space
+from tuningfork.space import Distribution, Space
+from tuningfork.study._json import json_checked
 from tuningfork.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -28,10 +29,17 @@ def take_trial(study: Study, space: Space | None) -> Trial:
     for _ in range(_MAX_CLAIM_TRIES):
         assignment = study.scheduler.assign(study.reader, space)
         study._flush_records()
+        if assignment is not None and assignment.wait:
+            raise WaitForTrials(
+                f"study {study.name!r}: the scheduler waits for running trials "
+                f"{list(study.reader.numbers(TrialState.RUNNING))} to report; ask again later"
+            )
         if assignment is not None and assignment.prune:
             _prune_paused(study, assignment.prune)
         if assignment is not None and assignment.resume is not None:
             trial = _resume(study, assignment)
+        elif assignment is not None and assignment.checkpoint is not None:
+            trial = _create_from_checkpoint(study, assignment)
         else:
             trial = _start_waiting(study, assignment) or _create(study, space, assignment)
         if trial is not None:
@@ -126,6 +134,49 @@ def _create(study: Study, space: Space | None, assignment: Assignment | None) ->
     return _handle(study, number, fixed_params=fixed, budget=budget, hints=hints)
 
 
+def _create_from_checkpoint(study: Study, assignment: Assignment) -> Trial | None:
+    """A new trial that starts from another trial's committed checkpoint (e.g. PBT's
+    replacement of a failed member): the parameters and their distributions are written
+    with its creation, and it goes on from the checkpoint's step."""
+    log = study._log
+    commit = assignment.checkpoint
+    assert commit is not None
+    params = json_checked(dict(assignment.params), "Assignment.params")
+    source = log.view.records[int(commit["trial"])].distributions
+    missing = sorted(set(params) - set(source))
+    if missing:
+        raise OptionError(
+            f"Assignment.params names {missing}, which trial {commit['trial']} (whose "
+            "checkpoint the new trial starts from) does not have",
+            option="params",
+        )
+    dists = {name: source[name] for name in params}
+    event: dict[str, Any] = {"op": "trial", "state": "RUNNING", "worker": log.worker}
+    event.update(t=study._clock(), params=params)
+    event["dists"] = {name: dist._json() for name, dist in dists.items()}
+    _claim_fields(study, event, assignment, {})
+    max_trials = study._call.max_trials
+    if max_trials is not None:
+        place = len(log.view.records)
+        if place >= max_trials:
+            return _resume_at_cap(study)
+        event["claims"] = [*event.get("claims", ()), f"place:{place}"]
+    seq = log.append([event], sync=True)
+    number = log.view.number_by_seq.pop(seq, None)
+    if number is None:
+        return None
+    trial = _handle(
+        study,
+        number,
+        params=params,
+        distributions=dists,
+        budget=assignment.budget,
+        last_step=int(commit["step"]),
+    )
+    trial._restore = dict(commit)
+    return trial
+
+
 def _resume(study: Study, assignment: Assignment) -> Trial | None:
     log = study._log
     number = assignment.resume
@@ -134,12 +185,15 @@ def _resume(study: Study, assignment: Assignment) -> Trial | None:
     now = study._clock()
     event = {"op": "resume", "n": number, "worker": log.worker, "t": now, "token": token}
     _claim_fields(study, event, assignment, {"resumed_at": now})
+    if assignment.params:
+        _check_new_params(log.view.records[number].distributions, assignment, number)
+        event["params"] = json_checked(dict(assignment.params), "Assignment.params")
     log.append([event], sync=True)
     record = log.view.records[number]
     if record.token != token:
         return None
     last = max(record.intermediate_values) if record.intermediate_values else None
-    return _handle(
+    trial = _handle(
         study,
         number,
         params=record.params,
@@ -147,6 +201,26 @@ def _resume(study: Study, assignment: Assignment) -> Trial | None:
         budget=assignment.budget,
         last_step=last,
     )
+    if assignment.checkpoint is not None:
+        trial._restore = dict(assignment.checkpoint)
+    return trial
+
+
+def _check_new_params(dists: Mapping[str, Distribution], assignment: Assignment, n: int) -> None:
+    """New values for a resumed trial must be values of its own parameters' distributions."""
+    for name, value in assignment.params.items():
+        dist = dists.get(name)
+        if dist is None:
+            raise OptionError(
+                f"Assignment.params gives {name!r}, which trial {n} does not have; a resumed "
+                f"trial keeps its parameter names (it has {sorted(dists)})",
+                option="params",
+            )
+        if not dist.contains(value):
+            raise OptionError(
+                f"Assignment.params gives {name}={value!r} for trial {n}, outside {dist.label()}",
+                option="params",
+            )
 
 
 def _resume_at_cap(study: Study) -> Trial | None:

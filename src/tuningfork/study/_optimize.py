@@ -22,6 +22,7 @@ from tuningfork.exceptions import (
     SearchExhausted,
     TrialPruned,
     TrialStateError,
+    WaitForTrials,
 )
 from tuningfork.space import Space
 from tuningfork.study import _ask, _tell
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from tuningfork.study._study import Study
 
 Objective = Callable[[Trial], Any]
+
+WAIT_FIRST_S = 0.05
+"""After `WaitForTrials`, the first pause before asking again (seconds); it grows by half
+each time up to `WAIT_MAX_S`."""
+WAIT_MAX_S = 2.0
 Callback = Callable[["Study", FrozenTrial], None]
 
 
@@ -278,15 +284,24 @@ class Runner:
         """A new trial for this loop, or None when there is no slot or nothing to ask."""
         if not self._take_slot():
             return None
-        try:
-            with self.asking:
-                if self.stop.is_set():  # interrupted while waiting: start nothing
+        pause = WAIT_FIRST_S
+        while True:
+            try:
+                with self.asking:
+                    if self.stop.is_set():  # interrupted while waiting: start nothing
+                        return None
+                    return self.study.ask(self.space)
+            except WaitForTrials:
+                # e.g. PBT's generation waits for running members: ask again shortly
+                if self.deadline is not None and time.monotonic() >= self.deadline:
                     return None
-                return self.study.ask(self.space)
-        except SearchExhausted:
-            # only this thread is done: at a cap (max_trials) another thread, asking after
-            # its running trial, may still get a promotion (`Scheduler.assign_at_cap`)
-            return None
+                if self.stop.wait(pause):
+                    return None
+                pause = min(pause * 1.5, WAIT_MAX_S)
+            except SearchExhausted:
+                # only this thread is done: at a cap (max_trials) another thread, asking
+                # after its running trial, may still get a promotion (`assign_at_cap`)
+                return None
 
     def _finish(
         self, trial: Trial, outcome: dict[str, Any]
@@ -396,6 +411,11 @@ def tell_and_ask(
                 log.append(carry, sync=True)
         if frozen is None:
             frozen = _tell.tell_done(study, trial, number, final)
+    if following is not None and not study._restore_checkpoint(following):
+        try:
+            return frozen, study.ask(space)
+        except SearchExhausted:
+            return frozen, None
     if following is not None and space is not None and not following.resumed:
         study._fill_or_fail(following, space)
     return frozen, following

@@ -11,7 +11,7 @@ from typing import Any
 
 from tuningfork import _export
 from tuningfork._pareto import pareto_front
-from tuningfork.exceptions import NoCompletedTrial, OptionError
+from tuningfork.exceptions import CheckpointError, NoCompletedTrial, OptionError
 from tuningfork.repro import derive_seed
 from tuningfork.samplers.base import Sampler
 from tuningfork.samplers.random import RandomSampler
@@ -20,6 +20,7 @@ from tuningfork.space import Space, Value
 from tuningfork.storage import Storage, StudyInfo
 from tuningfork.study import _ask, _optimize, _reap, _tell
 from tuningfork.study._channel import TrialChannel
+from tuningfork.study._checkpoints import CheckpointStore, FileCheckpointStore
 from tuningfork.study._json import json_checked
 from tuningfork.study._log import StudyLog
 from tuningfork.study._reader import StudyReader, take_records
@@ -260,15 +261,45 @@ class Study:
         """
         if space is not None and not isinstance(space, Space):
             space = Space.from_dict(space)
-        with self._log.lock:
-            self._log.sync()
-            self._reap_if_due()
-            trial = _ask.take_trial(self, space)
-            self._active[trial.number] = trial
-        trial._space = space
+        while True:
+            with self._log.lock:
+                self._log.sync()
+                self._reap_if_due()
+                trial = _ask.take_trial(self, space)
+                self._active[trial.number] = trial
+            trial._space = space
+            if self._restore_checkpoint(trial):
+                break
         if space is not None and not trial.resumed:
             self._fill_or_fail(trial, space)
         return trial
+
+    @property
+    def checkpoint_store(self) -> CheckpointStore:
+        """Where this study's committed checkpoints are kept: the scheduler's
+        ``checkpoint_store`` if it has one, else files under ``artifact_dir / "committed"``
+        (`FileCheckpointStore`)."""
+        store = self.scheduler.checkpoint_store
+        if store is None:
+            store = FileCheckpointStore(self.artifact_dir / "committed")
+        return store
+
+    def _restore_checkpoint(self, trial: Trial) -> bool:
+        """Copy the committed checkpoint a scheduler assigned to ``trial`` (PBT's exploit)
+        into its checkpoint directory, outside the lock. False when the copy failed: the
+        trial is then told FAIL with the reason (a scheduler replaces it), with a warning,
+        and the caller asks again."""
+        commit, trial._restore = trial._restore, None
+        if commit is None:
+            return True
+        try:
+            self.checkpoint_store.restore(commit, trial.checkpoint_dir)
+        except (CheckpointError, OSError) as error:
+            reason = f"could not copy its starting checkpoint: {error}"
+            warnings.warn(f"trial {trial.number} failed: {reason}", stacklevel=3)
+            self.tell(trial, state=TrialState.FAIL, reason=reason)
+            return False
+        return True
 
     def _fill_or_fail(self, trial: Trial, space: Space) -> None:
         """Sample the declared ``space`` into a new trial; a trial whose sampling fails is

@@ -34,11 +34,17 @@ def pending_events(handle: Trial | None) -> Events:
 
 
 def report(study: Study, trial: Trial, value: float, step: int) -> None:
-    """Write a report, then the scheduler's answer to it (a CONTINUE is not written)."""
+    """Write a report, then the scheduler's answer to it (a CONTINUE is not written).
+    A report at the trial's budget first commits its checkpoint if the scheduler asks
+    for commits (outside the lock: copying may take a while)."""
+    commit = commit_checkpoint(study, trial, step)
     log = study._log
     with log.lock:
         events = pending_events(trial)
-        events.append({"op": "report", "n": trial.number, "step": step, "value": value})
+        event = {"op": "report", "n": trial.number, "step": step, "value": value}
+        if commit is not None:
+            event["checkpoint"] = commit
+        events.append(event)
         log.append(events, sync=True)
         record = log.view.records[trial.number]
         if record.state is not TrialState.RUNNING or not study.scheduler.decides:
@@ -48,6 +54,33 @@ def report(study: Study, trial: Trial, value: float, step: int) -> None:
         study._flush_records()
         if decision is not Decision.CONTINUE:
             log.append([_decide_event(trial.number, decision, step=step)], sync=True)
+
+
+def commit_checkpoint(study: Study, trial: Trial, step: int) -> dict[str, Any] | None:
+    """Commit ``trial``'s checkpoint at ``step`` when the scheduler asks for commits and
+    the step reaches the trial's budget (see `Scheduler.commits_checkpoints`); None when
+    there is nothing new to commit (with a warning: other trials cannot copy it)."""
+    budget = trial.budget
+    if not study.scheduler.commits_checkpoints or budget is None or step < budget:
+        return None
+    store = study.checkpoint_store
+    commit = store.commit(trial.checkpoint_dir, trial.number, step)
+    earlier = study._log.record(trial.number).system_attrs.get("checkpoints", {})
+    stale = commit is not None and any(c["sha256"] == commit["sha256"] for c in earlier.values())
+    if commit is None or stale:
+        discard = getattr(store, "discard", None)
+        if commit is not None and callable(discard):
+            discard(commit)
+        what = "the same files as at an earlier report" if stale else "no files"
+        warnings.warn(
+            f"trial {trial.number} reported step {step} (its budget) with {what} in "
+            f"{trial.checkpoint_dir}: save the checkpoint there *before* trial.report() at "
+            "the end of each run; no checkpoint was committed, so no other trial can copy "
+            "this one at this step",
+            stacklevel=4,
+        )
+        return None
+    return commit
 
 
 def _decide_event(
@@ -105,6 +138,8 @@ _RESERVED = frozenset(
         "heartbeat",
         "resumed_at",
         "promoted_at_cap",
+        "checkpoints",
+        "pbt",
     }
 )
 
@@ -207,7 +242,11 @@ def _report_at_budget(
     frozen = dataclasses.replace(record.frozen(), intermediate_values={**steps, step: numbers[0]})
     decision = study.scheduler.decide(study.reader, frozen, step, numbers[0])
     study._flush_records()
-    events: Events = [{"op": "report", "n": handle.number, "step": step, "value": numbers[0]}]
+    event = {"op": "report", "n": handle.number, "step": step, "value": numbers[0]}
+    commit = commit_checkpoint(study, handle, step)  # the value returned is its report
+    if commit is not None:
+        event["checkpoint"] = commit
+    events: Events = [event]
     if decision is not Decision.CONTINUE:
         events.append(_decide_event(handle.number, decision, step=step))
     return events, decision

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuningfork._experimental import experimental
-from tuningfork.exceptions import SearchExhausted
+from tuningfork.exceptions import SearchExhausted, WaitForTrials
 from tuningfork.space import Space
 from tuningfork.study import Study, create_study
 from tuningfork.trial import Trial
@@ -248,6 +248,12 @@ def simulate(
         if worker.trial is None:  # the worker is free: ask
             try:
                 trial = study.ask(space)
+            except WaitForTrials:  # ask again just after the next step ends elsewhere
+                if queue:
+                    heapq.heappush(queue, (queue[0][0] + 1e-9, w))
+                else:
+                    sim.retired[w] = t
+                continue
             except SearchExhausted:
                 sim.retired[w] = t
                 continue
