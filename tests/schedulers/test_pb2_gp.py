@@ -43,16 +43,18 @@ def test_stationary_optimum_is_found() -> None:
 
 
 def test_moving_optimum_is_followed_and_eps_fitted() -> None:
-    """Optimum at 0.2 for steps <= 50 and at 0.8 after: the proposal follows the recent data,
-    and the fitted forgetting is large, unlike on the stationary problem."""
-    for seed in range(5):
+    """Optimum at 0.2 for steps <= 50 and at 0.8 after: the proposals follow the recent
+    data (a stationary GP puts them near 0.5, between both), and the fitted forgetting is
+    large, unlike on the stationary problem."""
+    points = []
+    for seed in range(8):
         times, x, y = population(seed, lambda t: 0.2 if t <= 50 else 0.8)
-        point = propose(times, x, y, NONE_PENDING, 110.0, np.random.default_rng(seed))
-        assert abs(point[0] - 0.8) < 0.15
+        points.append(propose(times, x, y, NONE_PENDING, 110.0, np.random.default_rng(seed))[0])
         moving = _model(times, x, y, NONE_PENDING, 110.0).eps
         times, x, y = population(seed, 0.7)
         stationary = _model(times, x, y, NONE_PENDING, 110.0).eps
         assert moving > 0.5 and stationary < 0.05
+    assert min(points) > 0.5 and np.median(points) > 0.7
 
 
 def test_pending_point_pushes_the_next_proposal_away() -> None:
