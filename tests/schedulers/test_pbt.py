@@ -344,7 +344,9 @@ def test_threads_racing_copy_exactly_the_donors_committed_bytes(
     monkeypatch.syspath_prepend(str(tmp_path))
     objective = __import__(module.stem).objective
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    study = pbt_study(tf.PBT(8, 2, 20, quantile_fraction=0.5, seed=3), storage=url, seed=3)
+    study = pbt_study(
+        tf.PBT(8, 2, 20, quantile_fraction=0.5, seed=3, keep_checkpoints=True), storage=url, seed=3
+    )
     study.optimize(objective, n_jobs=4)
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
     assert _check_ledger(study, tmp_path / "ledger") > 10
@@ -382,7 +384,11 @@ def _workers(url: str, tmp_path: Path, n: int, grace: float = 30.0) -> list[subp
 def test_processes_racing_copy_exactly_the_donors_committed_bytes(tmp_path: Path) -> None:
     _write_race_objective(tmp_path)
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    pbt_study(tf.PBT(8, 2, 16, quantile_fraction=0.5, seed=4), storage=url, name="race")
+    pbt_study(
+        tf.PBT(8, 2, 16, quantile_fraction=0.5, seed=4, keep_checkpoints=True),
+        storage=url,
+        name="race",
+    )
     workers = _workers(url, tmp_path, 4)
     for worker in workers:
         assert worker.wait(timeout=240) == 0
@@ -398,7 +404,7 @@ def test_every_worker_killed_mid_interval_then_a_restart_finishes_the_run(
 ) -> None:
     _write_race_objective(tmp_path)
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    scheduler = tf.PBT(6, 4, 40, synchronous=synchronous, seed=5)
+    scheduler = tf.PBT(6, 4, 40, synchronous=synchronous, seed=5, keep_checkpoints=True)
     pbt_study(scheduler, storage=url, name="race")
     workers = _workers(url, tmp_path, 2)
     study = tf.load_study("race", storage=url)
@@ -555,3 +561,35 @@ class TestPB2Contract(SchedulerContract):
 
     def make_scheduler(self, seed: int) -> tf.Scheduler:
         return tf.PB2(4, 9, 27, synchronous=True, seed=seed)
+
+
+def test_commits_no_member_can_copy_any_more_are_deleted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'gc.db'}"
+    study = pbt_study(tf.PBT(4, 2, 12, seed=3), storage=url, seed=3)
+    study.optimize(toy)
+    root = study.artifact_dir / "committed"
+    kept = {p.relative_to(root).as_posix() for p in root.glob("trial_*/step_*")}
+    last = {
+        max(t.system_attrs["checkpoints"].items(), key=lambda kv: int(kv[0]))[1]["path"]
+        for t in study.trials
+    }
+    assert kept == last  # every member ended at 12: only each one's last commit is left
+    keep = pbt_study(tf.PBT(4, 2, 12, seed=3, keep_checkpoints=True), seed=3)
+    keep.optimize(toy)
+    commits = sum(len(t.system_attrs["checkpoints"]) for t in keep.trials)
+    assert len(list((keep.artifact_dir / "committed").glob("trial_*/step_*"))) == commits
+
+
+def test_a_commit_a_paused_member_may_still_copy_is_kept() -> None:
+    study = pbt_study(tf.PBT(3, 2, 8, seed=0), seed=0)
+    trials = [study.ask() for _ in range(3)]
+    for trial, value in zip(trials, (0.1, 0.5, 0.9)):
+        _run_to(study, trial, value)
+    for _ in range(2):  # members 0 and 1 go on to step 4; member 2 stays paused at 2
+        resumed = study.ask()
+        _run_to(study, resumed, 1.0)
+    study.ask()
+    root = study.artifact_dir / "committed"
+    for trial in study.trials:
+        commit = trial.system_attrs["checkpoints"]["2"]
+        assert (root / commit["path"]).is_dir()  # member 2 may still copy at step 2

@@ -143,6 +143,13 @@ class Scheduler(Recorded):
         (the default), or an `Assignment`. ``space`` is the space given to ``ask``, if any."""
         return None
 
+    def obsolete_checkpoints(self, study: StudyReader) -> list[Mapping[str, Any]]:
+        """Committed checkpoints no later decision of this scheduler can hand out (entries
+        of trials' ``system_attrs["checkpoints"]``): the study deletes them from its
+        `checkpoint_store` (if the store can ``discard``) after an ask, outside the lock.
+        Default: none."""
+        return []
+
     def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         """Called by `Study.ask`, with the study's view up to date, when no new trial may
         start (`Study.optimize`'s ``max_trials`` is reached): a last promotion beyond the

@@ -58,6 +58,7 @@ class PB2(PBT):
         seed: int | None = None,
         max_failures: int | None = None,
         kappa: float | None = None,
+        keep_checkpoints: bool = False,
         checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         super().__init__(
@@ -71,6 +72,7 @@ class PB2(PBT):
             burn_in=burn_in,
             seed=seed,
             max_failures=max_failures,
+            keep_checkpoints=keep_checkpoints,
             checkpoint_store=checkpoint_store,
         )
         if kappa is not None and (

@@ -92,6 +92,9 @@ class PBT(Scheduler):
             draw depends only on (seed, member, step), so every worker proposes the same.
         max_failures: failed members replaced at most this many times in all (default
             None: 4 x population_size), so that an objective that always fails ends.
+        keep_checkpoints: keep every committed checkpoint (default False: a commit is
+            deleted once no member can copy it any more, i.e. every member is past its
+            step; each trial's last commit is kept).
         checkpoint_store: where committed checkpoints are kept (default None: files under
             the study's artefact folder); not recorded in the study (pass it to every
             worker's scheduler).
@@ -117,9 +120,13 @@ class PBT(Scheduler):
         burn_in: int = 0,
         seed: int | None = None,
         max_failures: int | None = None,
+        keep_checkpoints: bool = False,
         checkpoint_store: CheckpointStore | None = None,
     ) -> None:
         owner = type(self).__name__
+        self.keep_checkpoints = check.flag(
+            keep_checkpoints, "keep_checkpoints", owner, error=SchedulerError
+        )
         self.population_size = check.integer(
             population_size, "population_size", owner, minimum=2, error=SchedulerError
         )
@@ -221,6 +228,26 @@ class PBT(Scheduler):
                 f"{self._max_failures()} replacements are used up"
             )
         return Assignment(wait=True)
+
+    def obsolete_checkpoints(self, study: StudyReader) -> list[Mapping[str, Any]]:
+        """Commits below the lowest boundary a member still needs donors at (where a
+        living member paused or last passed, or a failed member awaits its replacement),
+        except each member's last one; none with ``keep_checkpoints``."""
+        if self.keep_checkpoints:
+            return []
+        population = self._population(study)
+        needed = [
+            self._last_boundary(t)
+            for t in population.current.values()
+            if t.state is not TrialState.COMPLETE
+        ]
+        floor = min(needed, default=self.max_budget)
+        obsolete = []
+        for trial in population.trials:
+            commits = trial.system_attrs.get("checkpoints", {})
+            last = max((int(s) for s in commits), default=None)
+            obsolete += [c for s, c in commits.items() if int(s) < floor and int(s) != last]
+        return obsolete
 
     def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         """At `Study.optimize`'s ``max_trials`` no member can be added or replaced: the

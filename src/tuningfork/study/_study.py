@@ -74,6 +74,7 @@ class Study:
             Path(artifact_root) if artifact_root is not None else storage.artifact_root()
         )
         self._artifact_dir: Path | None = None
+        self._discarded: set[str] = set()  # committed checkpoints this handle deleted
 
     def _recorded_scheduler(self) -> Scheduler:
         from tuningfork.schedulers import scheduler_from_record
@@ -262,15 +263,18 @@ class Study:
         """
         if space is not None and not isinstance(space, Space):
             space = Space.from_dict(space)
-        while True:
-            with self._log.lock:
-                self._log.sync()
-                self._reap_if_due()
-                trial = _ask.take_trial(self, space)
-                self._active[trial.number] = trial
-            trial._space = space
-            if self._restore_checkpoint(trial):
-                break
+        try:
+            while True:
+                with self._log.lock:
+                    self._log.sync()
+                    self._reap_if_due()
+                    trial = _ask.take_trial(self, space)
+                    self._active[trial.number] = trial
+                trial._space = space
+                if self._restore_checkpoint(trial):
+                    break
+        finally:  # also at the end of a run (SearchExhausted): what is left may go
+            self._discard_obsolete()
         if space is not None and not trial.resumed:
             self._fill_or_fail(trial, space)
         return trial
@@ -284,6 +288,23 @@ class Study:
         if store is None:
             store = FileCheckpointStore(self.artifact_dir / "committed")
         return store
+
+    def _discard_obsolete(self) -> None:
+        """Delete the committed checkpoints the scheduler no longer needs (a scheduler
+        that commits, a store that can discard); each once per handle."""
+        if not self.scheduler.commits_checkpoints:
+            return
+        store = self.checkpoint_store
+        discard = getattr(store, "discard", None)
+        if not callable(discard):
+            return
+        with self._log.lock:
+            obsolete = self.scheduler.obsolete_checkpoints(self.reader)
+        for commit in obsolete:
+            key = str(commit["sha256"]) + str(commit.get("path"))
+            if key not in self._discarded:
+                self._discarded.add(key)
+                discard(commit)
 
     def _restore_checkpoint(self, trial: Trial) -> bool:
         """Copy the committed checkpoint a scheduler assigned to ``trial`` (PBT's exploit)
