@@ -191,7 +191,9 @@ class Trial:
 
     @property
     def params(self) -> dict[str, Value]:
-        """The parameters suggested so far (a copy)."""
+        """The parameters suggested so far (a copy): the values in force now. A trial of
+        a population-based scheduler (`PBT`) may come back from a pause with new values
+        (see `schedule`); read them again after every resume."""
         return dict(self._params)
 
     @property

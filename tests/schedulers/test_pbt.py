@@ -125,7 +125,8 @@ def test_asynchronous_ranks_a_member_against_members_at_the_same_step_only() -> 
     exploit = resumed.frozen().system_attrs["pbt"]["exploits"][-1]
     assert (exploit["donor"], exploit["step"]) == (1, 2)
     assert (resumed.checkpoint_dir / "w.txt").read_text() == "1@2"  # the donor's bytes
-    assert resumed.params["h0"] != trials[0].params["h0"] or resumed.params == exploit["after"]
+    assert resumed.params == exploit["after"] and resumed.schedule[-1] == (2, exploit["after"])
+    assert resumed.schedule[0] == (0, study.trials[1].params)  # the donor's values before
 
 
 def test_synchronous_waits_for_the_generation_then_ranks_all_members() -> None:

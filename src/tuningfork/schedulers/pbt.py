@@ -99,6 +99,10 @@ class PBT(Scheduler):
             the study's artefact folder); not recorded in the study (pass it to every
             worker's scheduler).
 
+    Run ``study.optimize(objective, n_jobs=...)`` without ``n_trials``: it ends when every
+    member has reached max_budget (``n_trials`` counts runs, one per member and interval).
+    A worker with nothing to run while members train waits (`WaitForTrials`).
+
     Conditional spaces: a member copies only from members with the same parameter names.
     """
 
