@@ -118,20 +118,34 @@ def _create(study: Study, space: Space | None, assignment: Assignment | None) ->
         event["claim"] = reservation.key
         system.update(reservation.system_attrs)
     _claim_fields(study, event, assignment, system)
-    max_trials = study._call.max_trials
-    if max_trials is not None:
-        place = len(log.view.records)  # a stale view loses the claim and asks again
-        if place >= max_trials:
-            return _resume_at_cap(study)
-        event["claims"] = [*event.get("claims", ()), f"place:{place}"]
-    seq = log.append([event], sync=True)
-    number = log.view.number_by_seq.pop(seq, None)
+    if not _claim_place(study, event):
+        return _resume_at_cap(study)
+    number = _append_new(study, event)
     if number is None:
         return None
     fixed = dict(reservation.params) if reservation is not None else {}
     hints = dict(assignment.params) if assignment is not None else {}
     budget = assignment.budget if assignment is not None else None
     return _handle(study, number, fixed_params=fixed, budget=budget, hints=hints)
+
+
+def _claim_place(study: Study, event: dict[str, Any]) -> bool:
+    """Add the claim of a place under ``max_trials`` to a new trial's event; False when
+    every place is taken (the cap)."""
+    max_trials = study._call.max_trials
+    if max_trials is None:
+        return True
+    place = len(study._log.view.records)  # a stale view loses the claim and asks again
+    if place >= max_trials:
+        return False
+    event["claims"] = [*event.get("claims", ()), f"place:{place}"]
+    return True
+
+
+def _append_new(study: Study, event: dict[str, Any]) -> int | None:
+    """Append a new trial's event: its number, or None when one of its claims was lost."""
+    seq = study._log.append([event], sync=True)
+    return study._log.view.number_by_seq.pop(seq, None)
 
 
 def _create_from_checkpoint(study: Study, assignment: Assignment) -> Trial | None:
@@ -155,14 +169,9 @@ def _create_from_checkpoint(study: Study, assignment: Assignment) -> Trial | Non
     event.update(t=study._clock(), params=params)
     event["dists"] = {name: dist._json() for name, dist in dists.items()}
     _claim_fields(study, event, assignment, {})
-    max_trials = study._call.max_trials
-    if max_trials is not None:
-        place = len(log.view.records)
-        if place >= max_trials:
-            return _resume_at_cap(study)
-        event["claims"] = [*event.get("claims", ()), f"place:{place}"]
-    seq = log.append([event], sync=True)
-    number = log.view.number_by_seq.pop(seq, None)
+    if not _claim_place(study, event):
+        return _resume_at_cap(study)
+    number = _append_new(study, event)
     if number is None:
         return None
     trial = _handle(
