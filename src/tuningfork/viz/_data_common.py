@@ -53,7 +53,7 @@ class Axis:
         return self.scale == "categorical"
 
 
-def no_complete_message(study: Study) -> str:
+def no_complete_message(study: Study | StudyReader) -> str:
     return f"study {study.name!r} has no complete trial to plot; run some trials first"
 
 
