@@ -48,8 +48,8 @@ def toy_objective(crash: int | None = None) -> Any:
     return objective
 
 
-def pbt_study(root: Path, name: str, crash: int | None = None) -> tf.Study:
-    scheduler = tf.PBT(population_size=4, perturbation_interval=4, max_budget=20, seed=1)
+def pbt_study(root: Path, name: str, crash: int | None = None, kind: Any = tf.PBT) -> tf.Study:
+    scheduler = kind(population_size=4, perturbation_interval=4, max_budget=20, seed=1)
     study = tf.create_study(
         name=name, storage="memory", direction="maximize", scheduler=scheduler, seed=3,
         artifact_root=root,
@@ -279,6 +279,19 @@ def test_plotly_schedule_log_axis_and_one_legend_entry_per_member(pbt: tf.Study)
     assert all(t.line.shape == "hv" for t in fig.data)
     one = viz.plot_schedule(pbt, trial=1, backend="plotly")
     assert {t.name for t in one.data} == {"trial 1"}
+
+
+def test_a_pb2_study_plots_the_same_way(tmp_path: Path) -> None:
+    pb2 = pbt_study(tmp_path, "pb2", kind=tf.PB2)
+    data = viz.plot_data(pb2, "population")
+    assert [s.member for s in data.members] == [0, 1, 2, 3]
+    recorded = records(pb2)
+    assert recorded and [(e.recipient, e.donor, e.step) for e in data.exploits] == [
+        (t.number, r["donor"], r["step"]) for t, r in recorded
+    ]
+    for backend in viz.BACKENDS:
+        assert viz.plot_population(pb2, backend=backend) is not None
+        assert viz.plot_schedule(pb2, backend=backend) is not None
 
 
 @pytest.mark.parametrize("suffix", [".png", ".html"])
