@@ -60,3 +60,34 @@ def test_importance_ranks_the_parameter_that_matters_first(url, capsys):
     assert table[1].split()[0] == "x" and "#" in table[1]
     assert main(["importance", "empty", "--storage", url]) == 2
     assert "at least 2 complete trials" in capsys.readouterr().err
+
+
+def test_plot_population_and_schedule_of_a_pbt_study(url, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    scheduler = tf.PBT(population_size=3, perturbation_interval=2, max_budget=6, seed=0)
+    study = tf.create_study("pbt", url, direction="maximize", scheduler=scheduler, seed=0)
+
+    def objective(trial: tf.Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        path = trial.checkpoint_dir / "w.json"
+        w = json.loads(path.read_text()) if trial.resumed else 0.0
+        for step in range((trial.last_step or 0) + 1, trial.budget + 1):
+            w += lr
+            path.write_text(json.dumps(w))
+            trial.report(w, step)
+        if trial.should_stop():
+            raise tf.TrialPruned()
+        return w
+
+    study.optimize(objective)
+    assert any(t.system_attrs["pbt"].get("exploits") for t in study.trials)
+    for kind, extra in (("population", []), ("schedule", ["--trial", "1"])):
+        out = tmp_path / f"{kind}.png"
+        args = ["plot", "pbt", kind, "--storage", url, "--out", str(out), *extra]
+        assert main(args) == 0, capsys.readouterr().err
+        assert out.stat().st_size > 1000
+    assert main(["plot", "s", "population", "--storage", url, "--out", str(out)]) == 2
+    assert "no population member" in capsys.readouterr().err
+    bad = ["plot", "pbt", "schedule", "--trial", "99", "--storage", url, "--out", str(out)]
+    assert main(bad) == 2
+    assert "no trial 99" in capsys.readouterr().err

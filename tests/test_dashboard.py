@@ -517,3 +517,121 @@ def test_browser_live_table_sort_filter_detail_and_plot(tmp_path: Path) -> None:
             browser.close()
     assert not problems, problems
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) > 3
+
+
+# -- a population-based study (PBT) ----------------------------------------------------------
+
+
+def pbt_objective(trial: tf.Trial) -> float:
+    """Adds ``lr`` per step to a weight kept in the checkpoint: members exploit each other."""
+    lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+    path = trial.checkpoint_dir / "w.txt"
+    w = float(path.read_text()) if trial.resumed else 0.0
+    for step in range((trial.last_step or 0) + 1, trial.budget + 1):
+        w += lr
+        path.write_text(str(w))  # before the report that commits it
+        trial.report(w, step)
+    if trial.should_stop():
+        raise tf.TrialPruned()
+    return w
+
+
+def make_pbt_study(tmp_path: Path) -> tf.Study:
+    """PBT, population 4, exploit every 2 steps up to step 8, in SQLite."""
+    scheduler = tf.PBT(population_size=4, perturbation_interval=2, max_budget=8, seed=0)
+    url = f"sqlite:///{tmp_path / 'pbt.db'}"
+    study = tf.create_study(
+        name="pbt", storage=url, direction="maximize", scheduler=scheduler, seed=1
+    )
+    study.optimize(pbt_objective)
+    assert any(t.system_attrs["pbt"].get("exploits") for t in study.trials)
+    return study
+
+
+def test_population_summary_and_plots(tmp_path: Path) -> None:
+    pytest.importorskip("tuningfork.viz")
+    pytest.importorskip("plotly")
+    study = make_pbt_study(tmp_path)
+    api = client(study)
+    doc = api.get("/api/studies/pbt").json()
+    members = {str(t.system_attrs["pbt"]["member"]): [t.number] for t in study.trials}
+    n_exploits = sum(len(t.system_attrs["pbt"].get("exploits", ())) for t in study.trials)
+    assert doc["population"] == {"members": members, "n_members": 4, "exploits": n_exploits}
+
+    figure = api.get("/api/studies/pbt/plots/population").json()
+    names = [trace["name"] for trace in figure["data"]]
+    assert names == [f"member {m}" for m in range(4)] + ["exploit: donor -> recipient"]
+    hover = " ".join(figure["data"][-1]["hovertext"])
+    for trial in study.trials:
+        for record in trial.system_attrs["pbt"].get("exploits", ()):
+            assert f"trial {trial.number} (member" in hover
+            assert f"copied trial {record['donor']} " in hover
+
+    every = api.get("/api/studies/pbt/plots/schedule").json()
+    assert {trace["name"] for trace in every["data"]} == {f"member {m}" for m in range(4)}
+    assert every["layout"]["yaxis"]["type"] == "log"  # lr
+    one = api.get("/api/studies/pbt/plots/schedule?trial=2").json()
+    assert {trace["name"] for trace in one["data"]} == {"trial 2"}
+
+
+def test_population_errors(study: tf.Study, tmp_path: Path) -> None:
+    pytest.importorskip("tuningfork.viz")
+    pytest.importorskip("plotly")
+    api = client(study)
+    assert api.get("/api/studies/demo <b>").json()["population"] is None
+    answer = api.get("/api/studies/demo <b>/plots/population")
+    assert answer.status_code == 404 and "no population member" in answer.json()["error"]
+    for query, message in (
+        ("schedule?trial=99", "no trial 99"),
+        ("schedule?trial=one", "trial must be an integer"),
+        ("schedule?color=red", "takes no option 'color'"),
+        ("history?trial=1", "takes no option 'trial'"),
+    ):
+        answer = api.get(f"/api/studies/demo <b>/plots/{query}")
+        assert answer.status_code == 400, (query, answer.text)
+        assert message in answer.json()["error"]
+
+
+@pytest.mark.slow
+def test_browser_population_card(tmp_path: Path) -> None:
+    sync_api = need("playwright.sync_api", "the browser test")
+    pytest.importorskip("tuningfork.viz")
+    pytest.importorskip("plotly")
+    executable = chromium_path()
+    study = make_pbt_study(tmp_path)
+    demo = tf.create_study(name="plain", storage=study.storage.url, seed=0)
+    demo.optimize(objective, n_trials=2)
+    problems: list[str] = []
+    with dashboard_server(study.storage.url) as base, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.set_default_timeout(10_000)
+            shots = Shots(page, tmp_path)
+            page.goto(base + "/")
+            page.get_by_role("link", name="pbt").click()
+            page.wait_for_selector("#population-card:not([hidden])")
+            page.wait_for_selector("#population-plot.js-plotly-plot .main-svg")
+            page.wait_for_selector("#schedule-plot.js-plotly-plot .main-svg")
+            assert "4 members" in page.text_content("#population-meta")
+            traces = "id => document.getElementById(id).data.map(t => t.name)"
+            assert page.evaluate(traces, "population-plot")[:4] == [f"member {m}" for m in range(4)]
+            tabs = page.eval_on_selector_all("#plot-tabs button", "b => b.map(x => x.dataset.kind)")
+            assert "history" in tabs and "population" not in tabs and "schedule" not in tabs
+            shots("pbt-1-population")
+            page.select_option("#schedule-of", "2")
+            page.wait_for_function(
+                "() => document.getElementById('schedule-plot').data"
+                ".every(t => t.name === 'trial 2')"
+            )
+            shots("pbt-2-schedule-of-trial-2")
+            page.goto(base + "/")
+            page.get_by_role("link", name="plain").click()
+            page.wait_for_selector("#trials-table tbody tr")
+            assert page.is_hidden("#population-card")
+        finally:
+            browser.close()
+    assert not problems, problems

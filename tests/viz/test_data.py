@@ -225,7 +225,7 @@ def test_a_one_trial_study_plots_or_says_why(kind: str, one_trial_study: tf.Stud
     try:
         data = viz.plot_data(one_trial_study, kind)
     except NothingToPlot as error:
-        assert kind in ("contour", "importance", "pareto")
+        assert kind in ("contour", "importance", "pareto", "population", "schedule")
         assert str(error)
     else:
         for backend in viz.BACKENDS:

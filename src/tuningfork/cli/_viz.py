@@ -27,13 +27,17 @@ def add_commands(
     plot.add_argument(
         "kind", metavar="KIND",
         help="history, parallel, slice, contour, edf, intermediate, importance, timeline, "
-        "rungs or pareto",
+        "rungs, pareto, population or schedule (the last two: a PBT/PB2 study)",
     )  # fmt: skip
     plot.add_argument("--out", metavar="FILE", required=True, help="its suffix picks the format")
     plot.add_argument("--params", nargs="+", metavar="NAME", help="only these parameters")
     plot.add_argument(
         "--by", choices=("trial", "time"), help="history: x axis by trial number or by time"
     )
+    plot.add_argument(
+        "--trial", type=int, metavar="N",
+        help="schedule: the hyperparameter schedule behind trial N's model (default: per member)",
+    )  # fmt: skip
     plot.add_argument("--width", type=int, metavar="PX", help="pixels (default 800)")
     plot.add_argument("--height", type=int, metavar="PX", help="pixels (default 600)")
     text = "hyperparameter importance of a study's complete trials"
@@ -73,7 +77,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.params:
         options["params"] = args.params
-    for name in ("by", "width", "height"):
+    for name in ("by", "trial", "width", "height"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     path = viz.save(study, args.kind, args.out, **options)

@@ -8,7 +8,8 @@ Every route is a GET: the dashboard never changes a study. Endpoints:
 - ``/api/studies/{name}/trials/{number}``: one trial, with its reproducibility record
 - ``/api/studies/{name}/trials/{number}/logs/{stdout_log|stderr_log}``: a log's last lines
 - ``/api/plots``: the plot kinds available; ``/api/studies/{name}/plots/{kind}``: a plotly
-  figure as JSON (404 when there is nothing to plot, 501 when plots are not installed)
+  figure as JSON (404 when there is nothing to plot, 501 when plots are not installed;
+  ``?trial=N`` for "schedule": the schedule behind trial N's model)
 - ``/``: the page; ``/static/...``: its script and style, and ``/static/plotly.min.js``,
   the plotly.js bundled with the installed plotly Python package (no CDN).
 """
@@ -192,7 +193,7 @@ class _Api:
         from starlette.responses import Response
 
         params = request.path_params
-        figure = self.data.plot(params["name"], params["kind"])
+        figure = self.data.plot(params["name"], params["kind"], dict(request.query_params))
         return Response(figure, media_type="application/json")
 
 

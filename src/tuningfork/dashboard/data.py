@@ -18,6 +18,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,7 @@ class DashboardData:
                 "scheduler": attrs.get("scheduler"),
                 "user_attrs": study.user_attrs,
                 "storage": _display_url(self.storage),
+                "population": population_summary(tracker.trials()),
             }
         )
 
@@ -252,8 +254,12 @@ class DashboardData:
         text, truncated = _tail(path, lines)
         return LogTail(key, str(path), text, truncated)
 
-    def plot(self, name: str, kind: str) -> str:
-        """The plotly figure of a study's plot ``kind``, as JSON text (`tuningfork.viz`)."""
+    def plot(self, name: str, kind: str, options: Mapping[str, str] | None = None) -> str:
+        """The plotly figure of a study's plot ``kind``, as JSON text (`tuningfork.viz`).
+
+        ``options``: a page's query parameters, of which only `PLOT_OPTIONS` of the kind
+        are accepted (e.g. ``trial`` for "schedule"); another one, or a bad value, is a 400.
+        """
         viz = load_viz()
         kinds = tuple(getattr(viz, "KINDS", ()))
         if kind not in kinds:
@@ -261,14 +267,60 @@ class DashboardData:
         study = self.study(name)
         nothing = getattr(exceptions, "NothingToPlot", None)
         try:
-            figure = viz.plot(study, kind, backend="plotly")
+            figure = viz.plot(study, kind, backend="plotly", **plot_options(kind, options or {}))
         except exceptions.MissingExtra as error:
             raise DashboardError(str(error), 501) from error
+        except exceptions.OptionError as error:
+            raise DashboardError(str(error), 400) from error
         except Exception as error:
             if nothing is not None and isinstance(error, nothing):
                 raise DashboardError(str(error) or f"nothing to plot for {kind}", 404) from error
             raise
         return str(figure.to_json())
+
+
+PLOT_OPTIONS: dict[str, dict[str, Callable[[str], Any]]] = {
+    "schedule": {"trial": int},
+}
+"""The options a page may pass to a plot, by kind: name -> how to read it from a query."""
+
+
+def plot_options(kind: str, query: Mapping[str, str]) -> dict[str, Any]:
+    """The plot options in ``query``, read by `PLOT_OPTIONS`; `DashboardError` (400) for
+    an option the kind does not take or a value that does not read."""
+    accepted = PLOT_OPTIONS.get(kind, {})
+    options: dict[str, Any] = {}
+    for key, text in query.items():
+        if key not in accepted:
+            allowed = ", ".join(accepted) or "none"
+            raise DashboardError(
+                f"the {kind} plot takes no option {key!r} (options: {allowed})", 400
+            )
+        try:
+            options[key] = accepted[key](text)
+        except ValueError:
+            raise DashboardError(f"{key} must be an integer, not {text!r}", 400) from None
+    return options
+
+
+def population_summary(trials: Sequence[FrozenTrial]) -> dict[str, Any] | None:
+    """For a population-based study (`PBT`, `PB2`): its members, the trials of each
+    (oldest first) and the number of exploits; None for any other study."""
+    members: dict[int, list[int]] = {}
+    exploits = 0
+    for trial in trials:
+        info = trial.system_attrs.get("pbt")
+        if not isinstance(info, Mapping) or "member" not in info:
+            continue
+        members.setdefault(int(info["member"]), []).append(trial.number)
+        exploits += len(info.get("exploits", ()))
+    if not members:
+        return None
+    return {
+        "members": {str(m): numbers for m, numbers in sorted(members.items())},
+        "n_members": len(members),
+        "exploits": exploits,
+    }
 
 
 def plot_kinds() -> dict[str, Any]:

@@ -35,13 +35,19 @@ from tuningfork.viz._data import (
     Curve,
     EdfCurve,
     EdfData,
+    ExploitEdge,
     HistoryData,
     ImportanceData,
     IntermediateData,
+    MemberSeries,
     ParallelData,
     ParetoData,
     PlotOptionError,
+    PopulationData,
     RungsData,
+    ScheduleData,
+    ScheduleLine,
+    SchedulePanel,
     SliceData,
     SlicePanel,
     TimelineBar,
@@ -53,7 +59,9 @@ from tuningfork.viz._data import (
     intermediate_data,
     parallel_data,
     pareto_data,
+    population_data,
     rungs_data,
+    schedule_data,
     slice_data,
     timeline_data,
 )
@@ -76,6 +84,8 @@ KINDS: tuple[str, ...] = (
     "timeline",
     "rungs",
     "pareto",
+    "population",
+    "schedule",
 )
 
 BACKENDS: tuple[str, ...] = ("matplotlib", "plotly")
@@ -100,6 +110,8 @@ _DATA: dict[str, Callable[..., Any]] = {
     "timeline": timeline_data,
     "rungs": rungs_data,
     "pareto": pareto_data,
+    "population": population_data,
+    "schedule": schedule_data,
 }
 
 _SIZE = ("width", "height", "dpi")
@@ -376,6 +388,47 @@ def plot_pareto_front(
     )  # fmt: skip
 
 
+def plot_population(
+    study: Study,
+    *,
+    backend: Backend = "matplotlib",
+    target_name: str = "value",
+    log_y: bool = False,
+    step_label: str = "step",
+    **size: Any,
+) -> Any:
+    """Population-based training (`PBT`, `PB2`): each member's reported values by step,
+    one colour per member index (a failed member's replacement continues its line), and
+    each exploit as a dashed edge from the donor's value at the copy step to the
+    recipient's next report, labelled with the donor and recipient trials. Raises
+    `NothingToPlot` for a study without population members."""
+    return plot(
+        study, "population", backend=backend, target_name=target_name, log_y=log_y,
+        step_label=step_label, **size,
+    )  # fmt: skip
+
+
+def plot_schedule(
+    study: Study,
+    *,
+    params: Sequence[str] | None = None,
+    trial: int | None = None,
+    backend: Backend = "matplotlib",
+    step_label: str = "step",
+    **size: Any,
+) -> Any:
+    """Population-based training: each hyperparameter's value by step (one panel per name
+    in ``params``, default all; a log axis for a log distribution), as a step line per
+    member (the values in force over its trials, changing at its exploits), or, with
+    ``trial``, the effective schedule behind that trial's model (its donors' values up to
+    each copy: `tuningfork.trial.schedule_of`, what `PBTReplay` retrains). Raises
+    `NothingToPlot` without ``trial`` for a study without population members."""
+    return plot(
+        study, "schedule", backend=backend, params=params, trial=trial,
+        step_label=step_label, **size,
+    )  # fmt: skip
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 
@@ -429,14 +482,20 @@ __all__ = [
     "Curve",
     "EdfCurve",
     "EdfData",
+    "ExploitEdge",
     "HistoryData",
     "ImportanceData",
     "IntermediateData",
+    "MemberSeries",
     "NothingToPlot",
     "ParallelData",
     "ParetoData",
     "PlotOptionError",
+    "PopulationData",
     "RungsData",
+    "ScheduleData",
+    "ScheduleLine",
+    "SchedulePanel",
     "SliceData",
     "SlicePanel",
     "TimelineBar",
@@ -450,7 +509,9 @@ __all__ = [
     "plot_intermediate_values",
     "plot_parallel_coordinates",
     "plot_pareto_front",
+    "plot_population",
     "plot_rungs",
+    "plot_schedule",
     "plot_slice",
     "plot_timeline",
     "save",

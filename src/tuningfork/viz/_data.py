@@ -2,8 +2,9 @@
 
 Every ``*_data`` function here reads only ``study.name``, ``study.directions``,
 ``study.trials`` and, for the rung plot, ``study.scheduler``, so it works on a study from
-any storage. The results are plain dataclasses of numpy arrays and strings that the
-matplotlib and plotly renderers draw, and that tests and dashboards can read directly.
+any storage (the population and schedule plots also on a `StudyReader`). The results are
+plain dataclasses of numpy arrays and strings that the matplotlib and plotly renderers
+draw, and that tests and dashboards can read directly.
 
 Parameter values are put on an `Axis`: numbers as they are (``scale="log"`` for a log
 distribution), categorical choices as their positions 0, 1, 2, ... in ``Axis.categories``.
@@ -64,6 +65,18 @@ from tuningfork.viz._data_params import (
     slice_data,
 )
 from tuningfork.viz._data_pareto import ParetoData, pareto_data
+from tuningfork.viz._data_population import (
+    MEMBER_COLORS,
+    ExploitEdge,
+    MemberSeries,
+    PopulationData,
+    ScheduleData,
+    ScheduleLine,
+    SchedulePanel,
+    member_color,
+    population_data,
+    schedule_data,
+)
 
 __all__ = [
     "Axis",
@@ -72,18 +85,25 @@ __all__ = [
     "ContourPanel",
     "Curve",
     "EdfCurve",
+    "ExploitEdge",
     "EdfData",
     "HistoryData",
     "ImportanceData",
     "IntermediateData",
+    "MEMBER_COLORS",
+    "MemberSeries",
     "ParallelData",
     "ParamAxis",
     "ParetoData",
     "PlotOptionError",
+    "PopulationData",
     "RungsData",
     "STATE_COLORS",
     "STATE_ORDER",
     "Scale",
+    "ScheduleData",
+    "ScheduleLine",
+    "SchedulePanel",
     "SliceData",
     "SlicePanel",
     "Target",
@@ -98,14 +118,17 @@ __all__ = [
     "importance_data",
     "intermediate_data",
     "log_ticks",
+    "member_color",
     "no_complete_message",
     "parallel_data",
     "param_axis",
     "param_names",
     "pareto_data",
+    "population_data",
     "resolve_direction",
     "resolve_target",
     "rungs_data",
+    "schedule_data",
     "slice_data",
     "timeline_data",
 ]

@@ -15,7 +15,7 @@ from tuningfork.space import Categorical, Distribution
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from tuningfork.study import Study
+    from tuningfork.study import Study, StudyReader
 
 Target = Callable[[FrozenTrial], float]
 Scale = Literal["linear", "log", "categorical"]
@@ -53,7 +53,7 @@ class Axis:
         return self.scale == "categorical"
 
 
-def no_complete_message(study: Study) -> str:
+def no_complete_message(study: Study | StudyReader) -> str:
     return f"study {study.name!r} has no complete trial to plot; run some trials first"
 
 
@@ -132,7 +132,7 @@ def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
 
 
 def check_params(
-    study: Study, trials: Sequence[FrozenTrial], params: Sequence[str] | None
+    study: Study | StudyReader, trials: Sequence[FrozenTrial], params: Sequence[str] | None
 ) -> list[str]:
     """``params`` checked against the trials' parameters, or all of them in order."""
     known = param_names(trials)

@@ -310,6 +310,68 @@ def pareto(data: d.ParetoData, **size: Any) -> Any:
     return fig
 
 
+def population(data: d.PopulationData, **size: Any) -> Any:
+    fig = new_figure(**size, default=(900, 600))
+    ax = fig.add_subplot()
+    for series in data.members:
+        color = d.member_color(series.member)
+        for k, piece in enumerate(series.pieces()):
+            ax.plot(
+                series.steps[piece], series.values[piece], color=color, marker=".",
+                markersize=5, lw=1.4, label=f"member {series.member}" if k == 0 else "_nolegend_",
+            )  # fmt: skip
+    for edge in data.exploits:
+        _exploit_edge(ax, edge, labelled=len(data.exploits) <= _MAX_EDGE_LABELS)
+    if data.exploits:  # the arrows are annotations: give them one legend entry
+        ax.plot([], [], ls="--", color="black", lw=1, label="exploit: donor -> recipient")
+    ax.set_xlabel(data.step_label)
+    ax.set_ylabel(data.target_name)
+    if data.log_y:
+        ax.set_yscale("log")
+    ax.set_title(data.title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+# beyond this many exploits, the "donor -> recipient" labels would hide the curves
+_MAX_EDGE_LABELS = 40
+
+
+def _exploit_edge(ax: Any, edge: d.ExploitEdge, *, labelled: bool) -> None:
+    color = d.member_color(edge.member)
+    start = (edge.step, edge.donor_value)
+    ax.plot(*start, marker="o", markersize=5, mfc="none", color=color)
+    if edge.to_step is None or edge.to_value is None:
+        return  # the recipient has not reported since the copy
+    end = (edge.to_step, edge.to_value)
+    arrow = {"arrowstyle": "->", "linestyle": "--", "color": color, "lw": 1.0}
+    ax.annotate("", xy=end, xytext=start, arrowprops=arrow)
+    if labelled:
+        middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+        text = f"{edge.donor}->{edge.recipient}"
+        ax.annotate(text, middle, fontsize=7, color=color, ha="left", va="bottom")
+
+
+def schedule(data: d.ScheduleData, **size: Any) -> Any:
+    rows, cols = _grid_shape(len(data.panels), max_cols=2)
+    fig = new_figure(**size, default=(460 * cols + 140, 300 * rows + 80))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(data.panels):
+            ax.set_visible(False)
+            continue
+        panel = data.panels[k]
+        for line in panel.lines:
+            color = d.member_color(line.member) if line.member is not None else "#1f77b4"
+            ax.step(line.steps, line.values, where="post", color=color, lw=1.4, label=line.label)
+            ax.plot(line.steps[:-1], line.values[:-1], ".", color=color, markersize=5)
+        _apply_axis(ax, panel.axis, "y")
+        ax.set_xlabel(data.step_label)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(data.title)
+    return fig
+
+
 RENDERERS: dict[str, Callable[..., Any]] = {
     "history": history,
     "parallel": parallel,
@@ -321,4 +383,6 @@ RENDERERS: dict[str, Callable[..., Any]] = {
     "timeline": timeline,
     "rungs": rungs,
     "pareto": pareto,
+    "population": population,
+    "schedule": schedule,
 }

@@ -343,6 +343,105 @@ def pareto(data: d.ParetoData, *, width: _Px = None, height: _Px = None, dpi: _D
     return _layout(fig, data.title, width, height)
 
 
+def population(
+    data: d.PopulationData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None
+) -> Any:
+    go, _ = _import()
+    fig = go.Figure()
+    for series in data.members:
+        color = d.member_color(series.member)
+        name = f"member {series.member}"
+        for k, piece in enumerate(series.pieces()):
+            fig.add_trace(
+                go.Scatter(
+                    x=_list(series.steps[piece]), y=_list(series.values[piece]),
+                    mode="lines+markers", name=name, legendgroup=name, showlegend=k == 0,
+                    line={"color": color}, marker={"size": 5},
+                    text=[f"{name}, trial {n}" for n in series.numbers[piece].tolist()],
+                )
+            )  # fmt: skip
+    if data.exploits:
+        fig.add_trace(_exploit_trace(go, data.exploits))
+    fig.update_xaxes(title_text=data.step_label)
+    fig.update_yaxes(title_text=data.target_name, type="log" if data.log_y else "linear")
+    return _layout(fig, data.title, width, height, legend_title_text="population")
+
+
+def _exploit_trace(go: Any, edges: list[d.ExploitEdge]) -> Any:
+    """Every exploit in one trace: a dashed segment from the donor's point to an arrow
+    head at the recipient's next point, segments separated by gaps (None)."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    texts: list[str] = []
+    symbols: list[str] = []
+    for edge in edges:
+        text = (
+            f"exploit at step {edge.step}: trial {edge.recipient} (member {edge.member}) "
+            f"copied trial {edge.donor} (member {edge.donor_member}, "
+            f"value {edge.donor_value:.4g}); {_changes(edge)}"
+        )
+        xs.append(edge.step)
+        ys.append(edge.donor_value)
+        symbols.append("circle-open")
+        if edge.to_step is not None:
+            xs.append(edge.to_step)
+            ys.append(edge.to_value)
+            symbols.append("arrow")
+        xs.append(None)
+        ys.append(None)
+        symbols.append("circle-open")
+        texts += [text] * (len(xs) - len(texts))
+    return go.Scatter(
+        x=xs, y=ys, mode="lines+markers", name="exploit: donor -> recipient",
+        line={"dash": "dash", "color": "black", "width": 1},
+        marker={"symbol": symbols, "size": 9, "angleref": "previous", "color": "black"},
+        hovertext=texts, hoverinfo="text", connectgaps=False,
+    )  # fmt: skip
+
+
+def _changes(edge: d.ExploitEdge) -> str:
+    changed = [
+        f"{name} {_short(edge.before.get(name))} -> {_short(value)}"
+        for name, value in edge.after.items()
+        if edge.before.get(name) != value
+    ]
+    return html.escape(", ".join(changed) or "no parameter changed", quote=False)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def schedule(
+    data: d.ScheduleData, *, width: _Px = None, height: _Px = None, dpi: _Dpi = None
+) -> Any:
+    go, make_subplots = _import()
+    rows = len(data.panels)
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.3 / rows),
+        subplot_titles=[html.escape(p.param, quote=False) for p in data.panels],
+    )  # fmt: skip
+    for row, panel in enumerate(data.panels, 1):
+        for line in panel.lines:
+            color = d.member_color(line.member) if line.member is not None else None
+            fig.add_trace(
+                go.Scatter(
+                    x=_list(line.steps), y=_list(line.values), mode="lines+markers",
+                    name=line.label, legendgroup=line.label, showlegend=row == 1,
+                    line={"shape": "hv", "color": color}, marker={"size": 5},
+                    text=[f"{line.label}, trial {n}" for n in line.numbers.tolist()],
+                ),
+                row=row, col=1,
+            )  # fmt: skip
+        fig.update_yaxes(**_axis_props(panel.axis), row=row, col=1)
+    fig.update_xaxes(title_text=data.step_label, row=rows, col=1)
+    if height is None:  # one panel per parameter: grow with them
+        height = max(450, 240 * rows + 120)
+    return _layout(fig, data.title, width, height)
+
+
 RENDERERS: dict[str, Callable[..., Any]] = {
     "history": history,
     "parallel": parallel,
@@ -354,4 +453,6 @@ RENDERERS: dict[str, Callable[..., Any]] = {
     "timeline": timeline,
     "rungs": rungs,
     "pareto": pareto,
+    "population": population,
+    "schedule": schedule,
 }

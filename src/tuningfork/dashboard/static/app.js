@@ -8,6 +8,8 @@
   const POLL_MS = 1000;
   const LIST_POLL_MS = 3000;
   const PLOT_REFRESH_MS = 5000;
+  // drawn in the population card of a PBT / PB2 study, not as tabs
+  const POPULATION_KINDS = ["population", "schedule"];
 
   // a marker set once per page load: tests check that live updates do not reload the page
   window.__tfLoadId = Math.random().toString(36).slice(2);
@@ -29,6 +31,8 @@
     plotKind: null,
     plotAt: 0,
     plotVersion: -1,
+    population: null, // the study's population summary (PBT / PB2), or null
+    populationAt: 0,
     timer: null,
     generation: 0, // bumped on each navigation: stale responses are dropped
   };
@@ -205,6 +209,7 @@
     state.nValues = 1;
     state.plotKind = null;
     state.plotVersion = -1;
+    resetPopulation();
     $("study-name").textContent = name;
     clear($("trials-table").tBodies[0]);
     clear($("best-body"));
@@ -286,6 +291,7 @@
       `${doc.directions.join(", ")} · sampler ${sampler} · scheduler ${scheduler} · seed ${fmt(doc.seed)} · ${doc.storage}`;
     renderBest(doc.best_trials, doc.directions);
     renderWorkers(doc.workers);
+    renderPopulation(doc.population);
   }
 
   function renderBest(best, directions) {
@@ -580,6 +586,7 @@
       return;
     }
     for (const kind of info.kinds) {
+      if (POPULATION_KINDS.includes(kind)) continue;
       const button = el("button", { type: "button", textContent: kind, dataset: { kind }, role: "tab" });
       button.addEventListener("click", () => loadPlot(kind));
       tabs.append(button);
@@ -606,12 +613,76 @@
     }
   }
 
+  // -- the population of a PBT / PB2 study --------------------------------------------------
+
+  function resetPopulation() {
+    state.population = null;
+    state.populationAt = 0;
+    $("population-card").hidden = true;
+    const select = $("schedule-of");
+    while (select.options.length > 1) select.remove(1);
+    select.value = "";
+    if (typeof window.Plotly !== "undefined") {
+      window.Plotly.purge($("population-plot"));
+      window.Plotly.purge($("schedule-plot"));
+    }
+  }
+
+  /** Show the population card when the study has PBT / PB2 members (``doc.population``). */
+  function renderPopulation(info) {
+    const first = state.population === null;
+    state.population = info || null;
+    $("population-card").hidden = !info;
+    if (!info) return;
+    $("population-meta").textContent = `${info.n_members} members · ${info.exploits} exploits`;
+    const select = $("schedule-of");
+    const known = new Set(Array.from(select.options, (option) => option.value));
+    for (const [member, numbers] of Object.entries(info.members)) {
+      for (const number of numbers) {
+        if (known.has(String(number))) continue;
+        select.append(el("option", { value: String(number), textContent: `trial ${number} (member ${member})` }));
+      }
+    }
+    if (first || Date.now() - state.populationAt > PLOT_REFRESH_MS) loadPopulation();
+  }
+
+  async function drawFigure(div, path) {
+    const figure = await getJSON(path);
+    const layout = Object.assign({}, figure.layout || {}, { autosize: true });
+    await window.Plotly.react(div, figure.data || [], layout, { responsive: true, displaylogo: false });
+  }
+
+  async function loadPopulation() {
+    state.populationAt = Date.now();
+    const message = $("population-message");
+    const info = state.plotKinds;
+    if (info && !info.available) {
+      message.textContent = info.message;
+      return;
+    }
+    if (typeof window.Plotly === "undefined") {
+      message.textContent = "plotly.js could not be loaded (is the plotly package installed?)";
+      return;
+    }
+    const generation = state.generation;
+    const base = `${studyPath(state.study)}/plots/`;
+    const trial = $("schedule-of").value;
+    try {
+      await drawFigure($("population-plot"), base + "population");
+      await drawFigure($("schedule-plot"), base + "schedule" + (trial ? `?trial=${encodeURIComponent(trial)}` : ""));
+      if (generation === state.generation) message.textContent = "";
+    } catch (error) {
+      if (generation === state.generation) message.textContent = error.message;
+    }
+  }
+
   // -- start -------------------------------------------------------------------------------
 
   function start() {
     $("detail-close").addEventListener("click", () => {
       location.hash = studyHash(state.study);
     });
+    $("schedule-of").addEventListener("change", loadPopulation);
     window.addEventListener("hashchange", route);
     route();
   }
