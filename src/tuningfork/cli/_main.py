@@ -11,7 +11,7 @@ import warnings
 from typing import Any
 
 from tuningfork import __version__
-from tuningfork.cli import _run, _studies, _viz
+from tuningfork.cli import _pbt, _run, _studies, _viz
 from tuningfork.cli._common import _STUDY_HELP, EXIT_ERROR, EXIT_NO_RESULT, Handler
 from tuningfork.cli._run import _cmd_run, _warn_deprecated
 from tuningfork.exceptions import ConfigError, TuningforkError
@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     _studies.add_commands(commands, command)
     _run.add_worker_commands(command)
     _viz.add_commands(commands, command)
+    _pbt.add_commands(command)
     _run.add_file_commands(commands)
     _studies.add_compact(commands)
     return parser
