@@ -110,11 +110,6 @@ def _asynchronous_study(seed: int, quantile: float, values: tuple[float, ...]) -
     return study
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PBT._exploit reads the donor's schedule from its current record, which the "
-    "donor's own later exploit (at step 8) has replaced by its donor's history",
-)
 def test_replay_of_a_copy_of_a_donor_that_exploited_later():
     """Workers 1-3 run members 0-2 ahead while member 3 is slow (asynchronous mode):
     member 0 (h=0.9) is best at step 4 and worst at step 8, where it copies member 1
@@ -128,17 +123,12 @@ def test_replay_of_a_copy_of_a_donor_that_exploited_later():
         _run(study, study.ask())  # the three go on to step 8; member 0 copies there
     _run(study, members[3])
     study.optimize(segment, show_progress_bar=False)
-    (copy,) = study.trials[3].system_attrs["pbt"]["exploits"]
+    copy = study.trials[3].system_attrs["pbt"]["exploits"][0]
     assert (copy["step"], copy["donor"]) == (4, 0)
-    assert replay_schedule(study, 3)[0] == (0, {"h": 0.9})
+    assert copy["donor_params"] == {"h": 0.9}  # what trained member 0 up to step 4
     assert replay(study, 3, segment).value == pytest.approx(study.trials[3].value, abs=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lineage follows a donor's exploits with step <= the copy's step; the donor's "
-    "exploit at that same step came after the checkpoint that was copied (< is right)",
-)
 def test_lineage_ignores_a_donors_copy_at_the_same_step():
     """Member 0 reaches step 4 after member 1 only and copies it there (ranked against
     two); members 2 and 3 reach step 4 later and member 3 copies member 0's checkpoint of

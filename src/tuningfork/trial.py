@@ -8,6 +8,7 @@ import functools
 import math
 import numbers
 import os
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -183,6 +184,7 @@ class Trial:
         self.checkpoint_of: int = number  # whose checkpoint directory this trial uses
         self.preempted = False  # a signal asked the worker to stop: checkpoint and return
         self._restore: dict[str, Any] | None = None  # a commit to copy in before it runs
+        self._run_start = time.time()  # on this machine's clock, as file times are
         self._finished = False
         self._space: Space | None = None
         self._warned_not_finite = False

@@ -162,7 +162,9 @@ def test_a_checkpoint_not_saved_again_before_the_report_is_not_committed() -> No
     study = pbt_study(tf.PBT(2, 2, 8, seed=0), seed=0)
     trial = study.ask()
     trial.suggest_float("h0", 0.0, 1.0)
-    (trial.checkpoint_dir / "w.txt").write_text("first")
+    path = trial.checkpoint_dir / "w.txt"
+    path.write_text("first")
+    os.utime(path, (time.time() - 60, time.time() - 60))  # as if saved a while ago
     trial.report(0.5, 2)
     study.tell(trial, 0.5)
     other = study.ask()
@@ -594,3 +596,21 @@ def test_a_commit_a_paused_member_may_still_copy_is_kept() -> None:
     for trial in study.trials:
         commit = trial.system_attrs["checkpoints"]["2"]
         assert (root / commit["path"]).is_dir()  # member 2 may still copy at step 2
+
+
+def test_a_checkpoint_saved_again_with_the_same_bytes_is_committed() -> None:
+    """Training that leaves the state as it was (a learning rate of 0) saves the same
+    bytes again before its report: a new commit, not a stale one."""
+    study = pbt_study(tf.PBT(2, 2, 6, seed=0), seed=0)
+    a, b = study.ask(), study.ask()
+    for trial in (a, b):
+        trial.suggest_float("h0", 0.0, 1.0)
+        (trial.checkpoint_dir / "w.txt").write_text("unchanged")
+        trial.report(0.5, 2)
+        study.tell(trial, 0.5)
+    again = study.ask()
+    (again.checkpoint_dir / "w.txt").write_text("unchanged")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again.report(0.5, 4)
+    assert sorted(again.frozen().system_attrs["checkpoints"]) == ["2", "4"]

@@ -146,7 +146,7 @@ class Scheduler(Recorded):
     def obsolete_checkpoints(self, study: StudyReader) -> list[Mapping[str, Any]]:
         """Committed checkpoints no later decision of this scheduler can hand out (entries
         of trials' ``system_attrs["checkpoints"]``): the study deletes them from its
-        `checkpoint_store` (if the store can ``discard``) after an ask, outside the lock.
+        `checkpoint_store` after an ask.
         Default: none."""
         return []
 

@@ -422,10 +422,11 @@ class PBT(Scheduler):
             return None  # no top member committed a checkpoint at this step
         donor = donors[int(rng.integers(len(donors)))]
         commit = dict(donor.system_attrs["checkpoints"][str(step)])
-        before = _params_at(donor, step)
+        history = schedule_at(study, donor.number, step)  # what trained the copied weights
+        before = history[-1][1]
         names = [n for n in (self.hyperparams or before) if n in before]
         after = self._new_values(study, population, donor, before, names, step, rng)
-        schedule = [[s, p] for s, p in schedule_of(donor) if s < step] + [[step, after]]
+        schedule = [[s, p] for s, p in history] + [[step, after]]
         record = {
             "step": step,
             "donor": donor.number,
@@ -490,13 +491,20 @@ def _latest_per_member(population: _Population, step: int) -> list[FrozenTrial]:
     return list(found.values())
 
 
-def _params_at(trial: FrozenTrial, step: int) -> dict[str, Value]:
-    """The parameters ``trial`` trained with up to ``step`` (its schedule's entry)."""
-    current = dict(trial.params)
-    for start, params in schedule_of(trial):
-        if start < step:
-            current = dict(params)
-    return current
+def schedule_at(study: StudyReader, number: int, step: float) -> list[tuple[int, dict[str, Value]]]:
+    """The schedule that trained trial ``number``'s weights up to ``step`` (entries
+    before ``step``), from its exploits alone: a copy made at ``step`` or later came after
+    those weights (and replaced its record's schedule), so it is left out; one made
+    before brings the donor's schedule up to that copy, found the same way."""
+    trial = study.trial(number)
+    exploits = trial.system_attrs.get("pbt", {}).get("exploits", ())
+    earlier = [e for e in exploits if e["step"] < step]
+    if not earlier:
+        start = exploits[0]["before"] if exploits else trial.params
+        return [(0, dict(start))]
+    last = earlier[-1]
+    history = schedule_at(study, int(last["donor"]), last["step"])
+    return [*history, (int(last["step"]), dict(last["after"]))]
 
 
 def _check_single_objective(study: StudyReader) -> None:
@@ -573,7 +581,7 @@ def lineage(study: Any, number: int) -> list[dict[str, Any]]:
     trial, limit = reader.trial(number), math.inf
     while True:
         exploits = [
-            e for e in trial.system_attrs.get("pbt", {}).get("exploits", ()) if e["step"] <= limit
+            e for e in trial.system_attrs.get("pbt", {}).get("exploits", ()) if e["step"] < limit
         ]
         if not exploits:
             return chain

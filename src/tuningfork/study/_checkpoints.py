@@ -21,7 +21,7 @@ _CHUNK = 1 << 20
 class CheckpointStore(Protocol):
     """Where committed checkpoints live. `FileCheckpointStore` (the default) keeps them as
     files under the study's artefact folder; an object store (S3, GCS) implements the same
-    two methods. Both run on the worker of the trial concerned, outside the study's lock.
+    three methods. Both run on the worker of the trial concerned, outside the study's lock.
     """
 
     def commit(self, source: Path, trial: int, step: int) -> dict[str, Any] | None:
@@ -34,6 +34,11 @@ class CheckpointStore(Protocol):
     def restore(self, commit: Mapping[str, Any], target: Path) -> None:
         """Replace the contents of ``target`` by the snapshot of ``commit``; raise
         `CheckpointError` if the copy's `directory_hash` is not ``commit["sha256"]``."""
+        ...
+
+    def discard(self, commit: Mapping[str, Any]) -> None:
+        """Delete the snapshot of ``commit`` (no longer needed, or never recorded); a
+        snapshot already gone is not an error. A store that keeps everything does nothing."""
         ...
 
 
@@ -71,7 +76,7 @@ class FileCheckpointStore:
         }
 
     def discard(self, commit: Mapping[str, Any]) -> None:
-        """Remove a snapshot that was not recorded (e.g. the same files as an earlier one)."""
+        """Delete a snapshot (see `CheckpointStore.discard`)."""
         shutil.rmtree(self.root / str(commit["path"]), ignore_errors=True)
 
     def restore(self, commit: Mapping[str, Any], target: Path) -> None:

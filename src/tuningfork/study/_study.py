@@ -290,21 +290,18 @@ class Study:
         return store
 
     def _discard_obsolete(self) -> None:
-        """Delete the committed checkpoints the scheduler no longer needs (a scheduler
-        that commits, a store that can discard); each once per handle."""
+        """Delete the committed checkpoints the scheduler no longer needs; each once per
+        handle."""
         if not self.scheduler.commits_checkpoints:
             return
         store = self.checkpoint_store
-        discard = getattr(store, "discard", None)
-        if not callable(discard):
-            return
         with self._log.lock:
             obsolete = self.scheduler.obsolete_checkpoints(self.reader)
         for commit in obsolete:
             key = str(commit["sha256"]) + str(commit.get("path"))
             if key not in self._discarded:
                 self._discarded.add(key)
-                discard(commit)
+                store.discard(commit)
 
     def _restore_checkpoint(self, trial: Trial) -> bool:
         """Copy the committed checkpoint a scheduler assigned to ``trial`` (PBT's exploit)

@@ -8,6 +8,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuningfork.exceptions import OptionError, TrialNotInStudy, TrialStateError
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from tuningfork.study._study import Study
 
 Events = list[dict[str, Any]]
+
+_CLOCK_SLACK_S = 1.0
+"""How much earlier than a run's start a file time may read and still count as written
+in that run (file systems round times; a shared one may run a little behind)."""
 
 
 def pending_events(handle: Trial | None) -> Events:
@@ -66,11 +71,14 @@ def commit_checkpoint(study: Study, trial: Trial, step: int) -> dict[str, Any] |
     store = study.checkpoint_store
     commit = store.commit(trial.checkpoint_dir, trial.number, step)
     earlier = study._log.record(trial.number).system_attrs.get("checkpoints", {})
-    stale = commit is not None and any(c["sha256"] == commit["sha256"] for c in earlier.values())
+    stale = (
+        commit is not None
+        and any(c["sha256"] == commit["sha256"] for c in earlier.values())
+        and not _written_since(trial.checkpoint_dir, trial._run_start - _CLOCK_SLACK_S)
+    )
     if commit is None or stale:
-        discard = getattr(store, "discard", None)
-        if commit is not None and callable(discard):
-            discard(commit)
+        if commit is not None:
+            store.discard(commit)
         what = "the same files as at an earlier report" if stale else "no files"
         warnings.warn(
             f"trial {trial.number} reported step {step} (its budget) with {what} in "
@@ -81,6 +89,19 @@ def commit_checkpoint(study: Study, trial: Trial, step: int) -> dict[str, Any] |
         )
         return None
     return commit
+
+
+def _written_since(folder: Path, since: float) -> bool:
+    """Whether a file of ``folder`` was written at or after ``since`` (seconds since the
+    epoch): a checkpoint saved again in this run with the same bytes (training that left
+    the state as it was) is a new one; files untouched since an earlier run are not."""
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime >= since:
+                return True
+        except OSError:  # removed meanwhile
+            continue
+    return False
 
 
 def _decide_event(
