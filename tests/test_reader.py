@@ -136,7 +136,8 @@ def test_abilities_are_declared_not_guessed():
     "make, option",
     [
         (lambda: Assignment(resume=-1), "resume"),
-        (lambda: Assignment(resume=2, params={"x": 1}), "params"),
+        (lambda: Assignment(resume=2, wait=True), "wait"),
+        (lambda: Assignment(checkpoint={"trial": 1}), "checkpoint"),
         (lambda: Assignment(budget=0), "budget"),
         (lambda: Assignment(claims="promote:1"), "claims"),
         (lambda: Reservation(key=""), "key"),

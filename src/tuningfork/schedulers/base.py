@@ -146,7 +146,8 @@ class Scheduler(Recorded):
     def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         """Called by `Study.ask`, with the study's view up to date, when no new trial may
         start (`Study.optimize`'s ``max_trials`` is reached): a last promotion beyond the
-        scheduler's rule (an `Assignment` with ``resume``, claimed as usual), or None (the
+        scheduler's rule (an `Assignment` with ``resume``, claimed as usual), an
+        ``Assignment(wait=True)`` while running trials may still lead to one, or None (the
         default) to end the run."""
         return None
 

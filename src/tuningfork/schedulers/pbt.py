@@ -45,6 +45,7 @@ class _Population:
     current: dict[int, FrozenTrial] = field(default_factory=dict)
     trials: list[FrozenTrial] = field(default_factory=list)
     failures: int = 0
+    broken: set[str] = field(default_factory=set)  # hashes of commits whose copy failed
 
     def alive(self) -> list[FrozenTrial]:
         return [t for t in self.current.values() if t.state not in _DEAD]
@@ -221,6 +222,27 @@ class PBT(Scheduler):
             )
         return Assignment(wait=True)
 
+    def assign_at_cap(self, study: StudyReader) -> Assignment | None:
+        """At `Study.optimize`'s ``max_trials`` no member can be added or replaced: the
+        members there are go on (resumed, or waited for) until they reach max_budget."""
+        population = self._population(study)
+        resume = self._resume_next(study, population)
+        if resume is not None:
+            return resume
+        alive = population.alive()
+        if any(t.state is TrialState.RUNNING for t in alive):
+            return Assignment(wait=True)
+        return None
+
+    def cap_warning(self, max_trials: int) -> str | None:
+        if max_trials >= self.population_size:
+            return None
+        return (
+            f"max_trials={max_trials} is below population_size={self.population_size}: "
+            f"{type(self).__name__} trains a population of {max_trials}, and replaces no "
+            "failed member"
+        )
+
     def _population(self, study: StudyReader) -> _Population:
         population = _Population()
         for trial in study.trials:
@@ -231,6 +253,9 @@ class PBT(Scheduler):
             population.current[int(info["member"])] = trial  # the latest one wins
             if trial.state in _DEAD:
                 population.failures += 1
+            error = trial.system_attrs.get("checkpoint_error")
+            if isinstance(error, Mapping):
+                population.broken.add(str(error.get("sha256")))
         population.failures -= sum(1 for t in population.current.values() if t.state in _DEAD)
         return population
 
@@ -359,7 +384,7 @@ class PBT(Scheduler):
             t
             for _, number, t in ranked[:k]
             if number != trial.number
-            and str(step) in t.system_attrs.get("checkpoints", {})
+            and _commit(t, step, population) is not None
             and (force or set(t.params) == set(trial.params))
         ]
         if not donors:
@@ -376,6 +401,7 @@ class PBT(Scheduler):
             "donor_value": _value(donor, step),
             "sha256": commit["sha256"],
             "before": dict(trial.params),
+            "donor_params": before,
             "after": after,
         }
         return after, commit, {"schedule": schedule, "exploits": [record]}
@@ -413,6 +439,15 @@ class PBT(Scheduler):
 def _value(trial: FrozenTrial, step: int) -> float:
     value = trial.intermediate_values[step]
     return value if math.isfinite(value) else math.inf  # a diverged run ranks last
+
+
+def _commit(trial: FrozenTrial, step: int, population: _Population) -> Mapping[str, Any] | None:
+    """``trial``'s checkpoint committed at ``step``, unless there is none or its copy
+    failed before (a damaged snapshot is never handed out twice)."""
+    commit = trial.system_attrs.get("checkpoints", {}).get(str(step))
+    if commit is None or commit["sha256"] in population.broken:
+        return None
+    return commit
 
 
 def _latest_per_member(population: _Population, step: int) -> list[FrozenTrial]:

@@ -229,6 +229,11 @@ def _resume_at_cap(study: Study) -> Trial | None:
     claimed that promotion first (ask again)."""
     assignment = study.scheduler.assign_at_cap(study.reader)
     study._flush_records()
+    if assignment is not None and assignment.wait:
+        raise WaitForTrials(
+            f"study {study.name!r} has its {study._call.max_trials} trials (max_trials); "
+            "the scheduler waits for running trials to report"
+        )
     if assignment is None or assignment.resume is None:
         raise SearchExhausted(
             f"study {study.name!r} has its {study._call.max_trials} trials (max_trials)"

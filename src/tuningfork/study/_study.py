@@ -30,6 +30,7 @@ Objective = _optimize.Objective
 Callback = _optimize.Callback
 
 DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
+_COMMIT_KEYS = ("trial", "step", "sha256")
 DEFAULT_GRACE_PERIOD_S = 60.0
 
 
@@ -297,6 +298,8 @@ class Study:
         except (CheckpointError, OSError) as error:
             reason = f"could not copy its starting checkpoint: {error}"
             warnings.warn(f"trial {trial.number} failed: {reason}", stacklevel=3)
+            # named in the log, so that no scheduler hands out that checkpoint again
+            trial.set_system_attrs({"checkpoint_error": {k: commit[k] for k in _COMMIT_KEYS}})
             self.tell(trial, state=TrialState.FAIL, reason=reason)
             return False
         return True
