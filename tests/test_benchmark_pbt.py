@@ -49,11 +49,11 @@ def test_toy_grid_with_the_papers_start_matches_the_closed_form() -> None:
 
 def test_toy_pbt_leaves_the_papers_fixed_start_behind() -> None:
     # the paper's point: the fixed h (1, 0) and (0, 1) stall at Q < 0.4, while PBT's
-    # members copy theta and move h; 60 steps, 2 members
+    # members copy theta and move h; 100 steps, 2 members (seed 0 is the slowest of 10)
     bench = _load()
-    grid = bench.toy_run("grid", 2, 0, 60, "paper")
-    pbt = bench.toy_run("pbt", 2, 0, 60, "paper")
-    assert grid["q"] < 0.4 < 1.0 < pbt["q"]
+    grid = bench.toy_run("grid", 2, 0, 100, "paper")
+    pbt = bench.toy_run("pbt", 2, 0, 100, "paper")
+    assert grid["q"] < 0.4 < 1.15 < pbt["q"]
     assert pbt["trials"] == 2  # two members, each one trial paused and resumed
 
 
