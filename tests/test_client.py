@@ -198,3 +198,44 @@ def test_the_step_comes_last_as_in_trial_report(monkeypatch):
         client.report(loss=0.5)
     with pytest.raises(TypeError, match="twice"):
         client.report(3, loss=0.5, step=3)
+
+
+def test_a_report_at_the_budget_waits_for_its_answer_past_the_timeout(inside, monkeypatch):
+    """At the budget a population-based scheduler snapshots the checkpoint directory
+    before it answers: the program must still be waiting, however long that takes."""
+    monkeypatch.setattr(client, "ANSWER_TIMEOUT", 0.1)
+    writer = answer_later(inside / "control.json", {"action": "pause", "step": 9}, 0.6)
+    start = time.monotonic()
+    assert client.report(loss=0.5, step=9) == "pause"  # TUNINGFORK_BUDGET is 9
+    assert time.monotonic() - start >= 0.55
+    writer.join()
+    # a step that is not an int gets no answer from tuningfork: the timeout applies
+    (inside / "control.json").write_text('{"action": "continue"}')
+    monkeypatch.setattr(client, "_last_action", "continue")
+    start = time.monotonic()
+    assert client.report(loss=0.5, step=9.5) == "continue"  # type: ignore[arg-type]
+    assert time.monotonic() - start < 0.5
+
+
+def test_a_report_at_the_budget_stops_waiting_when_tuningfork_is_gone(tmp_path):
+    """A program whose worker died (it is re-parented) goes on rather than wait forever."""
+    marker = tmp_path / "answer"
+    child = f"""
+import os, sys
+sys.path.insert(0, {str(Path(client.__file__).parent)!r})
+os.environ.update(TUNINGFORK_BUDGET="3", TUNINGFORK_CONTROL_FILE={str(tmp_path / "c.json")!r},
+                  TUNINGFORK_REPORT_FILE={str(tmp_path / "r.jsonl")!r})
+import client
+answer = client.report(loss=1.0, step=3)
+open({str(marker)!r}, "w").write(answer)
+"""
+    parent = f"""
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", {child!r}])
+time.sleep(1.0)  # the child is waiting for its answer; then this parent dies
+"""
+    subprocess.run([sys.executable, "-c", parent], check=True, timeout=30)
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.read_text() == "continue"

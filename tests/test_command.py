@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from tuningfork import Categorical, Float, TrialState
 from tuningfork.command import CommandFailed, CommandObjective, ResultSpec
 from tuningfork.exceptions import TuningforkError
 from tuningfork.repro import derive_seed
+from tuningfork.study import FileCheckpointStore
 
 pytestmark = [
     pytest.mark.skipif(os.name != "posix", reason="process groups and signals are POSIX"),
@@ -507,11 +509,12 @@ def test_environment_variables(tmp_path, make_study):
     study.optimize(objective, n_trials=1, space={"lr": Float(0, 1)})
     env = json.loads(out.read_text())
     trial = study.trials[0]
-    logdir = study.artifact_dir / "trial_0"
+    checkpoint_dir = study.artifact_dir / "trial_0"
+    logdir = study.artifact_dir / "logs" / "trial_0"  # not inside the checkpoint directory
     assert env["MY_LR"] == "lr=0.25" and env["MY_TRIAL"] == "0"
     assert env["TUNINGFORK_TRIAL_ID"] == "0"
     assert env["TUNINGFORK_STUDY"] == "envs"
-    assert env["TUNINGFORK_CHECKPOINT_DIR"] == str(logdir)
+    assert env["TUNINGFORK_CHECKPOINT_DIR"] == str(checkpoint_dir)
     assert env["TUNINGFORK_BUDGET"] == "" and env["TUNINGFORK_LAST_STEP"] == ""
     assert env["TUNINGFORK_RESUMED"] == "0"
     seed = study.reader.seed
@@ -535,8 +538,8 @@ def test_logs_are_written_and_recorded(tmp_path, make_study):
     study.optimize(CommandObjective([sys.executable, prog]), n_trials=1)
     attrs = study.trials[0].user_attrs
     stdout, stderr = Path(attrs["stdout_log"]), Path(attrs["stderr_log"])
-    assert stdout == study.artifact_dir / "trial_0" / "stdout.log"
-    assert stderr == study.artifact_dir / "trial_0" / "stderr.log"
+    assert stdout == study.artifact_dir / "logs" / "trial_0" / "stdout.log"
+    assert stderr == study.artifact_dir / "logs" / "trial_0" / "stderr.log"
     out_lines = stdout.read_text().splitlines()
     assert out_lines[0].startswith("==> tuningfork: trial 0 run at")
     assert out_lines[1:] == ["to stdout", '{"value": 1}']
@@ -678,8 +681,74 @@ def test_asha_pauses_and_resumes_a_trial(tmp_path, make_study):
     state = json.loads((study.artifact_dir / "trial_1" / "state.json").read_text())
     assert state == {"epoch": 1, "answer": "pause"}
     # one header per run in the appended log
-    log = (study.artifact_dir / "trial_0" / "stdout.log").read_text()
+    log = (study.artifact_dir / "logs" / "trial_0" / "stdout.log").read_text()
     assert log.count("==> tuningfork: trial 0 run at") == 2 and "resumed after step 1" in log
+
+
+class SlowStore(FileCheckpointStore):
+    """A checkpoint store whose commits take longer than `client.ANSWER_TIMEOUT` (a large
+    checkpoint on a slow disk)."""
+
+    def commit(self, source: Path, trial: int, step: int) -> dict[str, Any] | None:
+        time.sleep(tuningfork.client.ANSWER_TIMEOUT + 0.5)
+        return super().commit(source, trial, step)
+
+
+def test_pbt_commits_what_the_program_saved_before_reporting_however_long_it_takes(
+    tmp_path, make_study
+):
+    """The program saves its checkpoint every step, before each report, and trains on
+    until it is told to pause (it does not read the budget): it must still be waiting in
+    ``client.report`` while the study snapshots its checkpoint directory."""
+    prog = script(
+        tmp_path,
+        """
+        import json, os, sys
+        import client
+        path = os.path.join(client.checkpoint_dir(), "state.json")
+        step = json.load(open(path))["step"] if client.resumed() else 0
+        for step in range(step + 1, 5):
+            json.dump({"step": step}, open(path, "w"))
+            answer = client.report(value=float(step), step=step)
+            print(f"step {step}: {answer}", file=sys.stderr)
+            if answer != "continue":
+                sys.exit(0)
+        client.result(value=float(step))
+        """,
+    )
+    store = SlowStore(tmp_path / "committed")
+    pbt = tuningfork.PBT(2, 2, 4, keep_checkpoints=True, checkpoint_store=store)
+    study = make_study(scheduler=pbt, direction="maximize")
+    objective = CommandObjective([sys.executable, prog], grace_period=2)
+    study.optimize(objective, n_jobs=2, space={"x": Float(0, 1)})
+    for trial in study.trials:
+        assert trial.state is TrialState.COMPLETE and trial.intermediate_values == {
+            1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}  # fmt: skip
+        for step, commit in trial.system_attrs["checkpoints"].items():
+            snapshot = json.loads((store.root / commit["path"] / "state.json").read_text())
+            assert snapshot == {"step": int(step)}  # not a later step's state
+        assert "step 2: pause" in Path(trial.user_attrs["stderr_log"]).read_text()
+
+
+def test_pbt_warns_a_program_that_saves_its_checkpoint_after_the_answer(tmp_path, make_study):
+    """The halving pattern (save on "pause") commits nothing under PBT; with the logs kept
+    out of the checkpoint directory, the study sees that and says so."""
+    prog = script(
+        tmp_path,
+        """
+        import os, sys
+        import client
+        if client.report(value=1.0, step=1) != "continue":
+            open(os.path.join(client.checkpoint_dir(), "state"), "w").write("1")  # too late
+            sys.exit(0)
+        """,
+    )
+    study = make_study(scheduler=tuningfork.PBT(2, 1, 2), direction="maximize")
+    objective = CommandObjective([sys.executable, prog], grace_period=2)
+    with pytest.warns(UserWarning, match=r"with no files in .*save the checkpoint there \*before"):
+        study.optimize(objective, n_trials=2, space={"x": Float(0, 1)})
+    assert [t.state for t in study.trials] == [TrialState.PAUSED] * 2
+    assert all(not t.system_attrs.get("checkpoints") for t in study.trials)
 
 
 def test_bad_reports_warn_once_and_are_ignored(tmp_path, make_study):

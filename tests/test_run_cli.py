@@ -259,7 +259,8 @@ def test_ctrl_c_pauses_running_trials_and_resume_continues_them(tmp_path):
         assert sorted(trial.intermediate_values) == list(range(6))  # no step lost or redone
         log = Path(trial.user_attrs["stderr_log"]).read_text()
         assert f"resumed from {steps[trial.number]}" in log
-        state = json.loads((Path(trial.user_attrs["stderr_log"]).parent / "state.json").read_text())
+        artifact_dir = Path(trial.user_attrs["stderr_log"]).parents[2]  # .../logs/trial_<n>/
+        state = json.loads((artifact_dir / f"trial_{trial.number}" / "state.json").read_text())
         assert state == {"step": 5}
 
 

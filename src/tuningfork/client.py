@@ -15,6 +15,21 @@ it to read its parameters, report progress and learn whether to stop::
     else:
         client.result(val_loss=loss)
 
+That saves after the answer, which suits stopping and halving schedulers (ASHA...). With a
+population-based one (PBT, PB2) save **before** reporting at the budget: that report
+commits the checkpoint directory as it stands (other members may copy it), and the
+answer comes once it is snapshotted; a resumed run may then find another member's
+checkpoint there and new values in `params`::
+
+    for epoch in range(start, int(client.budget()) + 1):
+        loss = train_one_epoch(lr)
+        if epoch == int(client.budget()):
+            save_checkpoint(client.checkpoint_dir())  # before: the report commits it
+        if client.report(val_loss=loss, step=epoch) != "continue":
+            break  # paused at a perturbation boundary
+    else:
+        client.result(val_loss=loss)
+
 Outside tuningfork (no ``TUNINGFORK_*`` environment variables) every function has a
 harmless default, so the script still runs on its own. The file imports only the standard
 library and works under Python 3.8 or later: copy it next to a script that cannot install
@@ -55,7 +70,8 @@ __all__ = [
 ]
 
 ANSWER_TIMEOUT = 2.0
-"""Seconds `report` waits for tuningfork's answer to a step before assuming "continue"."""
+"""Seconds `report` waits for tuningfork's answer to a step before assuming "continue";
+a report at the budget waits as long as the answer takes (see `report`)."""
 
 _POLL_S = 0.005
 _last_action = "continue"
@@ -127,7 +143,10 @@ def report(_step: int | None = None, /, *, step: int | None = None, **metrics: f
     Inside tuningfork the report is appended as a JSON line to ``TUNINGFORK_REPORT_FILE``
     (printed to stdout if only the control file is set), then the answer for this step is
     awaited in ``TUNINGFORK_CONTROL_FILE`` for up to `ANSWER_TIMEOUT` seconds ("continue"
-    if none comes). Outside tuningfork the report line is printed and "continue" returned.
+    if none comes). A report at the budget (``step >= budget()``) waits for its answer
+    however long it takes, since a population-based scheduler (PBT, PB2) snapshots the
+    checkpoint directory before answering: do not touch it until `report` returns.
+    Outside tuningfork the report line is printed and "continue" returned.
     """
     global _last_action
     if _step is not None:
@@ -150,19 +169,30 @@ def report(_step: int | None = None, /, *, step: int | None = None, **metrics: f
     else:
         print(line, flush=True)
     control = _env("TUNINGFORK_CONTROL_FILE")
-    action = "continue"
-    if control:
-        end = time.monotonic() + ANSWER_TIMEOUT
-        while True:
-            data = _read_control(control)
-            if data.get("step") == step or data.get("action") in ("stop", "pause"):
-                action = str(data.get("action", "continue"))
-                break
-            if time.monotonic() >= end:
-                break
-            time.sleep(_POLL_S)
+    action = _await_answer(control, step) if control else "continue"
     _last_action = action
     return action
+
+
+def _await_answer(control: str, step: int) -> str:
+    """The answer to the report at ``step``: "continue" when none came within
+    `ANSWER_TIMEOUT` seconds. At the budget there is no time limit, as long as the process
+    that started this one lives: a population-based scheduler answers only once it has
+    snapshotted the checkpoint directory, which must not change meanwhile."""
+    limit = budget()
+    valid = isinstance(step, int) and not isinstance(step, bool)  # others get no answer
+    at_budget = valid and limit is not None and step >= limit
+    parent = os.getppid()
+    end = time.monotonic() + ANSWER_TIMEOUT
+    while True:
+        data = _read_control(control)
+        if data.get("step") == step or data.get("action") in ("stop", "pause"):
+            return str(data.get("action", "continue"))
+        if at_budget and os.getppid() != parent:
+            return "continue"  # tuningfork is gone: no answer will come
+        if not at_budget and time.monotonic() >= end:
+            return "continue"
+        time.sleep(_POLL_S)
 
 
 def should_stop() -> bool:

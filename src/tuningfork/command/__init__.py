@@ -11,7 +11,8 @@ report protocol by which that program talks to the study while it runs.
 
 The program is started without a shell (``subprocess.Popen(argv, shell=False)``) in a
 process group of its own, with its stdout and stderr teed into
-``<artifact_dir>/trial_<n>/stdout.log`` and ``stderr.log``.
+``<artifact_dir>/logs/trial_<n>/stdout.log`` and ``stderr.log`` (never inside the trial's
+checkpoint directory, which PBT snapshots and replaces).
 
 Report protocol
 ---------------

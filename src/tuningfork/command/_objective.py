@@ -81,10 +81,11 @@ class CommandObjective:
     file, sends SIGTERM to the group at once and SIGKILL after ``grace_period``; the trial
     is recorded PAUSED (reason "preempted") and resumed by the next worker.
 
-    Logs: ``<study.artifact_dir>/trial_<n>/stdout.log`` and ``stderr.log`` (appended across
-    resumed runs, a header line per run), recorded as the user attributes ``stdout_log``
-    and ``stderr_log``; the rendered argv is recorded as ``command`` (with the password
-    of any URL in it masked).
+    Logs: ``<study.artifact_dir>/logs/trial_<n>/stdout.log`` and ``stderr.log`` (appended
+    across resumed runs, a header line per run), beside the protocol's report and control
+    files and outside ``trial.checkpoint_dir`` (see `log_dir`), recorded as the user
+    attributes ``stdout_log`` and ``stderr_log``; the rendered argv is recorded as
+    ``command`` (with the password of any URL in it masked).
 
     Thread-safe: one instance may run trials in several threads (``n_jobs > 1``).
     """
@@ -194,7 +195,7 @@ class CommandObjective:
         cwd = self._render_path(self.cwd, values, "cwd") if self.cwd is not None else None
         workdir = Path(cwd) if cwd is not None else Path.cwd()
         workdir.mkdir(parents=True, exist_ok=True)
-        logdir = trial.study.artifact_dir / f"trial_{trial.number}"
+        logdir = log_dir(trial)
         logdir.mkdir(parents=True, exist_ok=True)
         run = _Run(self, trial, argv, workdir, logdir, values)
         return run.execute()
@@ -242,6 +243,15 @@ class CommandObjective:
                 return
             self._warned.add(key)
         warnings.warn(message, stacklevel=3)
+
+
+def log_dir(trial: Trial) -> Path:
+    """Where a trial's logs and its report and control files go:
+    ``<artifact_dir>/logs/trial_<n>``. Never inside ``trial.checkpoint_dir``: a scheduler
+    that commits checkpoints (PBT) snapshots that folder at the report at the budget and
+    replaces it with another trial's snapshot on an exploit, which must neither copy
+    logs nor take the recipient's own away."""
+    return trial.study.artifact_dir / "logs" / f"trial_{trial.number}"
 
 
 class _Run:

@@ -18,6 +18,12 @@ from tuningfork.space import Space
 # the sampler argument that a study file cannot set: the space is the file's own, and is
 # passed to a sampler that takes it (GridSampler)
 _SPACE_ARGUMENT = "space_or_values"
+# options that take a live Python object, which a study file cannot give, and why
+_OBJECT_OPTIONS = {
+    "checkpoint_store": "takes a Python object (a tuningfork.study.CheckpointStore, e.g. "
+    "an object store), which a study file cannot give; leave it out (committed "
+    "checkpoints go under the study's artefact folder) or pass it in Python",
+}
 _EXAMPLES = {
     "sampler": "{name: tpe, n_startup_trials: 10}",
     "scheduler": "{name: asha, max_budget: 27} or {any_of: [median, ...]}",
@@ -105,11 +111,16 @@ def _check_options(
     parameters = {
         key: p
         for key, p in inspect.signature(cls).parameters.items()
-        if key != _SPACE_ARGUMENT and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        if key != _SPACE_ARGUMENT
+        and key not in _OBJECT_OPTIONS
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     }
     fine = True
     for key in options:
-        if key not in parameters:
+        if key in _OBJECT_OPTIONS and key in inspect.signature(cls).parameters:
+            problems.add((*loc, key), f"{cls.__name__}'s option {key!r} {_OBJECT_OPTIONS[key]}")
+            fine = False
+        elif key not in parameters:
             problems.add(
                 (*loc, key),
                 unknown(f"{kind} option", key, list(parameters), f"{cls.__name__} takes"),
