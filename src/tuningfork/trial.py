@@ -185,6 +185,7 @@ class Trial:
         self.preempted = False  # a signal asked the worker to stop: checkpoint and return
         self._restore: dict[str, Any] | None = None  # a commit to copy in before it runs
         self._run_start = time.time()  # on this machine's clock, as file times are
+        self._committed = False  # this run has committed its checkpoint (once per run)
         self._finished = False
         self._space: Space | None = None
         self._warned_not_finite = False

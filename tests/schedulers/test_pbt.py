@@ -614,3 +614,13 @@ def test_a_checkpoint_saved_again_with_the_same_bytes_is_committed() -> None:
         warnings.simplefilter("error")
         again.report(0.5, 4)
     assert sorted(again.frozen().system_attrs["checkpoints"]) == ["2", "4"]
+
+
+def test_a_run_commits_once_at_its_budget_even_if_it_reports_past_it() -> None:
+    study = pbt_study(tf.PBT(2, 2, 8, seed=0), seed=0)
+    trial = study.ask()
+    trial.suggest_float("h0", 0.0, 1.0)
+    for step in (1, 2, 3):  # reports on past its budget (2) before it sees the pause
+        (trial.checkpoint_dir / "w.txt").write_text(str(step))
+        trial.report(0.1 * step, step)
+    assert list(trial.frozen().system_attrs["checkpoints"]) == ["2"]

@@ -63,11 +63,15 @@ def report(study: Study, trial: Trial, value: float, step: int) -> None:
 
 def commit_checkpoint(study: Study, trial: Trial, step: int) -> dict[str, Any] | None:
     """Commit ``trial``'s checkpoint at ``step`` when the scheduler asks for commits and
-    the step reaches the trial's budget (see `Scheduler.commits_checkpoints`); None when
-    there is nothing new to commit (with a warning: other trials cannot copy it)."""
+    the step is the run's first report at or past its budget (see
+    `Scheduler.commits_checkpoints`); None when there is nothing new to commit (with a
+    warning: other trials cannot copy it)."""
     budget = trial.budget
     if not study.scheduler.commits_checkpoints or budget is None or step < budget:
         return None
+    if trial._committed:
+        return None  # reports past the budget: the run's checkpoint is committed already
+    trial._committed = True
     store = study.checkpoint_store
     commit = store.commit(trial.checkpoint_dir, trial.number, step)
     earlier = study._log.record(trial.number).system_attrs.get("checkpoints", {})
