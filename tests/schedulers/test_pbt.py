@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -322,14 +323,16 @@ def _write_race_objective(tmp_path: Path) -> Path:
     return module
 
 
-def _check_ledger(study: tf.Study, ledger: Path) -> int:
+def _check_ledger(study: tf.Study, ledger: Path, shared: Counter[tuple[int, int]]) -> int:
     """No resumed member read bytes other than those it should: the donor's at the
-    exploit's step, or its own last ones; the number of exploits checked."""
+    exploit's step, or its own last ones; the number of exploits checked. ``shared``
+    counts the recipients of each (donor, step)."""
     assert not list(ledger.glob("MISMATCH-*")), [p.name for p in ledger.glob("MISMATCH-*")]
     exploits = 0
     for trial in study.trials:
         for exploit in trial.system_attrs["pbt"].get("exploits", ()):
             exploits += 1
+            shared[(exploit["donor"], exploit["step"])] += 1
             donor = study.trials[exploit["donor"]]
             commit = donor.system_attrs["checkpoints"][str(exploit["step"])]
             assert commit["sha256"] == exploit["sha256"]
@@ -352,7 +355,9 @@ def test_threads_racing_copy_exactly_the_donors_committed_bytes(
     )
     study.optimize(objective, n_jobs=4)
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
-    assert _check_ledger(study, tmp_path / "ledger") > 10
+    shared: Counter[tuple[int, int]] = Counter()
+    assert _check_ledger(study, tmp_path / "ledger", shared) > 10
+    assert max(shared.values()) >= 2  # two recipients copied one commit, each its own way
 
 
 WORKER = textwrap.dedent(
@@ -397,7 +402,7 @@ def test_processes_racing_copy_exactly_the_donors_committed_bytes(tmp_path: Path
         assert worker.wait(timeout=240) == 0
     study = tf.load_study("race", storage=url)
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
-    assert _check_ledger(study, tmp_path / "ledger") > 5
+    assert _check_ledger(study, tmp_path / "ledger", Counter()) > 5
 
 
 @pytest.mark.slow
@@ -439,7 +444,7 @@ def test_every_worker_killed_mid_interval_then_a_restart_finishes_the_run(
         current[trial.system_attrs["pbt"]["member"]] = trial
     assert len(current) == 6
     assert all(t.state is TrialState.COMPLETE and t.last_step == 40 for t in current.values())
-    _check_ledger(study, tmp_path / "ledger")
+    _check_ledger(study, tmp_path / "ledger", Counter())
 
 
 # -- failures ---------------------------------------------------------------------------------
