@@ -629,3 +629,20 @@ def test_a_run_commits_once_at_its_budget_even_if_it_reports_past_it() -> None:
         (trial.checkpoint_dir / "w.txt").write_text(str(step))
         trial.report(0.1 * step, step)
     assert list(trial.frozen().system_attrs["checkpoints"]) == ["2"]
+
+
+def test_an_objective_that_never_saves_is_warned_once_and_never_copied() -> None:
+    def forgetful(trial: Trial) -> float:
+        x = trial.suggest_float("h0", 0.0, 1.0)
+        assert trial.budget is not None
+        trial.report(x * trial.budget, int(trial.budget))
+        return x * trial.budget
+
+    study = pbt_study(tf.PBT(4, 2, 10, seed=0), seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(forgetful)
+    told = [w for w in caught if "no checkpoint was committed" in str(w.message)]
+    assert len(told) == 1
+    assert all(t.state is TrialState.COMPLETE and t.last_step == 10 for t in study.trials)
+    assert not any(t.system_attrs["pbt"].get("exploits") for t in study.trials)

@@ -75,6 +75,7 @@ class Study:
         )
         self._artifact_dir: Path | None = None
         self._discarded: set[str] = set()  # committed checkpoints this handle deleted
+        self._commit_warnings: set[str] = set()  # kinds of uncommitted checkpoint warned of
 
     def _recorded_scheduler(self) -> Scheduler:
         from tuningfork.schedulers import scheduler_from_record

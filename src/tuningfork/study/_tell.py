@@ -84,13 +84,16 @@ def commit_checkpoint(study: Study, trial: Trial, step: int) -> dict[str, Any] |
         if commit is not None:
             store.discard(commit)
         what = "the same files as at an earlier report" if stale else "no files"
-        warnings.warn(
-            f"trial {trial.number} reported step {step} (its budget) with {what} in "
-            f"{trial.checkpoint_dir}: save the checkpoint there *before* trial.report() at "
-            "the end of each run; no checkpoint was committed, so no other trial can copy "
-            "this one at this step",
-            stacklevel=4,
-        )
+        if what not in study._commit_warnings:  # once per kind and handle: not per run
+            study._commit_warnings.add(what)
+            warnings.warn(
+                f"trial {trial.number} reported step {step} (its budget) with {what} in "
+                f"{trial.checkpoint_dir}: save the checkpoint there *before* trial.report() "
+                "at the end of each run; no checkpoint was committed, so no other trial can "
+                "copy this one at this step (further cases are not warned; a trial's "
+                "system_attrs['checkpoints'] lists its commits)",
+                stacklevel=4,
+            )
         return None
     return commit
 
