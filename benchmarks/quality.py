@@ -63,7 +63,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 class SamplerSpec:
     key: str
     label: str
-    framework: str  # "tuningfork", "optuna" or "hyperopt"
+    framework: str  # "tuningfork", "optuna", "hyperopt" or "nevergrad"
     default: bool = True  # part of a run without --samplers
 
 
@@ -83,8 +83,31 @@ SAMPLERS: dict[str, SamplerSpec] = {
         SamplerSpec("optuna-gp", "Optuna GPSampler", "optuna"),
         SamplerSpec("hyperopt-tpe", "hyperopt TPE", "hyperopt"),
         SamplerSpec("hyperopt-random", "hyperopt random", "hyperopt", default=False),
+        # issue 16's population samplers (by their registry names) and their anchors of the
+        # same family; not in a default run (ask for them with --samplers)
+        SamplerSpec("tf-cmaes", "tuningfork CMA-ES", "tuningfork", default=False),
+        SamplerSpec("tf-cmaes-ipop", "tuningfork CMA-ES (IPOP)", "tuningfork", default=False),
+        SamplerSpec("tf-de", "tuningfork DE", "tuningfork", default=False),
+        SamplerSpec("tf-pso", "tuningfork PSO", "tuningfork", default=False),
+        SamplerSpec("tf-eda", "tuningfork EDA", "tuningfork", default=False),
+        SamplerSpec("tf-ga", "tuningfork GA", "tuningfork", default=False),
+        SamplerSpec("optuna-cmaes", "Optuna CmaEsSampler", "optuna", default=False),
+        SamplerSpec("ng-cma", "nevergrad CMA", "nevergrad", default=False),
+        SamplerSpec("ng-de", "nevergrad DE", "nevergrad", default=False),
+        SamplerSpec("ng-pso", "nevergrad PSO", "nevergrad", default=False),
+        SamplerSpec("ng-ngopt", "nevergrad NGOpt", "nevergrad", default=False),
     )
 }
+# tuningfork samplers looked up by registry name (key "tf-NAME"), with their options
+REGISTERED = {
+    "tf-cmaes": ("cmaes", {}),
+    "tf-cmaes-ipop": ("cmaes", {"restart_strategy": "ipop"}),
+    "tf-de": ("de", {}),
+    "tf-pso": ("pso", {}),
+    "tf-eda": ("eda", {}),
+    "tf-ga": ("ga", {}),
+}
+NEVERGRAD = {"ng-cma": "CMA", "ng-de": "DE", "ng-pso": "PSO", "ng-ngopt": "NGOpt"}
 QUICK = {
     "problems": ["branin", "mixed"],
     "samplers": ["tf-random", "optuna-tpe", "hyperopt-tpe"],
@@ -103,6 +126,17 @@ DEFAULT_COST_S = {
     "optuna-gp": 0.15,
     "hyperopt-tpe": 0.01,
     "hyperopt-random": 0.002,
+    "tf-cmaes": 0.002,
+    "tf-cmaes-ipop": 0.002,
+    "tf-de": 0.002,
+    "tf-pso": 0.002,
+    "tf-eda": 0.002,
+    "tf-ga": 0.002,
+    "optuna-cmaes": 0.005,
+    "ng-cma": 0.002,
+    "ng-de": 0.002,
+    "ng-pso": 0.002,
+    "ng-ngopt": 0.01,
 }
 EVALUATION_COST_S = {"digits_svc": 0.035}
 
@@ -120,7 +154,10 @@ def missing_reason(key: str) -> str | None:
     needs = {
         "optuna": ["optuna"],
         "hyperopt": ["hyperopt"],
+        "nevergrad": ["nevergrad"],
     }.get(SAMPLERS[key].framework, [])
+    if key == "optuna-cmaes":
+        needs = [*needs, "cmaes"]
     if key == "optuna-gp":
         needs = [*needs, "torch"]
     for package in needs:
@@ -133,6 +170,8 @@ def missing_reason(key: str) -> str | None:
             _tuningfork_class("gp", "GPSampler")
         elif key == "tf-auto":
             return _auto_missing()
+        elif key in REGISTERED:
+            tf.registry.lookup("sampler", REGISTERED[key][0])
     except Exception as error:  # not written yet, or broken mid-edit
         return f"cannot import it ({type(error).__name__}: {error})"
     return None
@@ -217,6 +256,9 @@ def run_tuningfork(key: str, problem: Problem, seed: int, trials: int, clock: Cl
         sampler = tf.RandomSampler(seed=seed)
     elif key == "tf-tpe":
         sampler = _tuningfork_class("tpe", "TPESampler")(seed=seed)
+    elif key in REGISTERED:
+        name, options = REGISTERED[key]
+        sampler = tf.registry.lookup("sampler", name)(seed=seed, **options)
     else:
         sampler = _tuningfork_class("gp", "GPSampler")(seed=seed)
     study = tf.create_study(storage="memory", sampler=sampler, seed=seed)
@@ -256,6 +298,7 @@ def run_optuna(key: str, problem: Problem, seed: int, trials: int, clock: Clock)
         "optuna-tpe-uni": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=False),
         "optuna-tpe-mv": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
         "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "optuna-cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
     }[key]()
     study = optuna.create_study(sampler=sampler, direction="minimize")
     space = problem.space
@@ -331,7 +374,54 @@ def run_hyperopt(key: str, problem: Problem, seed: int, trials: int, clock: Cloc
     return None
 
 
-RUNNERS = {"tuningfork": run_tuningfork, "optuna": run_optuna, "hyperopt": run_hyperopt}
+def nevergrad_parameter(distribution: Distribution) -> Any:
+    """The nevergrad parameter of a distribution (a stepped float is rounded back onto its
+    grid by `from_nevergrad`)."""
+    import nevergrad as ng
+
+    if isinstance(distribution, Categorical):
+        return ng.p.Choice(list(distribution.choices))
+    low, high = distribution.low, distribution.high  # type: ignore[attr-defined]
+    if isinstance(distribution, Int):
+        kind = ng.p.Log if distribution.log else ng.p.Scalar
+        return kind(lower=low - 0.499, upper=high + 0.499).set_integer_casting()
+    if distribution.log:  # type: ignore[attr-defined]
+        return ng.p.Log(lower=low, upper=high)
+    return ng.p.Scalar(lower=low, upper=high)
+
+
+def from_nevergrad(distribution: Distribution, value: Any) -> Any:
+    if isinstance(distribution, Int):
+        return min(max(int(value), distribution.low), distribution.high)
+    if isinstance(distribution, Float):
+        clipped = min(max(float(value), distribution.low), distribution.high)
+        return distribution.from_unit(distribution.to_unit(clipped))  # onto a step grid
+    return value
+
+
+def run_nevergrad(key: str, problem: Problem, seed: int, trials: int, clock: Clock) -> Any:
+    import nevergrad as ng
+
+    space = problem.space
+    parametrization = ng.p.Dict(**{n: nevergrad_parameter(space[n]) for n in space.names})
+    parametrization.random_state = np.random.RandomState(seed)
+    optimizer = ng.optimizers.registry[NEVERGRAD[key]](
+        parametrization=parametrization, budget=trials, num_workers=1
+    )
+    clock.start()
+    for _ in range(trials):
+        candidate = optimizer.ask()
+        params = {n: from_nevergrad(space[n], v) for n, v in candidate.value.items()}
+        optimizer.tell(candidate, clock.evaluate(params))
+    return None
+
+
+RUNNERS = {
+    "tuningfork": run_tuningfork,
+    "optuna": run_optuna,
+    "hyperopt": run_hyperopt,
+    "nevergrad": run_nevergrad,
+}
 
 
 def _init_worker() -> None:

@@ -80,6 +80,32 @@ def test_write_section_replaces_only_its_own_section(tmp_path):
 QUALITY = SCRIPT.parent / "quality.py"
 
 
+def _quality_module():
+    if str(QUALITY.parent) not in sys.path:  # quality.py imports its sibling _problems.py
+        sys.path.insert(0, str(QUALITY.parent))
+    spec = importlib.util.spec_from_file_location("quality_for_tests", QUALITY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("key", ["ng-cma", "ng-ngopt"])
+@pytest.mark.parametrize("problem", ["branin", "mixed"])
+def test_quality_nevergrad_anchor_runs_every_trial_inside_the_space(key, problem):
+    pytest.importorskip("nevergrad")
+    quality = _quality_module()
+    task = quality.ALL_PROBLEMS[problem]
+    seen = []
+    clock = quality.Clock(lambda params: seen.append(params) or task.function(params))
+    quality.run_nevergrad(key, task, 0, 12, clock)
+    assert len(clock.values) == 12
+    for params in seen:
+        for name in task.space.names:
+            assert task.space[name].contains(params[name]), (name, params[name])
+
+
 @pytest.mark.slow
 def test_quality_quick_run_prints_tables_and_writes_results(tmp_path):
     pytest.importorskip("optuna")
