@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -135,8 +136,12 @@ class _GeneticSampler(Sampler):
             if state is None:
                 state = self._states[study] = _StudyState()
             if trial.number not in state.children:
+                # forget the children of finished trials (a trial asks until it ends)
+                count = len(study)
                 state.children = {
-                    n: c for n, c in state.children.items() if not study.state(n).is_finished
+                    n: c
+                    for n, c in state.children.items()
+                    if n >= count or not study.state(n).is_finished
                 }
                 state.children[trial.number] = self._child(study, state, trial.number)
             child = state.children[trial.number]
@@ -194,7 +199,7 @@ class _GeneticSampler(Sampler):
                     x = pair[0] if side < 0.5 else pair[1]
                 if mutate < mutation:
                     x = polynomial_mutation(x, u_mutate, self.eta_m)
-                value = dist.from_unit(x)
+                value = dist.from_unit(float(x))  # a Python float: from_unit may return it
             child[name] = (dist, value)
         return child
 
@@ -370,8 +375,16 @@ class NSGAIISampler(_GeneticSampler):
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> NSGAIISampler:
         """A constraints function is recorded by its name only (data, not code): it comes
-        back as None; pass it again to `load_study` with a new sampler."""
-        if isinstance(record.get("constraints_func"), str):
+        back as None, with a warning; pass it again to `load_study` with a new sampler."""
+        name = record.get("constraints_func")
+        if isinstance(name, str):
+            warnings.warn(
+                f"NSGAIISampler was run with constraints_func {name!r}, which is recorded by "
+                "name only; the re-created sampler has no constraints. Pass "
+                "sampler=NSGAIISampler(constraints_func=..., seed=...) to load_study to go on "
+                "with them.",
+                stacklevel=4,
+            )
             record = {key: value for key, value in record.items() if key != "constraints_func"}
         return super().from_record(record)
 
