@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tuningfork as tf
-from tuningfork.exceptions import OptionError
+from tuningfork.exceptions import OptionError, SamplerError
 from tuningfork.samplers.genetic import (
     constrained_domination,
     fronts,
@@ -294,3 +294,10 @@ def test_bad_options_are_refused(options: dict[str, object], option: str) -> Non
     with pytest.raises(OptionError) as raised:
         tf.NSGAIISampler(**options)  # type: ignore[arg-type]
     assert raised.value.option == option
+
+
+def test_ga_refuses_several_objectives() -> None:
+    sampler = tf.GASampler(population_size=2, seed=0)
+    study = tf.create_study(storage="memory", sampler=sampler, directions=["minimize"] * 2)
+    with pytest.raises(SamplerError, match="NSGAIISampler"):
+        study.optimize(zdt1, n_trials=3, space=UNIT5, show_progress_bar=False)
