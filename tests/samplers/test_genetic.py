@@ -301,3 +301,17 @@ def test_ga_refuses_several_objectives() -> None:
     study = tf.create_study(storage="memory", sampler=sampler, directions=["minimize"] * 2)
     with pytest.raises(SamplerError, match="NSGAIISampler"):
         study.optimize(zdt1, n_trials=3, space=UNIT5, show_progress_bar=False)
+
+
+def test_a_parameter_no_parent_holds_is_drawn_at_random() -> None:
+    """Parents that suggested nothing (a branch without parameters) still give a child."""
+
+    def objective(trial: tf.Trial) -> float:
+        if trial.number < 4:
+            return 1.0
+        return float(trial.suggest_float("late", 0.0, 1.0))
+
+    study = tf.create_study(storage="memory", sampler=tf.GASampler(population_size=3, seed=0))
+    study.optimize(objective, n_trials=8, show_progress_bar=False)
+    late = [t.params["late"] for t in study.trials[4:]]
+    assert all(0.0 <= x <= 1.0 for x in late) and len(set(late)) == 4  # type: ignore[operator]

@@ -176,7 +176,8 @@ class _GeneticSampler(Sampler):
         """SBX and polynomial mutation for numbers, uniform crossover and mutation for
         categories, over every parameter either parent holds."""
         names = sorted(set(first.params) | set(second.params))
-        mutation = self.mutation_prob if self.mutation_prob is not None else 1.0 / len(names)
+        default = 1.0 / max(len(names), 1)  # parents may hold no parameter at all
+        mutation = self.mutation_prob if self.mutation_prob is not None else default
         crossing = bool(rng.random() < self.crossover_prob)
         child: Child = {}
         for name in names:
