@@ -54,6 +54,7 @@ from tuningfork.samplers import (
     TPESampler,
 )
 from tuningfork.samplers.base import Reservation
+from tuningfork.samplers.genetic import GASampler, NSGAIISampler
 from tuningfork.schedulers import (
     ASHA,
     BOHB,
@@ -138,6 +139,8 @@ __all__ = [
     "AutoSampler",
     "GPSampler",
     "TPESampler",
+    "GASampler",
+    "NSGAIISampler",
     "Categorical",
     "Decision",
     "Distribution",

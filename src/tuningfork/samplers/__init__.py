@@ -9,6 +9,7 @@ from tuningfork.exceptions import OptionError
 from tuningfork.registry import lookup, register
 from tuningfork.samplers.auto import AutoSampler
 from tuningfork.samplers.base import Reservation, Sampler
+from tuningfork.samplers.genetic import GASampler, NSGAIISampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.grid import GridSampler
 from tuningfork.samplers.qmc import QMCSampler
@@ -17,8 +18,10 @@ from tuningfork.samplers.tpe import TPESampler
 
 __all__ = [
     "AutoSampler",
+    "GASampler",
     "GPSampler",
     "GridSampler",
+    "NSGAIISampler",
     "QMCSampler",
     "RandomSampler",
     "Reservation",
@@ -34,6 +37,8 @@ for _name, _class in (
     ("qmc", QMCSampler),
     ("tpe", TPESampler),
     ("gp", GPSampler),
+    ("ga", GASampler),
+    ("nsga2", NSGAIISampler),
 ):
     register(_class, name=_name)
 
