@@ -307,7 +307,7 @@ def test_unknown_sampler_name_with_suggestion() -> None:
     message = single_error(MINIMAL + "sampler: tpee\n")
     assert message == (
         "study.yaml:5: sampler: unknown sampler 'tpee'; did you mean 'tpe'? "
-        "allowed: auto, random, grid, qmc, tpe, gp"
+        "allowed: auto, random, grid, qmc, tpe, gp, de, pso, eda"
     )
     message = single_error(MINIMAL + "sampler:\n  name: rnadom\n")
     assert message.startswith(

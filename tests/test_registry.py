@@ -114,7 +114,8 @@ def test_an_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(OptionError) as info:
         registry.lookup("sampler", "tpee")
     assert str(info.value) == (
-        "unknown sampler 'tpee'; did you mean 'tpe'? allowed: auto, random, grid, qmc, tpe, gp"
+        "unknown sampler 'tpee'; did you mean 'tpe'? "
+        "allowed: auto, random, grid, qmc, tpe, gp, de, pso, eda"
     )
     assert info.value.option == "name"
 

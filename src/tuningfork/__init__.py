@@ -46,8 +46,11 @@ from tuningfork.exceptions import (
 from tuningfork.registry import register
 from tuningfork.samplers import (
     AutoSampler,
+    DESampler,
+    EDASampler,
     GPSampler,
     GridSampler,
+    PSOSampler,
     QMCSampler,
     RandomSampler,
     Sampler,
@@ -138,6 +141,9 @@ __all__ = [
     "AutoSampler",
     "GPSampler",
     "TPESampler",
+    "DESampler",
+    "EDASampler",
+    "PSOSampler",
     "Categorical",
     "Decision",
     "Distribution",

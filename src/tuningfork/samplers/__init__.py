@@ -9,16 +9,22 @@ from tuningfork.exceptions import OptionError
 from tuningfork.registry import lookup, register
 from tuningfork.samplers.auto import AutoSampler
 from tuningfork.samplers.base import Reservation, Sampler
+from tuningfork.samplers.de import DESampler
+from tuningfork.samplers.eda import EDASampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.grid import GridSampler
+from tuningfork.samplers.pso import PSOSampler
 from tuningfork.samplers.qmc import QMCSampler
 from tuningfork.samplers.random import RandomSampler
 from tuningfork.samplers.tpe import TPESampler
 
 __all__ = [
     "AutoSampler",
+    "DESampler",
+    "EDASampler",
     "GPSampler",
     "GridSampler",
+    "PSOSampler",
     "QMCSampler",
     "RandomSampler",
     "Reservation",
@@ -34,6 +40,9 @@ for _name, _class in (
     ("qmc", QMCSampler),
     ("tpe", TPESampler),
     ("gp", GPSampler),
+    ("de", DESampler),
+    ("pso", PSOSampler),
+    ("eda", EDASampler),
 ):
     register(_class, name=_name)
 
