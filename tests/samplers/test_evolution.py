@@ -148,6 +148,26 @@ def test_de_rand_1_is_a_difference_vector_at_cr_one() -> None:
     assert found
 
 
+def test_de_current_to_best_moves_the_target_towards_the_best() -> None:
+    """With CR = 1: x_i + F (x_best - x_i) + F (x_r1 - x_r2), r1 and r2 other members."""
+    space = SearchSpace({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    rows = [[0.5 + 0.05 * i, 0.5 - 0.03 * i * (i % 3)] for i in range(8)]
+    pop = population(rows, [float(i) for i in range(8)], space)  # member 0 is the best
+    sampler = tf.DESampler(strategy="current-to-best/1/bin", CR=1.0, F=0.5, population_size=8)
+    matrix, target = np.array(rows), np.array(rows[5])
+    for number in (5, 13):  # both target member 5
+        proposal = sampler.propose(pop, frozen(number), np.random.default_rng(number))
+        towards = target + 0.5 * (matrix[0] - target)
+        pairs = [
+            (a, b)
+            for a in range(8)
+            for b in range(8)
+            if len({a, b, 5}) == 3
+            and np.allclose(np.clip(towards + 0.5 * (matrix[a] - matrix[b]), 0, 1), proposal)
+        ]
+        assert pairs
+
+
 def test_de_categorical_follows_the_base_where_the_differences_agree() -> None:
     space = SearchSpace({"c": Categorical(["a", "b", "c", "d", "e", "f"])})
     pop = population([[2.0]] * 8, [float(i) for i in range(8)], space)
