@@ -104,6 +104,7 @@ class _StudyState:
     cursor: int = 0  # the reader's log position last read
     seen: set[int] = field(default_factory=set)  # completed trials taken in
     members: list[FrozenTrial] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)  # the members' trial numbers
     losses: list[float] = field(default_factory=list)
     distributions: dict[str, Distribution] | None = None  # the intersection so far
     space: SearchSpace | None = None
@@ -112,7 +113,7 @@ class _StudyState:
 
 
 class PopulationSampler(Sampler):
-    """Base of the population samplers: subclasses implement `propose`.
+    """Base of the population samplers: subclasses implement `n_startup` and `propose`.
 
     The search space is inferred: the Float, Int and Categorical parameters suggested, with
     the same distribution, in every COMPLETE trial. Other parameters (conditional ones,
@@ -178,7 +179,7 @@ class PopulationSampler(Sampler):
             return {}
         population = Population(
             space,
-            np.array([m.number for m in state.members]),
+            np.array(state.numbers),
             state.rows,
             np.array(state.losses),
         )
@@ -205,6 +206,7 @@ def _refresh(study: StudyReader, state: _StudyState) -> None:
     for record in fresh:
         state.seen.add(record.number)
         state.members.append(record)
+        state.numbers.append(record.number)
         loss = sign * float(record.values[0]) if record.values else math.nan
         state.losses.append(math.inf if math.isnan(loss) else loss)
         state.distributions = _intersect(state.distributions, record)
