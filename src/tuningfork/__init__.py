@@ -46,8 +46,11 @@ from tuningfork.exceptions import (
 from tuningfork.registry import register
 from tuningfork.samplers import (
     AutoSampler,
+    DESampler,
+    EDASampler,
     GPSampler,
     GridSampler,
+    PSOSampler,
     QMCSampler,
     RandomSampler,
     Sampler,
@@ -141,6 +144,9 @@ __all__ = [
     "TPESampler",
     "GASampler",
     "NSGAIISampler",
+    "DESampler",
+    "EDASampler",
+    "PSOSampler",
     "Categorical",
     "Decision",
     "Distribution",

@@ -9,9 +9,12 @@ from tuningfork.exceptions import OptionError
 from tuningfork.registry import lookup, register
 from tuningfork.samplers.auto import AutoSampler
 from tuningfork.samplers.base import Reservation, Sampler
+from tuningfork.samplers.de import DESampler
+from tuningfork.samplers.eda import EDASampler
 from tuningfork.samplers.genetic import GASampler, NSGAIISampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.grid import GridSampler
+from tuningfork.samplers.pso import PSOSampler
 from tuningfork.samplers.qmc import QMCSampler
 from tuningfork.samplers.random import RandomSampler
 from tuningfork.samplers.tpe import TPESampler
@@ -22,6 +25,9 @@ __all__ = [
     "GPSampler",
     "GridSampler",
     "NSGAIISampler",
+    "DESampler",
+    "EDASampler",
+    "PSOSampler",
     "QMCSampler",
     "RandomSampler",
     "Reservation",
@@ -39,6 +45,9 @@ for _name, _class in (
     ("gp", GPSampler),
     ("ga", GASampler),
     ("nsga2", NSGAIISampler),
+    ("de", DESampler),
+    ("pso", PSOSampler),
+    ("eda", EDASampler),
 ):
     register(_class, name=_name)
 

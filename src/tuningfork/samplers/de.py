@@ -1,0 +1,131 @@
+"""Differential evolution (Storn & Price, 1997, "Differential evolution - a simple and
+efficient heuristic for global optimization over continuous spaces"), steady-state: the
+population is the best completed trials, so a worker never waits for a generation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuningfork import _check as check
+from tuningfork.samplers._population import Population, PopulationSampler, SearchSpace
+from tuningfork.trial import FrozenTrial
+
+__all__ = ["DESampler"]
+
+_STRATEGIES = ("rand/1/bin", "current-to-best/1/bin")
+
+
+class DESampler(PopulationSampler):
+    """Differential evolution in the unit cube of the inferred search space.
+
+    The population is the ``population_size`` best complete trials (ties: lower trial
+    number first). Trial n's target vector is member ``n % population_size`` of that view;
+    its mutant is built from distinct random members other than the target:
+
+    - ``"rand/1/bin"``: v = x_r1 + F (x_r2 - x_r3);
+    - ``"current-to-best/1/bin"``: v = x_i + F (x_best - x_i) + F (x_r1 - x_r2);
+
+    then binomial crossover with the target (each coordinate from the mutant with
+    probability CR, one random coordinate always), clipped into [0, 1]. Selection is the
+    view itself: a trial better than the worst member enters it, replacing that member.
+
+    Categorical parameters (choice indices, which have no differences) follow the same
+    shape: the mutant's category is its base member's (x_r1, or x_i for current-to-best)
+    where the difference members agree on the category, and a uniformly random one where
+    they differ; crossover then takes the mutant's category with probability CR, else keeps
+    the target's.
+
+    Until ``population_size`` trials are complete, configurations are random (the initial
+    population). Parameters outside the inferred space are random too (see
+    `PopulationSampler`).
+
+    Args:
+        strategy: ``"rand/1/bin"`` (default) or ``"current-to-best/1/bin"``.
+        F: the differential weight, in (0, 2] (default 0.5).
+        CR: the crossover probability, in [0, 1] (default 0.9).
+        population_size: members of the population (at least 4); None (the default) for
+            10 per parameter of the space, at least 8.
+        seed: seeds every proposal: trial n's generator is seeded with
+            ``derive_seed(seed, "DESampler", n)``; None draws a seed at random.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: str = "rand/1/bin",
+        F: float = 0.5,  # noqa: N803 - the paper's names
+        CR: float = 0.9,  # noqa: N803
+        population_size: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        owner = "DESampler"
+        self.strategy = check.choice(strategy, _STRATEGIES, "strategy", owner)
+        self.F = check.number(F, "F", owner, low=0.0, high=2.0, low_open=True)
+        self.CR = check.number(CR, "CR", owner, low=0.0, high=1.0)
+        self.population_size = (
+            None
+            if population_size is None
+            else check.integer(population_size, "population_size", owner, minimum=4)
+        )
+        super().__init__(seed=seed)
+
+    def n_startup(self, space: SearchSpace) -> int:
+        return self.size(len(space))
+
+    def size(self, n_dims: int) -> int:
+        """The population size for ``n_dims`` parameters."""
+        if self.population_size is not None:
+            return self.population_size
+        return max(8, 10 * n_dims)
+
+    def propose(
+        self, population: Population, trial: FrozenTrial, rng: np.random.Generator
+    ) -> np.ndarray:
+        members = population.rows[population.best(self.size(len(population.space)))]
+        count = len(members)
+        target_at = trial.number % count
+        target = members[target_at]
+        others = rng.permutation([i for i in range(count) if i != target_at])
+        if self.strategy == "rand/1/bin":
+            base, plus, minus = members[others[0]], members[others[1]], members[others[2]]
+            mutant = base + self.F * (plus - minus)
+        else:  # current-to-best/1/bin: members[0] is the best
+            base, plus, minus = target, members[others[0]], members[others[1]]
+            mutant = target + self.F * (members[0] - target) + self.F * (plus - minus)
+        mutant = np.clip(mutant, 0.0, 1.0)
+        categorical = population.space.categorical
+        if categorical.any():
+            mutant[categorical] = _categorical_mutant(
+                base[categorical],
+                plus[categorical],
+                minus[categorical],
+                population.space.n_choices[categorical],
+                rng,
+            )
+        return _binomial_crossover(target, mutant, self.CR, rng)
+
+
+def _categorical_mutant(
+    base: np.ndarray,
+    plus: np.ndarray,
+    minus: np.ndarray,
+    n_choices: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The base's category where the difference members agree, a random one elsewhere."""
+    random_choice = np.floor(rng.random(len(base)) * n_choices)
+    return np.where(plus == minus, base, random_choice)
+
+
+def _binomial_crossover(
+    target: np.ndarray,
+    mutant: np.ndarray,
+    CR: float,
+    rng: np.random.Generator,  # noqa: N803
+) -> np.ndarray:
+    """Each coordinate from the mutant with probability CR; coordinate j_rand always, so
+    that the trial differs from the target (Storn & Price, 1997)."""
+    take = rng.random(len(target)) < CR
+    take[int(rng.integers(len(target)))] = True
+    return np.where(take, mutant, target)
