@@ -46,6 +46,7 @@ from tuningfork.exceptions import (
 from tuningfork.registry import register
 from tuningfork.samplers import (
     AutoSampler,
+    CmaEsSampler,
     GPSampler,
     GridSampler,
     QMCSampler,
@@ -136,6 +137,7 @@ __all__ = [
     "ThresholdStopping",
     "TimeStopping",
     "AutoSampler",
+    "CmaEsSampler",
     "GPSampler",
     "TPESampler",
     "Categorical",

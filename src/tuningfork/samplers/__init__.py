@@ -9,6 +9,7 @@ from tuningfork.exceptions import OptionError
 from tuningfork.registry import lookup, register
 from tuningfork.samplers.auto import AutoSampler
 from tuningfork.samplers.base import Reservation, Sampler
+from tuningfork.samplers.cmaes import CmaEsSampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.grid import GridSampler
 from tuningfork.samplers.qmc import QMCSampler
@@ -17,6 +18,7 @@ from tuningfork.samplers.tpe import TPESampler
 
 __all__ = [
     "AutoSampler",
+    "CmaEsSampler",
     "GPSampler",
     "GridSampler",
     "QMCSampler",
@@ -34,6 +36,7 @@ for _name, _class in (
     ("qmc", QMCSampler),
     ("tpe", TPESampler),
     ("gp", GPSampler),
+    ("cmaes", CmaEsSampler),
 ):
     register(_class, name=_name)
 
