@@ -43,8 +43,7 @@ def _require_cmaes() -> Any:
         import cmaes
     except ImportError as error:
         raise MissingExtra(
-            "CmaEsSampler needs the cmaes package; install it with: "
-            "pip install 'tuningfork[cmaes]'"
+            "CmaEsSampler needs the cmaes package; install it with: pip install 'tuningfork[cmaes]'"
         ) from error
     return cmaes
 
@@ -132,9 +131,7 @@ class CmaEsSampler(Sampler):
             )
         self._random = RandomSampler(seed=self.seed)
         self._lock = threading.Lock()
-        self._states: weakref.WeakKeyDictionary[StudyReader, _Replay] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._states: weakref.WeakKeyDictionary[StudyReader, _Replay] = weakref.WeakKeyDictionary()
 
     def sample(
         self, study: StudyReader, trial: FrozenTrial, name: str, distribution: Distribution
@@ -174,7 +171,7 @@ class CmaEsSampler(Sampler):
         bounds, steps = _bounds(dims)
         mean = np.clip(mean, bounds[:, 0], bounds[:, 1])
         seed = derive_seed(self.seed, "cmaes-init")
-        if self.separable:
+        if self.separable and len(dims) > 1:  # SepCMA needs two dimensions
             return self._cmaes.SepCMA(
                 mean=mean, sigma=sigma, bounds=bounds, seed=seed, population_size=popsize
             )
@@ -308,9 +305,7 @@ class _Replay:
         x = self.optimizer.ask()
         if isinstance(x, tuple):  # CMAwM: (the point to evaluate, the point to tell)
             x = x[0]
-        return {
-            name: (dist, dist.from_unit(float(u))) for (name, dist), u in zip(self.dims, x)
-        }
+        return {name: (dist, dist.from_unit(float(u))) for (name, dist), u in zip(self.dims, x)}
 
     @property
     def generation(self) -> int:
@@ -330,9 +325,7 @@ def _common_space(trials: list[FrozenTrial]) -> list[Dimension]:
         dist = first.distributions[name]
         if not isinstance(dist, (Float, Int)) or dist.low == dist.high:
             continue
-        if all(
-            name in t.params and t.distributions[name].same_as(dist) for t in trials[1:]
-        ):
+        if all(name in t.params and t.distributions[name].same_as(dist) for t in trials[1:]):
             dims.append((name, dist))
     return dims
 
@@ -354,7 +347,7 @@ def _bounds(dims: Sequence[Dimension]) -> tuple[np.ndarray, np.ndarray]:
     bounds = np.tile([0.0, 1.0], (len(dims), 1))
     steps = np.zeros(len(dims))
     for i, (_, dist) in enumerate(dims):
-        if _discrete(dist):
+        if isinstance(dist, (Float, Int)) and _discrete(dist):
             half = dist.to_unit(dist.low)  # 0.5 / n
             bounds[i] = (half, 1.0 - half)
             steps[i] = 2.0 * half
@@ -372,9 +365,7 @@ def _discrete(dist: Distribution) -> bool:
 
 
 def _positive(value: object, option: str) -> float:
-    return check.number(
-        value, option, _OWNER, low=0, high=math.inf, low_open=True, high_open=True
-    )
+    return check.number(value, option, _OWNER, low=0, high=math.inf, low_open=True, high_open=True)
 
 
 def _warm_trials(source: Any) -> list[FrozenTrial]:
