@@ -116,27 +116,41 @@ def test_integer_and_stepped_dimensions_stay_on_their_grid() -> None:
     assert study.best_params["n"] == 3 and study.best_value < 0.5
 
 
-def test_a_categorical_parameter_is_sampled_at_random() -> None:
-    """Categorical parameters are outside the CMA-ES space: the internal RandomSampler with
-    the same seed proposes them, while the numeric ones still converge."""
+def _with_category(trial: tf.Trial) -> float:
+    kind = trial.suggest_categorical("kind", ["a", "b", "c"])
+    x = trial.suggest_float("x", -5.0, 5.0)
+    y = trial.suggest_float("y", -5.0, 5.0)
+    return (x - 1) ** 2 + (y + 2) ** 2 + (0.0 if kind == "b" else 1.0)
 
-    def objective(trial: tf.Trial) -> float:
-        kind = trial.suggest_categorical("kind", ["a", "b", "c"])
-        x = trial.suggest_float("x", -5.0, 5.0)
-        y = trial.suggest_float("y", -5.0, 5.0)
-        return (x - 1) ** 2 + (y + 2) ** 2 + (0.0 if kind == "b" else 0.1)
 
-    seed = 4
-    sampler = tf.CmaEsSampler(seed=seed)
+def test_a_categorical_parameter_joins_catcma() -> None:
+    sampler = tf.CmaEsSampler(seed=4)
     study = tf.create_study(storage="memory", sampler=sampler)
-    study.optimize(objective, n_trials=100)
-    assert [name for name, _ in sampler._states[study.reader].dims or []] == ["x", "y"]
+    study.optimize(_with_category, n_trials=150)
+    replay = sampler._states[study.reader]
+    assert type(replay.optimizer).__name__ == "CatCMA"
+    assert [name for name, _ in replay.cats] == ["kind"]
+    late = [t.params["kind"] for t in study.trials[-30:]]
+    assert late.count("b") >= 17  # at random: 10 of 30 (CatCMA's margin keeps the others)
+    assert study.best_params["kind"] == "b" and study.best_value < 0.1
+
+
+def test_a_categorical_parameter_is_sampled_at_random_when_separable() -> None:
+    """sep-CMA-ES has no categories: the internal RandomSampler with the same seed
+    proposes them, while the numeric parameters still converge."""
+    seed = 4
+    sampler = tf.CmaEsSampler(seed=seed, separable=True)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_with_category, n_trials=100)
+    replay = sampler._states[study.reader]
+    assert [name for name, _ in replay.dims or []] == ["x", "y"] and replay.cats == []
     random = tf.RandomSampler(seed=seed)
     dist = tf.Categorical(["a", "b", "c"])
     for trial in study.trials:
         assert trial.params["kind"] == random.sample(study.reader, trial, "kind", dist)
     assert {t.params["kind"] for t in study.trials} == {"a", "b", "c"}
-    assert study.best_value < 0.2
+    best = study.best_trial
+    assert best is not None and (best.params["x"] - 1) ** 2 + (best.params["y"] + 2) ** 2 < 0.1
 
 
 def _flat(trial: tf.Trial) -> float:

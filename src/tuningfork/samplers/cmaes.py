@@ -22,7 +22,7 @@ from tuningfork.exceptions import MissingExtra, OptionError
 from tuningfork.repro import derive_seed
 from tuningfork.samplers.base import Sampler
 from tuningfork.samplers.random import RandomSampler
-from tuningfork.space import Distribution, Float, Int, Value
+from tuningfork.space import Categorical, Distribution, Float, Int, Value
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -51,11 +51,15 @@ def _require_cmaes() -> Any:
 class CmaEsSampler(Sampler):
     """Covariance matrix adaptation evolution strategy over the numeric parameters.
 
-    The search space is the Float and Int parameters (except constants) that the first
-    ``n_startup_trials`` complete trials all hold with the same distributions, encoded to
-    the unit cube with `Distribution.to_unit`. Everything else, categorical parameters
-    included (CatCMA is not used), and every parameter before the space is known, comes
-    from an internal `RandomSampler` with the same seed.
+    The search space is the parameters (except constants) that the first
+    ``n_startup_trials`` complete trials all hold with the same distributions; Float and
+    Int ones are encoded to the unit cube with `Distribution.to_unit`. Categorical ones
+    join CatCMA (Hamano et al., 2024, CMA-ES for mixed continuous and categorical spaces)
+    when the space has at least two numeric parameters and separable is False; otherwise
+    they come from an internal `RandomSampler` with the same seed, as does every
+    parameter outside the space or seen before the space is known. A conditional
+    parameter in the space makes trials without it invisible to the strategy (they are
+    not told): prefer a flat space.
 
     The optimizer is replayed from the log: the finished trials are read in number order,
     as far as the first one still running, and the complete ones that hold the whole
@@ -78,9 +82,10 @@ class CmaEsSampler(Sampler):
             small populations, Hansen 2009). A restart starts from a random mean.
         inc_popsize: population growth factor at each large restart (default 2).
         with_margin: CMA-ES with margin (Hamano et al., 2022) when there are discrete
-            dimensions (non-log Int, stepped Float), so they do not get stuck on one value.
+            dimensions (non-log Int, stepped Float), so they do not get stuck on one value;
+            with CatCMA (which has its margin for categories only) they are continuous.
         separable: sep-CMA-ES (diagonal covariance, Ros & Hansen 2008), for many
-            dimensions; ignores ``with_margin``.
+            dimensions; ignores ``with_margin`` and samples categoricals at random.
         warm_start_trials: trials of a similar earlier task (a list of `FrozenTrial` or a
             `Study`): the initial mean, step size and covariance come from their best ones
             (WS-CMA-ES, Nomura et al., 2021). Not kept in the study's record.
@@ -162,15 +167,27 @@ class CmaEsSampler(Sampler):
     def _optimizer(
         self,
         dims: Sequence[Dimension],
+        cats: Sequence[Categorical],
         mean: np.ndarray,
         sigma: float,
         popsize: int | None,
         cov: np.ndarray | None,
     ) -> Any:
-        """A new cmaes optimizer over ``dims`` (margin or separable as configured)."""
+        """A new cmaes optimizer over ``dims`` and ``cats`` (CatCMA when there are
+        categories, else margin or separable as configured)."""
         bounds, steps = _bounds(dims)
         mean = np.clip(mean, bounds[:, 0], bounds[:, 1])
         seed = derive_seed(self.seed, "cmaes-init")
+        if cats:
+            return self._cmaes.CatCMA(
+                mean=mean,
+                sigma=sigma,
+                cat_num=np.array([len(c.choices) for c in cats]),
+                bounds=np.tile([0.0, 1.0], (len(dims), 1)),
+                seed=seed,
+                population_size=popsize,
+                cov=cov,
+            )
         if self.separable and len(dims) > 1:  # SepCMA needs two dimensions
             return self._cmaes.SepCMA(
                 mean=mean, sigma=sigma, bounds=bounds, seed=seed, population_size=popsize
@@ -199,6 +216,7 @@ class _Replay:
         self.read = 0  # trials 0 .. read-1 are finished and were read
         self.startup: list[FrozenTrial] = []
         self.dims: list[Dimension] | None = None  # None until the space is known
+        self.cats: list[tuple[str, Categorical]] = []  # CatCMA's categorical dimensions
         self.optimizer: Any = None
         self.batch: list[tuple[np.ndarray, float]] = []
         self.restarts = 0
@@ -227,10 +245,10 @@ class _Replay:
             if len(self.startup) >= self.sampler.n_startup_trials:
                 self._start(self.startup)
             return
-        x = _encode(self.dims, trial)
-        if x is None or self.optimizer is None:
+        point = self._encode(trial)
+        if point is None or self.optimizer is None:
             return
-        self.batch.append((x, self.sign * value))
+        self.batch.append((point, self.sign * value))
         if len(self.batch) == self.optimizer.population_size:
             self.optimizer.tell(self.batch)
             self.batch = []
@@ -239,16 +257,20 @@ class _Replay:
 
     def _start(self, startup: list[FrozenTrial]) -> None:
         """Fix the search space from the startup trials and build the first optimizer."""
-        self.dims = _common_space(startup)
+        sampler = self.sampler
+        self.dims, cats = _common_space(startup)
+        if len(self.dims) >= 2 and not sampler.separable:  # CatCMA needs two numeric ones
+            self.cats = cats
         if not self.dims:
             return
-        sampler = self.sampler
         mean = np.full(len(self.dims), 0.5)
         sigma = sampler.sigma0 or _SIGMA0
         cov = None
         if sampler._warm:
             mean, sigma, cov = self._warm_start(sampler._warm)
-        self.optimizer = sampler._optimizer(self.dims, mean, sigma, sampler.popsize, cov)
+        self.optimizer = sampler._optimizer(
+            self.dims, self._cats, mean, sigma, sampler.popsize, cov
+        )
         self.popsize0 = self.optimizer.population_size
         for trial in startup:
             self._read(trial)
@@ -291,7 +313,29 @@ class _Replay:
             self.large_runs += 1
             popsize = large
         mean = rng.uniform(size=len(self.dims))
-        self.optimizer = sampler._optimizer(self.dims, mean, sigma, max(popsize, 2), None)
+        self.optimizer = sampler._optimizer(
+            self.dims, self._cats, mean, sigma, max(popsize, 2), None
+        )
+
+    @property
+    def _cats(self) -> list[Categorical]:
+        return [dist for _, dist in self.cats]
+
+    def _encode(self, trial: FrozenTrial) -> Any:
+        """The point to tell: the unit-cube vector, with CatCMA paired with the one-hot
+        matrix of its categories; None if the trial lacks a dimension."""
+        assert self.dims is not None
+        x = _encode(self.dims, trial)
+        if x is None or not self.cats:
+            return x
+        width = max(len(dist.choices) for _, dist in self.cats)
+        onehot = np.zeros((len(self.cats), width), dtype=bool)
+        for i, (name, dist) in enumerate(self.cats):
+            own = trial.distributions.get(name)
+            if name not in trial.params or own is None or not own.same_as(dist):
+                return None
+            onehot[i, dist.index(trial.params[name])] = True
+        return (x, onehot)
 
     # -- proposing ------------------------------------------------------------------------
 
@@ -303,9 +347,16 @@ class _Replay:
         key = (self.restarts, self.optimizer.generation, number)
         self.optimizer.reseed_rng(derive_seed(self.sampler.seed, "cmaes-ask", *key))
         x = self.optimizer.ask()
-        if isinstance(x, tuple):  # CMAwM: (the point to evaluate, the point to tell)
+        plan: dict[str, tuple[Distribution, Value]] = {}
+        if self.cats:  # CatCMA: (the numeric point, the one-hot categories)
+            x, onehot = x
+            for (name, cat), row in zip(self.cats, onehot):
+                plan[name] = (cat, cat.choices[int(np.argmax(row))])
+        elif isinstance(x, tuple):  # CMAwM: (the point to evaluate, the point to tell)
             x = x[0]
-        return {name: (dist, dist.from_unit(float(u))) for (name, dist), u in zip(self.dims, x)}
+        for (name, dist), u in zip(self.dims, x):
+            plan[name] = (dist, dist.from_unit(float(u)))
+        return plan
 
     @property
     def generation(self) -> int:
@@ -316,18 +367,23 @@ class _Replay:
 # -- the search space -------------------------------------------------------------------------
 
 
-def _common_space(trials: list[FrozenTrial]) -> list[Dimension]:
-    """The non-constant Float and Int parameters that every trial holds with the same
-    distribution, sorted by name."""
+def _common_space(
+    trials: list[FrozenTrial],
+) -> tuple[list[Dimension], list[tuple[str, Categorical]]]:
+    """The non-constant Float and Int parameters, and the Categorical ones with two
+    choices or more, that every trial holds with the same distribution, by name."""
     first = trials[0]
     dims: list[Dimension] = []
+    cats: list[tuple[str, Categorical]] = []
     for name in sorted(first.params):
         dist = first.distributions[name]
-        if not isinstance(dist, (Float, Int)) or dist.low == dist.high:
+        if not all(name in t.params and t.distributions[name].same_as(dist) for t in trials[1:]):
             continue
-        if all(name in t.params and t.distributions[name].same_as(dist) for t in trials[1:]):
+        if isinstance(dist, (Float, Int)) and dist.low != dist.high:
             dims.append((name, dist))
-    return dims
+        elif isinstance(dist, Categorical) and len(dist.choices) > 1:
+            cats.append((name, dist))
+    return dims, cats
 
 
 def _encode(dims: Sequence[Dimension], trial: FrozenTrial) -> np.ndarray | None:
