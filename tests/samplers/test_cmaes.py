@@ -97,6 +97,28 @@ def test_proposals_are_the_same_from_a_reloaded_study(tmp_path: Path) -> None:
     assert child.stdout.strip().splitlines() == expected
 
 
+def test_a_running_trial_holds_back_the_tells_but_not_the_proposals() -> None:
+    """Trials told out of order: the generation is told only once every earlier trial has
+    finished; meanwhile each new trial gets its own candidate of the current generation."""
+    sampler = tf.CmaEsSampler(seed=5, popsize=4)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_sphere3, n_trials=1)  # the startup trial
+    slow = study.ask()
+    slow_value = _sphere3(slow)
+    proposals = []
+    for _ in range(6):
+        trial = study.ask()
+        value = _sphere3(trial)
+        proposals.append(tuple(trial.params.values()))
+        study.tell(trial, value)
+    replay = sampler._states[study.reader]
+    assert replay.generation == 0 and replay.read == 1  # held back by the running trial
+    assert len(set(proposals)) == len(proposals)  # all different, from one generation
+    study.tell(slow, slow_value)
+    study.optimize(_sphere3, n_trials=1)
+    assert replay.generation == 2  # startup + slow + 6 others = 8 = two generations of 4
+
+
 def test_integer_and_stepped_dimensions_stay_on_their_grid() -> None:
     def objective(trial: tf.Trial) -> float:
         n = trial.suggest_int("n", -10, 10)

@@ -61,17 +61,21 @@ class CmaEsSampler(Sampler):
     parameter in the space makes trials without it invisible to the strategy (they are
     not told): prefer a flat space.
 
-    The optimizer is replayed from the log: the finished trials are read in number order,
-    as far as the first one still running, and the complete ones that hold the whole
-    space are told to CMA-ES a generation (``popsize`` trials) at a time. Trial n's
-    proposal is the optimizer's current generation asked with a random state derived from
+    The optimizer is replayed from the log: the finished (COMPLETE, PRUNED, FAIL) trials
+    are read in number order, as far as the first one that is not (running, waiting or
+    paused: a scheduler that pauses trials holds the strategy back until they end), and
+    the complete ones that hold the whole space are told to CMA-ES a generation
+    (``popsize`` trials) at a time. Trial n's proposal is the optimizer's current
+    generation asked with a random state derived from
     ``(seed, restart, generation, n)``: concurrent trials get different candidates, and a
     late trial (whose generation was already told) gets one of the current generation.
-    A trial is told to the generation it completes in, which is not always the one that
-    proposed it (the strategy's update uses only the point and its value). With margin,
-    a discrete value is told as evaluated (Optuna keeps CMAwM's continuous sample in the
-    trial, which our samplers cannot write). A long-running trial delays the tells of
-    later ones until it finishes (proposals go on from the current generation).
+    A trial is told with the generation open when the reading reaches it, which is not
+    always the one that proposed it (the strategy's update uses only the point and its
+    value). With margin, a discrete value is told as evaluated (Optuna keeps CMAwM's
+    continuous sample in the trial, which our samplers cannot write). A long-running
+    trial delays the tells of later ones until it finishes (proposals go on from the
+    current generation). Reading only new trials, a proposal costs about 0.3 ms at
+    1,000 trials (5 dimensions).
 
     Args:
         seed: base seed (default None: drawn at random and recorded).
