@@ -247,3 +247,9 @@ def test_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MissingExtra, match=r"pip install 'tuningfork\[cmaes\]'"):
         tf.CmaEsSampler()
     assert cmaes_module.CmaEsSampler is tf.CmaEsSampler  # the module imports without it
+
+
+def test_maximize() -> None:
+    study = tf.create_study(direction="maximize", storage="memory", sampler=tf.CmaEsSampler(seed=0))
+    study.optimize(lambda trial: -_sphere3(trial), n_trials=150)
+    assert study.best_value is not None and study.best_value > -0.01
