@@ -46,6 +46,7 @@ from tuningfork.exceptions import (
 from tuningfork.registry import register
 from tuningfork.samplers import (
     AutoSampler,
+    CmaEsSampler,
     DESampler,
     EDASampler,
     GPSampler,
@@ -140,6 +141,7 @@ __all__ = [
     "ThresholdStopping",
     "TimeStopping",
     "AutoSampler",
+    "CmaEsSampler",
     "GPSampler",
     "TPESampler",
     "GASampler",

@@ -9,6 +9,7 @@ from tuningfork.exceptions import OptionError
 from tuningfork.registry import lookup, register
 from tuningfork.samplers.auto import AutoSampler
 from tuningfork.samplers.base import Reservation, Sampler
+from tuningfork.samplers.cmaes import CmaEsSampler
 from tuningfork.samplers.de import DESampler
 from tuningfork.samplers.eda import EDASampler
 from tuningfork.samplers.genetic import GASampler, NSGAIISampler
@@ -22,6 +23,7 @@ from tuningfork.samplers.tpe import TPESampler
 __all__ = [
     "AutoSampler",
     "GASampler",
+    "CmaEsSampler",
     "GPSampler",
     "GridSampler",
     "NSGAIISampler",
@@ -48,6 +50,7 @@ for _name, _class in (
     ("de", DESampler),
     ("pso", PSOSampler),
     ("eda", EDASampler),
+    ("cmaes", CmaEsSampler),
 ):
     register(_class, name=_name)
 
