@@ -240,18 +240,25 @@ class PBT(Scheduler):
         if self.keep_checkpoints:
             return []
         population = self._population(study)
-        needed = [
-            self._last_boundary(t)
-            for t in population.current.values()
-            if t.state is not TrialState.COMPLETE
-        ]
-        floor = min(needed, default=self.max_budget)
+        floor = self._kept_from(population)
         obsolete = []
         for trial in population.trials:
             commits = trial.system_attrs.get("checkpoints", {})
             last = max((int(s) for s in commits), default=None)
             obsolete += [c for s, c in commits.items() if int(s) < floor and int(s) != last]
         return obsolete
+
+    def _kept_from(self, population: _Population) -> int:
+        """The lowest boundary whose commits are kept: where a member that is not done
+        paused or last passed, or a failed one awaits its replacement."""
+        if self.keep_checkpoints:
+            return 0
+        needed = [
+            self._last_boundary(t)
+            for t in population.current.values()
+            if t.state is not TrialState.COMPLETE
+        ]
+        return min(needed, default=self.max_budget)
 
     def assign_at_cap(self, study: StudyReader) -> Assignment | None:
         """At `Study.optimize`'s ``max_trials`` no member can be added or replaced: the
@@ -302,7 +309,9 @@ class PBT(Scheduler):
 
     def _replace(self, study: StudyReader, population: _Population) -> Assignment | None:
         """A new trial in place of a failed member: a copy of a top member at the last
-        boundary the failed one had committed (from scratch if none)."""
+        boundary the failed one reached, or, when no other member can be ranked and
+        copied there yet, at the boundary below it, and so on down to the lowest one whose
+        commits are kept (from scratch if none)."""
         for member, dead in sorted(population.current.items()):
             if dead.state not in _DEAD:
                 continue
@@ -310,8 +319,12 @@ class PBT(Scheduler):
                 return None
             population.failures += 1
             claim = f"pbt:replace:{dead.number}"
-            step = self._last_boundary(dead)
-            plan = self._exploit(study, population, dead, step, force=True) if step else None
+            step, plan = self._last_boundary(dead), None
+            floor = max(self._kept_from(population), self.first_boundary())
+            while plan is None and step >= floor:
+                plan = self._exploit(study, population, dead, step, force=True)
+                if plan is None:
+                    step -= self.perturbation_interval
             attrs = {"pbt": {"member": member, "replaces": dead.number}}
             if plan is None:
                 return Assignment(budget=self.next_budget(0), claims=(claim,), system_attrs=attrs)
