@@ -32,6 +32,7 @@ def point(prefix_values):
                 "batch_norm": True,
             },
         ),
+        ("regions", {"x0": -2.3, "x1": -2.7, "x2": 0.9, "x3": -3.6, "region": "r5"}),
         (
             "cell",
             {

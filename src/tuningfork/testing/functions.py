@@ -26,6 +26,7 @@ __all__ = [
     "hartmann6",
     "levy",
     "mixed",
+    "regions",
     "rosenbrock",
 ]
 
@@ -169,6 +170,26 @@ def cell(params: Mapping[str, Any]) -> float:
     return loss
 
 
+# centre and offset of the sphere in each region; "r5" is best, its centre away from the others
+_REGIONS = {
+    "r0": ((1.0, 3.2, 2.2, -2.2), 1.0),
+    "r1": ((-1.6, 3.0, -4.0, 2.6), 0.8),
+    "r2": ((2.4, -0.3, -1.6, -1.8), 0.6),
+    "r3": ((-2.0, -0.4, 0.0, 0.4), 0.4),
+    "r4": ((4.0, 2.3, 1.0, 3.9), 0.2),
+    "r5": ((-2.3, -2.7, 0.9, -3.6), 0.0),
+}
+
+
+def regions(params: Mapping[str, Any]) -> float:
+    """A shifted sphere whose centre and offset a categorical chooses: 2 |x - c_r|^2 + b_r
+    over x in [-5, 5]^4 and 6 regions r with offsets b_r from 1.0 down to 0 (region "r5");
+    minimum 0 at x = c_r5 = (-2.3, -2.7, 0.9, -3.6), region="r5". A sampler that settles in
+    a region keeps a regret of at least 0.2."""
+    centre, offset = _REGIONS[params["region"]]
+    return 2.0 * sum((params[f"x{i}"] - c) ** 2 for i, c in enumerate(centre)) + offset
+
+
 def _box(d: int, low: float, high: float) -> Space:
     return Space({f"x{i}": Float(low, high) for i in range(d)})
 
@@ -193,6 +214,14 @@ PROBLEMS: dict[str, Problem] = {
             batch_norm=Categorical([True, False]),
         ),
         mixed,
+        0.0,
+    ),
+    "regions": Problem(
+        "regions",
+        Space(
+            {**{f"x{i}": Float(-5.0, 5.0) for i in range(4)}, "region": Categorical(list(_REGIONS))}
+        ),
+        regions,
         0.0,
     ),
     "cell": Problem(
