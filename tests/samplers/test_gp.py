@@ -511,32 +511,3 @@ def test_options_are_checked_and_described() -> None:
     }
     assert sampler.flush_suggestions is False
     assert GPSampler(seed=3).flush_suggestions is True
-
-
-_REGIONS = {  # centre and offset of the sphere in each region: "d" is best, off on its own
-    "a": ((2.0, 2.0, 2.0), 0.6),
-    "b": ((-3.0, 2.5, 1.0), 0.4),
-    "c": ((2.5, -3.0, -1.0), 0.2),
-    "d": ((-3.5, -3.5, -3.5), 0.0),
-}
-
-
-def _regions(params: dict) -> float:
-    centre, offset = _REGIONS[params["region"]]
-    return 2.0 * sum((params[f"x{i}"] - c) ** 2 for i, c in enumerate(centre)) + offset
-
-
-@pytest.mark.slow
-def test_a_region_sampled_only_far_from_its_optimum_is_still_found() -> None:
-    """A categorical chooses the sphere's centre and offset. Before the acquisition search
-    re-optimised the numbers in every other category around its local optima, the GP
-    settled in a wrong region in 4 of these 8 seeds."""
-    space = Space(
-        {**{f"x{i}": Float(-5.0, 5.0) for i in range(3)}, "region": Categorical(list(_REGIONS))}
-    )
-    found = 0
-    for seed in range(8):
-        study = tf.create_study(storage="memory", sampler=GPSampler(seed=seed))
-        study.optimize(lambda t: _regions(t.params), n_trials=50, space=space)
-        found += study.best_trial.params["region"] == "d"
-    assert found >= 6, found

@@ -1,6 +1,6 @@
 """Maximising log expected improvement over legal vectors for `GPSampler`: scrambled Sobol'
 candidates and candidates around the incumbents, refined by L-BFGS-B and a search over
-the discrete values; each local optimum is also refined in every other category."""
+the discrete values."""
 
 from __future__ import annotations
 
@@ -64,7 +64,6 @@ class _AcquisitionOptimiser:
             return starts[0]
         start_values = self.score(starts)
         x, values = self._refine(starts, start_values)
-        x, values = self._other_categories(x, values)
         # the joint L-BFGS-B above stops before every start has converged: polish the best
         best = int(np.argmax(values))
         x, _ = self._refine(x[best : best + 1], values[best : best + 1])
@@ -105,32 +104,6 @@ class _AcquisitionOptimiser:
             switch = perturb[:, i] & (rng.random(m) < 0.5)
             x[switch, i] = rng.integers(0, enc.count[i], size=int(switch.sum()))
         return x
-
-    def _other_categories(self, x: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The local optima ``x`` with, added, each of them moved to every other value of
-        each free categorical input and refined there.
-
-        A category whose best region lies away from a local optimum scores low at the
-        optimum's numbers, so the discrete step of `_refine` alone does not switch to it:
-        on a mixed problem where each category shifts a sphere, the search settled in a
-        wrong category in about half of the seeds. Re-optimising the numbers in each
-        category keeps every category in play (Optuna's GPSampler likewise enumerates
-        categories around its local optima).
-        """
-        enc = self.encoding
-        columns = np.flatnonzero((enc.kind == _CATEGORICAL) & ~self.fixed)
-        if not columns.size:
-            return x, values
-        moved = []
-        for i in columns:
-            for category in range(int(enc.count[i])):
-                other = x[x[:, i] != category].copy()
-                other[:, i] = category
-                moved.append(other)
-        tries = self._legal(np.vstack(moved))
-        tries = _distinct(tries, len(tries))
-        tries, tried = self._refine(tries, self.score(tries))
-        return np.vstack([x, tries]), np.concatenate([values, tried])
 
     # -- refinement ---------------------------------------------------------------------
 
