@@ -113,9 +113,10 @@ class TPESampler(Sampler):
 
     In a finite space (only categorical, int and stepped float parameters, unconditional
     when declared; every inferred group finite when multivariate define-by-run), a trial
-    does not repeat a configuration that a finished or running trial holds: the best
-    unseen combination of the candidates is proposed instead (see `_propose_unseen`).
-    Elsewhere the proposal is the candidates' best, seen or not.
+    does not repeat a configuration that a finished trial (or, with ``constant_liar``, a
+    running one) holds: the best unseen combination of the candidates is proposed instead
+    (see `_propose_unseen`); when none is found (the space all but exhausted), it repeats.
+    Elsewhere the proposal is the candidates' best, seen or not (unchanged, draw for draw).
     """
 
     seed: int  # never None here: drawn when not given
