@@ -32,6 +32,18 @@ def point(prefix_values):
                 "batch_norm": True,
             },
         ),
+        ("regions", {"x0": -2.3, "x1": -2.7, "x2": 0.9, "x3": -3.6, "region": "r5"}),
+        (
+            "cell",
+            {
+                "e01": "conv3x3",
+                "e02": "conv1x1",
+                "e12": "conv3x3",
+                "e03": "skip",
+                "e13": "conv1x1",
+                "e23": "conv3x3",
+            },
+        ),
     ],
 )
 def test_minimum_at_the_known_optimiser(name, params):
@@ -49,3 +61,16 @@ def test_random_points_are_above_the_optimum(name):
     for _ in range(200):
         params = problem.space.decode([rng.random() for _ in range(problem.space.dims)])
         assert problem.regret(problem.function(params)) >= -1e-6
+
+
+def test_cell_optimum_is_the_minimum_over_all_configurations():
+    import itertools
+
+    problem = PROBLEMS["cell"]
+    names = problem.space.names
+    values = [
+        problem.function(dict(zip(names, ops)))
+        for ops in itertools.product(problem.space[names[0]].choices, repeat=len(names))
+    ]
+    assert len(values) == 5**6
+    assert min(values) == pytest.approx(problem.optimum, abs=1e-9)

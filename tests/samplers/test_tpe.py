@@ -674,3 +674,39 @@ def test_paused_trials_count_like_pruned_ones_and_follow_their_resumption() -> N
     assert len(history) == 4
     assert list(history.numbers()[history.below(1)]) == [2]
     assert list(history.numbers()[history.below(2)]) == [1, 2]
+
+
+def finite_space() -> Space:
+    """36 configurations: two categoricals, an int and a stepped float."""
+    return Space(
+        a=Categorical(["x", "y", "z"]),
+        b=Categorical([True, False]),
+        n=Int(0, 2),
+        s=Float(0.0, 1.0, step=1.0),
+    )
+
+
+def finite_score(params: dict) -> float:
+    return (params["a"] == "x") + 0.5 * params["b"] + abs(params["n"] - 1) + params["s"]
+
+
+# univariate define-by-run proposes each parameter on its own, without a joint view
+@pytest.mark.parametrize("declared, multivariate", [(False, True), (True, True), (True, False)])
+def test_finite_space_configurations_are_not_repeated_until_exhausted(declared, multivariate):
+    """Before the fix 18 to 21 of the 26 model-based trials here repeated an earlier
+    configuration; now only the startup points may collide, until all 36 are taken."""
+    space = finite_space()
+    study = tf.create_study(storage="memory", sampler=TPESampler(seed=1, multivariate=multivariate))
+    if declared:
+        study.optimize(lambda t: finite_score(t.params), n_trials=36, space=space)
+    else:
+        study.optimize(
+            lambda t: finite_score({n: t.suggest(n, space[n]) for n in space.names}), n_trials=36
+        )
+    keys = [tuple(t.params[n] for n in space.names) for t in study.trials]
+    repeats = [k for i, k in enumerate(keys) if i >= 10 and k in keys[:i]]
+    startup_repeats = 10 - len(set(keys[:10]))
+    assert len(repeats) <= startup_repeats, repeats
+    # past exhaustion the sampler goes on, proposing seen configurations
+    study.optimize(lambda t: finite_score(t.params), n_trials=4, space=space)
+    assert len(study.trials) == 40

@@ -16,6 +16,7 @@ keeps categorical parameters out of the joint kernels (each is proposed on its o
 from __future__ import annotations
 
 import functools
+import heapq
 import math
 import numbers
 import random
@@ -39,7 +40,7 @@ from tuningfork.samplers._history import (
 )
 from tuningfork.samplers.base import Sampler
 from tuningfork.samplers.qmc import QMCSampler
-from tuningfork.space import Categorical, Distribution, Space, Value
+from tuningfork.space import Categorical, Distribution, Float, Space, Value
 from tuningfork.trial import FrozenTrial
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ _MAX_GOOD = 25
 # where they were, and raised it on levy10 (14 -> 20: more exploitation hurts there). It
 # costs about 1 ms per trial at 1,000 trials (g(x) is evaluated at 100 points).
 _N_EI_CANDIDATES = 100
+# Further draws of candidates when every combination of the first ones was evaluated
+# already (finite spaces only: see `TPESampler._propose_unseen`).
+_UNSEEN_DRAWS = 4
 
 
 def default_gamma(n: int) -> int:
@@ -106,6 +110,13 @@ class TPESampler(Sampler):
     space, or suggested with another distribution, gets a univariate proposal. With a
     declared `Space`, parameters with the same condition form a group, sampled parents
     first, each group only where its condition holds.
+
+    In a finite space (only categorical, int and stepped float parameters, unconditional
+    when declared; every inferred group finite when multivariate define-by-run), a trial
+    does not repeat a configuration that a finished trial (or, with ``constant_liar``, a
+    running one) holds: the best unseen combination of the candidates is proposed instead
+    (see `_propose_unseen`); when none is found (the space all but exhausted), it repeats.
+    Elsewhere the proposal is the candidates' best, seen or not (unchanged, draw for draw).
     """
 
     seed: int  # never None here: drawn when not given
@@ -171,7 +182,12 @@ class TPESampler(Sampler):
             if group is not None and _same(dict(group)[name], distribution):
                 if name not in plan.proposal:
                     running = self._observe(study, state, trial.number)
-                    plan.proposal.update(self._propose(state, group, trial.number, running))
+                    if plan.finite:
+                        groups = list(dict.fromkeys(plan.groups.values()))
+                        proposal = self._propose_unseen(state, groups, trial.number, running)
+                    else:
+                        proposal = self._propose(state, group, trial.number, running)
+                    plan.proposal.update(proposal)
                 return plan.proposal[name]
             # outside the inferred space, or another distribution: a univariate proposal
             running = self._observe(study, state, trial.number)
@@ -189,6 +205,10 @@ class TPESampler(Sampler):
                 return self._startup.sample_space(study, trial, space)
             params = dict(trial.params)
             groups = self._declared_groups(space)
+            if not params and _finite_space(space):
+                unique = list(dict.fromkeys(groups[name] for name in space.names))
+                proposal = self._propose_unseen(state, unique, trial.number, running)
+                return {name: proposal[name] for name in space.names}
             for name in space.names:
                 if name in params or not space.is_active(name, params):
                     continue
@@ -241,7 +261,8 @@ class TPESampler(Sampler):
             for inferred in state.inference.update(state.history.finished):
                 for group in _split_categoricals(inferred):
                     groups.update((name, group) for name, _ in group)
-        return _Plan(startup=False, groups=groups)
+        finite = bool(groups) and all(_finite(group) for group in groups.values())
+        return _Plan(startup=False, groups=groups, finite=finite)
 
     def _declared_groups(self, space: Space) -> dict[str, Group]:
         """Each parameter's group: the numeric parameters with the same condition (itself,
@@ -267,6 +288,20 @@ class TPESampler(Sampler):
         self, state: _StudyState, group: Group, number: int, running: Sequence[Observed]
     ) -> dict[str, Value]:
         """One configuration of ``group``: the best of the candidates drawn from l(x)."""
+        candidates, scores, dims = self._scored(state, group, number, running)
+        best = candidates[int(np.argmax(scores))]
+        return {name: dim.decode(best[i]) for i, ((name, _), dim) in enumerate(zip(group, dims))}
+
+    def _scored(
+        self,
+        state: _StudyState,
+        group: Group,
+        number: int,
+        running: Sequence[Observed],
+        draw: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray, list[Dimension]]:
+        """Candidates drawn from l(x) for ``group`` and their log l(x) - log g(x); ``draw``
+        > 0 gives further, independent candidates (the first draw is the usual one)."""
         from tuningfork.samplers._parzen import ParzenEstimator
 
         history = state.history
@@ -287,11 +322,47 @@ class TPESampler(Sampler):
         good_weights = _weights(trial_numbers[good], flat=history.n_objectives > 1)
         below = estimator(dims, rows[good], good_weights)
         above = estimator(dims, bad_rows, _weights(bad_numbers))
-        rng = np.random.default_rng([self.seed & _MASK64, number, _group_key(group)])
+        key = [self.seed & _MASK64, number, _group_key(group)] + ([draw] if draw else [])
+        rng = np.random.default_rng(key)
         candidates = below.sample(rng, self.n_ei_candidates)
         scores = below.log_pdf(candidates) - above.log_pdf(candidates)
-        best = candidates[int(np.argmax(scores))]
-        return {name: dim.decode(best[i]) for i, ((name, _), dim) in enumerate(zip(group, dims))}
+        return candidates, scores, dims
+
+    def _propose_unseen(
+        self,
+        state: _StudyState,
+        groups: Sequence[Group],
+        number: int,
+        running: Sequence[Observed],
+    ) -> dict[str, Value]:
+        """A configuration of a finite space made of ``groups``, not yet evaluated or running.
+
+        The groups' proposals are independent, so a configuration's score is the sum of its
+        groups' scores and the usual proposal (each group's best) is the best combination of
+        the candidates. When it was seen already, combinations are taken in decreasing
+        score until an unseen one; when every combination was seen, further candidates are
+        drawn (up to `_UNSEEN_DRAWS` times). Only if none is found (the space is all but
+        exhausted) is the usual proposal kept.
+        """
+        names = [name for group in groups for name, _ in group]
+        seen = _seen(names, [*state.history.finished, *running])
+        options: list[dict[str, tuple[float, tuple[Value, ...]]]] = [{} for _ in groups]
+        best: list[tuple[Value, ...]] | None = None
+        for draw in range(_UNSEEN_DRAWS + 1):
+            for k, group in enumerate(groups):
+                _add_options(options[k], *self._scored(state, group, number, running, draw))
+            ranked = [sorted(o.values(), key=lambda item: -item[0]) for o in options]
+            if best is None:
+                best = [items[0][1] for items in ranked]
+                if _key(best) not in seen:
+                    break
+            found = _best_unseen(ranked, seen)
+            if found is not None:
+                best = found
+                break
+        assert best is not None
+        values = [value for part in best for value in part]
+        return dict(zip(names, values))
 
 
 class _Plan:
@@ -299,11 +370,14 @@ class _Plan:
     space (multivariate), and the values proposed so far (each group is proposed at the
     first suggestion of one of its parameters)."""
 
-    __slots__ = ("startup", "groups", "proposal")
+    __slots__ = ("startup", "groups", "finite", "proposal")
 
-    def __init__(self, *, startup: bool, groups: dict[str, Group] | None = None) -> None:
+    def __init__(
+        self, *, startup: bool, groups: dict[str, Group] | None = None, finite: bool = False
+    ) -> None:
         self.startup = startup
         self.groups = groups or {}
+        self.finite = finite  # every group finite: all are proposed at once, unseen
         self.proposal: dict[str, Value] = {}
 
 
@@ -354,6 +428,71 @@ def _split_categoricals(group: Group) -> list[Group]:
     numeric = tuple(item for item in group if not isinstance(item[1], Categorical))
     parts: list[Group] = [(item,) for item in group if isinstance(item[1], Categorical)]
     return [numeric, *parts] if numeric else parts
+
+
+def _finite(group: Group) -> bool:
+    """Whether the group has finitely many configurations (no Float without a step)."""
+    return all(not (isinstance(d, Float) and d.step is None) for _, d in group)
+
+
+def _finite_space(space: Space) -> bool:
+    """A declared space without conditions and with finitely many configurations."""
+    items = tuple((name, space[name]) for name in space.names)
+    return _finite(items) and not any(dist.when for _, dist in items)
+
+
+def _key(parts: Sequence[tuple[Value, ...]]) -> tuple[str, ...]:
+    """A configuration as a hashable key; repr keeps True, 1 and 1.0 apart."""
+    return tuple(repr(value) for part in parts for value in part)
+
+
+def _seen(names: Sequence[str], trials: Sequence[Observed]) -> set[tuple[str, ...]]:
+    """The keys of the configurations of ``names`` that ``trials`` hold in full."""
+    seen = set()
+    for trial in trials:
+        if all(name in trial.params for name in names):
+            seen.add(tuple(repr(trial.params[name]) for name in names))
+    return seen
+
+
+def _add_options(
+    options: dict[str, tuple[float, tuple[Value, ...]]],
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    dims: Sequence[Dimension],
+) -> None:
+    """Add a group's distinct candidates (decoded) with their scores to ``options``; the
+    first of equal best scores stays first, as argmax picks it."""
+    for row, score in zip(candidates, scores):
+        value = tuple(dim.decode(row[i]) for i, dim in enumerate(dims))
+        key = repr(value)
+        if key not in options or score > options[key][0]:
+            options[key] = (float(score), value)
+
+
+def _best_unseen(
+    ranked: Sequence[Sequence[tuple[float, tuple[Value, ...]]]], seen: set[tuple[str, ...]]
+) -> list[tuple[Value, ...]] | None:
+    """The highest-scoring combination (one option per group, scores added) not in
+    ``seen``: combinations in decreasing score from a heap, at most len(seen) + 1 of them."""
+    start = (0,) * len(ranked)
+    heap = [(-sum(items[0][0] for items in ranked), start)]
+    queued = {start}
+    for _ in range(len(seen) + 1):
+        if not heap:
+            return None
+        negative, index = heapq.heappop(heap)
+        parts = [ranked[k][i][1] for k, i in enumerate(index)]
+        if _key(parts) not in seen:
+            return parts
+        for k, i in enumerate(index):
+            if i + 1 < len(ranked[k]):
+                step = (*index[:k], i + 1, *index[k + 1 :])
+                if step not in queued:
+                    queued.add(step)
+                    change = ranked[k][i][0] - ranked[k][i + 1][0]
+                    heapq.heappush(heap, (negative + change, step))
+    return None
 
 
 def _same(known: Distribution, dist: Distribution) -> bool:

@@ -21,10 +21,12 @@ __all__ = [
     "Problem",
     "ackley",
     "branin",
+    "cell",
     "hartmann3",
     "hartmann6",
     "levy",
     "mixed",
+    "regions",
     "rosenbrock",
 ]
 
@@ -142,6 +144,52 @@ def mixed(params: Mapping[str, Any]) -> float:
     )
 
 
+CELL_OPERATIONS = ("none", "skip", "conv1x1", "conv3x3", "avgpool")
+_CELL_EDGES = ("e01", "e02", "e12", "e03", "e13", "e23")  # edge "eab" joins node a to b
+_CELL_GAIN = {"none": 0.0, "skip": 0.35, "conv1x1": 0.6, "conv3x3": 1.0, "avgpool": 0.25}
+_CELL_WEIGHT = {"e01": 1.0, "e02": 0.6, "e12": 0.9, "e03": 0.4, "e13": 0.7, "e23": 1.0}
+
+
+def cell(params: Mapping[str, Any]) -> float:
+    """A NAS-style cell (shaped like NAS-Bench-201's): one of 5 operations on each of the 6
+    edges of a 4-node DAG, 5^6 = 15,625 configurations. The loss falls with each edge's
+    operation (conv3x3 best), rises with more than 2 conv3x3 (a cost), by 0.3 without a
+    skip into the output node and by 2 when no path reaches it; minimum 0 (by enumeration)
+    at e01=conv3x3, e02=conv1x1, e12=conv3x3, e03=skip, e13=conv1x1, e23=conv3x3."""
+    ops = [params[edge] for edge in _CELL_EDGES]
+    reached = {0}
+    for edge, op in zip(_CELL_EDGES, ops):
+        if int(edge[1]) in reached and op != "none":
+            reached.add(int(edge[2]))
+    loss = 3.67 - sum(_CELL_WEIGHT[e] * _CELL_GAIN[op] for e, op in zip(_CELL_EDGES, ops))
+    loss += 0.15 * max(0, ops.count("conv3x3") - 2) ** 2
+    if "skip" not in (params["e03"], params["e13"], params["e23"]):
+        loss += 0.3
+    if 3 not in reached:
+        loss += 2.0
+    return loss
+
+
+# centre and offset of the sphere in each region; "r5" is best, its centre away from the others
+_REGIONS = {
+    "r0": ((1.0, 3.2, 2.2, -2.2), 1.0),
+    "r1": ((-1.6, 3.0, -4.0, 2.6), 0.8),
+    "r2": ((2.4, -0.3, -1.6, -1.8), 0.6),
+    "r3": ((-2.0, -0.4, 0.0, 0.4), 0.4),
+    "r4": ((4.0, 2.3, 1.0, 3.9), 0.2),
+    "r5": ((-2.3, -2.7, 0.9, -3.6), 0.0),
+}
+
+
+def regions(params: Mapping[str, Any]) -> float:
+    """A shifted sphere whose centre and offset a categorical chooses: 2 |x - c_r|^2 + b_r
+    over x in [-5, 5]^4 and 6 regions r with offsets b_r from 1.0 down to 0 (region "r5");
+    minimum 0 at x = c_r5 = (-2.3, -2.7, 0.9, -3.6), region="r5". A sampler that settles in
+    a region keeps a regret of at least 0.2."""
+    centre, offset = _REGIONS[params["region"]]
+    return 2.0 * sum((params[f"x{i}"] - c) ** 2 for i, c in enumerate(centre)) + offset
+
+
 def _box(d: int, low: float, high: float) -> Space:
     return Space({f"x{i}": Float(low, high) for i in range(d)})
 
@@ -166,6 +214,20 @@ PROBLEMS: dict[str, Problem] = {
             batch_norm=Categorical([True, False]),
         ),
         mixed,
+        0.0,
+    ),
+    "regions": Problem(
+        "regions",
+        Space(
+            {**{f"x{i}": Float(-5.0, 5.0) for i in range(4)}, "region": Categorical(list(_REGIONS))}
+        ),
+        regions,
+        0.0,
+    ),
+    "cell": Problem(
+        "cell",
+        Space({edge: Categorical(list(CELL_OPERATIONS)) for edge in _CELL_EDGES}),
+        cell,
         0.0,
     ),
 }
