@@ -302,6 +302,8 @@ RACE_OBJECTIVE = textwrap.dedent(
                 (ledger / f"MISMATCH-{trial.number}-{step}").write_text(str(source))
         value = 0.0
         while step < trial.budget:
+            while (ledger / "HOLD").exists():  # a test holds every run mid-interval
+                time.sleep(0.05)
             step += 1
             time.sleep(0.002)
             value = x * step + (trial.number % 3) * 0.1
@@ -416,17 +418,21 @@ def test_every_worker_killed_mid_interval_then_a_restart_finishes_the_run(
     pbt_study(scheduler, storage=url, name="race")
     workers = _workers(url, tmp_path, 2)
     study = tf.load_study("race", storage=url)
+    hold = tmp_path / "ledger" / "HOLD"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill them once members have passed a boundary
+    while time.monotonic() < deadline:  # once members have copied others, hold the runs
         time.sleep(0.1)
-        trials = study.trials
-        if any(t.system_attrs.get("pbt", {}).get("exploits") for t in trials) and any(
-            t.state is TrialState.RUNNING for t in trials
-        ):
+        if any(t.system_attrs.get("pbt", {}).get("exploits") for t in study.trials):
+            hold.touch()
+            break
+    while time.monotonic() < deadline:  # a run that starts now stops before its next step
+        time.sleep(0.2)
+        if any(t.state is TrialState.RUNNING for t in study.trials):
             break
     for worker in workers:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+    hold.unlink()
     running = [
         t.number for t in tf.load_study("race", storage=url).trials if t.state.value == "RUNNING"
     ]
