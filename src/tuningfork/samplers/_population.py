@@ -142,9 +142,14 @@ class PopulationSampler(Sampler):
 
     # -- what a subclass gives -------------------------------------------------------------
 
-    def n_startup(self, space: SearchSpace) -> int:
-        """Complete trials needed before proposals start (random ones until then)."""
+    def size(self, n_dims: int) -> int:
+        """The population (or swarm) size for ``n_dims`` parameters."""
         raise NotImplementedError
+
+    def n_startup(self, space: SearchSpace) -> int:
+        """Complete trials needed before proposals start (random ones until then): one
+        population, by default."""
+        return self.size(len(space))
 
     def propose(
         self, population: Population, trial: FrozenTrial, rng: np.random.Generator

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tuningfork import _check as check
-from tuningfork.samplers._population import Population, PopulationSampler, SearchSpace
+from tuningfork.samplers._population import Population, PopulationSampler
 from tuningfork.trial import FrozenTrial
 
 __all__ = ["DESampler"]
@@ -71,9 +71,6 @@ class DESampler(PopulationSampler):
             else check.integer(population_size, "population_size", owner, minimum=4)
         )
         super().__init__(seed=seed)
-
-    def n_startup(self, space: SearchSpace) -> int:
-        return self.size(len(space))
 
     def size(self, n_dims: int) -> int:
         """The population size for ``n_dims`` parameters."""

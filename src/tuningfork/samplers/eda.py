@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from tuningfork import _check as check
-from tuningfork.samplers._population import Population, PopulationSampler, SearchSpace
+from tuningfork.samplers._population import Population, PopulationSampler
 from tuningfork.trial import FrozenTrial
 
 __all__ = ["EDASampler"]
@@ -65,9 +65,6 @@ class EDASampler(PopulationSampler):
         )
         self.multivariate = check.flag(multivariate, "multivariate", owner)
         super().__init__(seed=seed)
-
-    def n_startup(self, space: SearchSpace) -> int:
-        return self.size(len(space))
 
     def size(self, n_dims: int) -> int:
         """The population size for ``n_dims`` parameters."""

@@ -61,9 +61,6 @@ class PSOSampler(PopulationSampler):
         )
         super().__init__(seed=seed)
 
-    def n_startup(self, space: SearchSpace) -> int:
-        return self.size(len(space))
-
     def size(self, n_dims: int) -> int:
         """The swarm size for ``n_dims`` parameters."""
         if self.swarm_size is not None:
