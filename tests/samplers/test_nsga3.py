@@ -229,38 +229,38 @@ def test_survivors_are_whole_fronts_then_a_niched_part_of_the_last() -> None:
 
 @pytest.fixture(scope="module")
 def dtlz2_runs() -> dict[str, list[np.ndarray]]:
-    """For 3 seeds and 600 trials: each sampler's final population (48 members, for both
+    """For 3 seeds and 500 trials: each sampler's final population (40 members, for both
     genetic samplers) and the Pareto front of all its trials."""
     found: dict[str, list[np.ndarray]] = {}
     for seed in range(3):
-        nsga3 = tf.NSGAIIISampler(population_size=48, seed=seed)
-        nsga2 = tf.NSGAIISampler(population_size=48, seed=seed)
+        nsga3 = tf.NSGAIIISampler(population_size=40, seed=seed)
+        nsga2 = tf.NSGAIISampler(population_size=40, seed=seed)
         for name, sampler in (("nsga3", nsga3), ("nsga2", nsga2), ("random", None)):
-            study = run(sampler or tf.RandomSampler(seed=seed), dtlz2, 600)
+            study = run(sampler or tf.RandomSampler(seed=seed), dtlz2, 500)
             found.setdefault(f"{name} front", []).append(
                 np.array([t.values for t in study.best_trials])
             )
             if sampler is not None:
-                found.setdefault(name, []).append(population(sampler, study, 48))
+                found.setdefault(name, []).append(population(sampler, study, 40))
     return found
 
 
 def test_nsga3_spreads_over_more_reference_directions_than_nsga2(
     dtlz2_runs: dict[str, list[np.ndarray]],
 ) -> None:
-    # measured: NSGA-III's 48 survivors sit in 41-46 of the 91 directions, NSGA-II's in
-    # 30-36 (crowding distance does not keep spread in 3 objectives)
+    # measured: NSGA-III's 40 survivors sit in 36-38 of the 91 directions, NSGA-II's in
+    # 28-30 (crowding distance does not keep the spread in 3 objectives)
     ours = [niches(p) for p in dtlz2_runs["nsga3"]]
     theirs = [niches(p) for p in dtlz2_runs["nsga2"]]
     assert all(a > b + 3 for a, b in zip(ours, theirs)), (ours, theirs)
-    assert min(ours) >= 38
+    assert min(ours) >= 34
 
 
 def test_nsga3_gets_closer_to_dtlz2s_front_than_random_search(
     dtlz2_runs: dict[str, list[np.ndarray]],
 ) -> None:
-    # measured: IGD about 0.08-0.11 against 0.17-0.19; the final population alone (48
-    # points) is closer too than all of random search's non-dominated trials
+    # measured: IGD 0.09-0.10 against 0.18-0.21; the final population alone (40 points,
+    # 0.12-0.14) is closer too than all of random search's non-dominated trials
     ours = [igd(f) for f in dtlz2_runs["nsga3 front"]]
     survivors_only = [igd(p) for p in dtlz2_runs["nsga3"]]
     rand = [igd(f) for f in dtlz2_runs["random front"]]
@@ -384,6 +384,12 @@ def test_the_record_round_trips() -> None:
         tf.NSGAIIISampler.from_record(
             tf.NSGAIIISampler(constraints_func=my_constraints, seed=1).describe()
         )
+
+
+def test_registered_as_nsga3() -> None:
+    sampler = tf.samplers.sampler_from_record({"name": "nsga3", "dividing_parameter": 6})
+    assert isinstance(sampler, tf.NSGAIIISampler)
+    assert sampler.references(3).shape == (28, 3)  # C(8, 2)
 
 
 def test_user_reference_points_must_match_the_objectives() -> None:
