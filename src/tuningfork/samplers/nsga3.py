@@ -109,7 +109,7 @@ def normalize(losses: np.ndarray, first_front: np.ndarray) -> np.ndarray:
 
 
 def _intercepts(shifted: np.ndarray, first_front: np.ndarray) -> np.ndarray:
-    count, m = shifted.shape
+    m = shifted.shape[1]
     weights = np.full((m, m), _ASF_EPSILON)
     np.fill_diagonal(weights, 1.0)
     # asf[axis, row] = max over objectives of shifted / weight
@@ -162,7 +162,7 @@ def niche_select(
     no last-front member left drops out."""
     counts = niche_count.astype(float)
     # each reference point's last-front members, by index; one with none is out at once
-    # (the paper drops it when it first comes up, which chooses alike)
+    # (the paper drops it when it first comes up: the same choices, one draw fewer)
     pools: dict[int, list[int]] = {}
     for member, line in enumerate(niche.tolist()):
         pools.setdefault(line, []).append(member)
