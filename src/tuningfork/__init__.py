@@ -59,6 +59,7 @@ from tuningfork.samplers import (
 )
 from tuningfork.samplers.base import Reservation
 from tuningfork.samplers.genetic import GASampler, NSGAIISampler
+from tuningfork.samplers.nsga3 import NSGAIIISampler
 from tuningfork.schedulers import (
     ASHA,
     BOHB,
@@ -146,6 +147,7 @@ __all__ = [
     "TPESampler",
     "GASampler",
     "NSGAIISampler",
+    "NSGAIIISampler",
     "DESampler",
     "EDASampler",
     "PSOSampler",

@@ -15,6 +15,7 @@ from tuningfork.samplers.eda import EDASampler
 from tuningfork.samplers.genetic import GASampler, NSGAIISampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.grid import GridSampler
+from tuningfork.samplers.nsga3 import NSGAIIISampler
 from tuningfork.samplers.pso import PSOSampler
 from tuningfork.samplers.qmc import QMCSampler
 from tuningfork.samplers.random import RandomSampler
@@ -27,6 +28,7 @@ __all__ = [
     "GPSampler",
     "GridSampler",
     "NSGAIISampler",
+    "NSGAIIISampler",
     "DESampler",
     "EDASampler",
     "PSOSampler",
@@ -47,6 +49,7 @@ for _name, _class in (
     ("gp", GPSampler),
     ("ga", GASampler),
     ("nsga2", NSGAIISampler),
+    ("nsga3", NSGAIIISampler),
     ("de", DESampler),
     ("pso", PSOSampler),
     ("eda", EDASampler),
