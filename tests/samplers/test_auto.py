@@ -1,10 +1,11 @@
-"""AutoSampler: the documented rule picks GP or TPE, and the study record says which."""
+"""AutoSampler: the documented rule picks GP, CMA-ES or TPE, and the study record says which."""
 
 from __future__ import annotations
 
 import pytest
 
 import tuningfork as tf
+from tuningfork.samplers.cmaes import CmaEsSampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.tpe import TPESampler
 from tuningfork.testing import SamplerContract
@@ -30,12 +31,12 @@ NUMERIC = tf.Space(x=tf.Float(0, 1), y=tf.Float(1e-3, 1, log=True), n=tf.Int(1, 
 @pytest.mark.parametrize(
     "space, kwargs, expected, reason",
     [
-        (NUMERIC, {}, GPSampler, "small numeric"),
-        (
+        (NUMERIC, {}, GPSampler, "small space"),
+        (  # measured: the GP beats TPE on all-categorical spaces too (docs/samplers.md)
             tf.Space(a=tf.Categorical(["p", "q"]), b=tf.Categorical([1, 2]), x=tf.Float(0, 1)),
             {},
-            TPESampler,
-            "2 of 3 parameters categorical",
+            GPSampler,
+            "small space",
         ),
         (
             tf.Space(kind=tf.Categorical(["a", "b"]), x=tf.Float(0, 1, when={"kind": "a"})),
@@ -61,13 +62,51 @@ def test_the_rule(space, kwargs, expected, reason):
     assert isinstance(sampler, expected) and reason in why
 
 
-def test_long_studies_move_to_tpe():
+def test_long_studies_move_to_cmaes_or_tpe():
     auto = tf.AutoSampler(seed=0, gp_max_trials=15)
     study = finished_study(NUMERIC, 14)
     assert isinstance(auto.choose(study.reader)[0], GPSampler)
     study = finished_study(NUMERIC, 15)
     sampler, why = auto.choose(study.reader)
-    assert isinstance(sampler, TPESampler) and "15 finished trials" in why
+    assert isinstance(sampler, CmaEsSampler) and "CMA-ES warm-started" in why
+    assert sampler.start_at_trial == 15
+    one_number = tf.Space(x=tf.Float(0, 1), kind=tf.Categorical(["a", "b"]))
+    sampler, why = auto.choose(finished_study(one_number, 15).reader)
+    assert isinstance(sampler, TPESampler) and "1 numeric parameter" in why
+
+
+def test_without_cmaes_long_studies_move_to_tpe():
+    auto = tf.AutoSampler(seed=0, gp_max_trials=15)
+    auto.cmaes = None  # as when the cmaes package is missing
+    sampler, why = auto.choose(finished_study(NUMERIC, 15).reader)
+    assert isinstance(sampler, TPESampler) and "tuningfork[cmaes]" in why
+
+
+def test_cmaes_waits_for_the_gp_trials_still_running():
+    auto = tf.AutoSampler(seed=0, gp_max_trials=15)
+    study = finished_study(NUMERIC, 14)
+    running = study.ask(NUMERIC)  # trial 14 runs on
+    sampler, why = auto.choose(study.reader)  # trial 15
+    assert isinstance(sampler, GPSampler) and "until the trials before 15 finish" in why
+    study.tell(running, 1.0)
+    assert isinstance(auto.choose(study.reader)[0], CmaEsSampler)
+
+
+def test_cmaes_continues_from_the_best_gp_trials():
+    """After the switch, CMA-ES proposes around the region where the earlier trials were
+    best (WS-CMA-ES), not from the centre of the box."""
+    space = tf.Space(x=tf.Float(0, 1), y=tf.Float(0, 1))
+
+    def objective(trial: tf.Trial) -> float:
+        return (trial.params["x"] - 0.9) ** 2 + (trial.params["y"] - 0.1) ** 2
+
+    study = tf.create_study(storage="memory", sampler=tf.AutoSampler(seed=3, gp_max_trials=30))
+    study.optimize(objective, n_trials=45, space=space, show_progress_bar=False)
+    assert study.system_attrs["auto_sampler"]["chosen"] == "CmaEsSampler"
+    assert study.system_attrs["auto_sampler"]["from_trial"] == 30
+    later = [t for t in study.trials if t.number >= 30]
+    near = [abs(t.params["x"] - 0.9) < 0.2 and abs(t.params["y"] - 0.1) < 0.2 for t in later]
+    assert sum(near) >= 0.8 * len(later)  # a box of 4% of the area
 
 
 def test_the_study_record_says_what_was_chosen_and_why():

@@ -3,6 +3,7 @@ log, discrete and categorical dimensions, IPOP restarts and the missing-extra er
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -253,3 +254,32 @@ def test_maximize() -> None:
     study = tf.create_study(direction="maximize", storage="memory", sampler=tf.CmaEsSampler(seed=0))
     study.optimize(lambda trial: -_sphere3(trial), n_trials=150)
     assert study.best_value is not None and study.best_value > -0.01
+
+
+@pytest.mark.parametrize("earlier", [6, 40])
+def test_start_at_trial_continues_a_study_from_its_best_trials(earlier):
+    """Trials before start_at_trial are not told; the strategy's first generation lies
+    around the best of them (WS-CMA-ES from 10 trials on, else at the best point with the
+    default step), not around the centre of the box where a fresh CMA-ES starts."""
+    space = tf.Space(x=tf.Float(0, 1), y=tf.Float(0, 1))
+
+    def objective(trial: tf.Trial) -> float:
+        return (trial.params["x"] - 0.9) ** 2 + (trial.params["y"] - 0.1) ** 2
+
+    study = tf.create_study(storage="memory", sampler=tf.RandomSampler(seed=1))
+    for i in range(earlier):  # a spread of points; the best one is near (0.9, 0.1)
+        study.enqueue_trial({"x": 0.05 + 0.9 * (i % 7) / 6, "y": 0.95 - 0.9 * (i % 5) / 4})
+    study.optimize(objective, n_trials=earlier, space=space, show_progress_bar=False)
+    best = study.best_trial.params
+    assert best["x"] > 0.6 and best["y"] < 0.4
+    study.sampler = tf.CmaEsSampler(seed=0, start_at_trial=earlier)
+    study.optimize(objective, n_trials=6, space=space, show_progress_bar=False)  # generation 0
+    later = [t for t in study.trials if t.number >= earlier]
+    centre = [statistics.mean(t.params[k] for t in later) for k in ("x", "y")]
+    assert math.dist(centre, (best["x"], best["y"])) < 0.25
+    assert math.dist(centre, (0.5, 0.5)) > 0.3  # a fresh CMA-ES would be about 0
+
+
+def test_start_at_trial_is_checked():
+    with pytest.raises(OptionError, match="start_at_trial"):
+        tf.CmaEsSampler(start_at_trial=-1)

@@ -1,14 +1,21 @@
-"""The default sampler: picks Gaussian-process BO or TPE from the study's space and budget.
+"""The default sampler: picks Gaussian-process BO, CMA-ES or TPE from the study's space and
+progress, and switches from the GP to CMA-ES (warm-started from the GP's trials) when the
+study outgrows the GP.
 
-Rule (deterministic, derived from the study's trials, so every worker picks alike):
-  * GP (`GPSampler`) while the study is small and numeric: fewer than `gp_max_trials`
-    finished trials, at most `gp_max_dims` parameters, no conditional parameters (every
-    finished trial has the same parameters), and at most half of them categorical.
-    GP-based BO is the most sample-efficient choice there (Snoek et al., 2012; Eggensperger
-    et al., 2021, HPOBench), and its cubic cost is still small.
-  * TPE (`TPESampler`) otherwise: conditional or categorical-heavy spaces, many
-    parameters, or long studies, where TPE's cost stays flat and its group decomposition
-    handles conditions (Watanabe, 2023).
+Rule (deterministic, derived from the study's log and the trial's number, so every worker
+picks alike; the measurements behind it are in ``docs/samplers.md``):
+  * TPE (`TPESampler`) for conditional spaces, more than ``gp_max_dims`` parameters, and
+    multi-objective studies: its cost stays flat and its group decomposition handles
+    conditions (Watanabe, 2023).
+  * GP (`GPSampler`) for the first ``gp_max_trials`` trials otherwise, categorical
+    parameters included: the most sample-efficient choice on every problem of the
+    quality benchmark at 100 trials, all-categorical ones too (Snoek et al., 2012).
+  * From trial ``gp_max_trials`` on, where the GP's cubic cost would grow: CMA-ES
+    (`CmaEsSampler`, Hansen & Ostermeier 2001, with CatCMA for categoricals), warm-started
+    from the best of the GP's trials (WS-CMA-ES, Nomura et al., 2021), when the space has
+    at least two numeric parameters and the ``cmaes`` package is installed; TPE
+    otherwise. CMA-ES starts once every earlier trial has finished (with several
+    workers the GP proposes until then).
 The choice is made per trial and written to the study record (``auto_sampler``) whenever
 it changes, with the reason.
 """
@@ -20,24 +27,29 @@ import weakref
 from typing import TYPE_CHECKING
 
 from tuningfork import _check as check
+from tuningfork.exceptions import MissingExtra
 from tuningfork.samplers.base import Sampler
 from tuningfork.space import Categorical, Distribution, Space, Value
 from tuningfork.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
+    from tuningfork.samplers.cmaes import CmaEsSampler
     from tuningfork.study import StudyReader
 
 
 class AutoSampler(Sampler):
-    """Chooses `GPSampler` or `TPESampler` for each trial (see the module docstring).
+    """Chooses `GPSampler`, `CmaEsSampler` or `TPESampler` for each trial (see the module
+    docstring for the rule and ``docs/samplers.md`` for the measurements behind it).
 
     Args:
-        seed: seeds both samplers (default None: drawn from the operating system).
-        gp_max_trials: use GP only while fewer trials than this have finished (default 200).
-        gp_max_dims: use GP only for at most this many parameters (default 16).
+        seed: seeds every sampler it uses (default None: drawn from the operating system).
+        gp_max_trials: trials numbered below this use the GP (default 200); later ones
+            CMA-ES or TPE.
+        gp_max_dims: use the GP (and CMA-ES after it) for at most this many parameters
+            (default 16); TPE above.
     """
 
-    flush_suggestions = True  # both choices treat running trials as constant liars
+    flush_suggestions = True  # the GP and TPE treat running trials as constant liars
 
     def __init__(
         self, *, seed: int | None = None, gp_max_trials: int = 200, gp_max_dims: int = 16
@@ -50,37 +62,65 @@ class AutoSampler(Sampler):
         self.gp = GPSampler(seed=self.seed)
         self.gp_max_trials = check.integer(gp_max_trials, "gp_max_trials", "AutoSampler", minimum=0)
         self.gp_max_dims = check.integer(gp_max_dims, "gp_max_dims", "AutoSampler", minimum=0)
+        self.cmaes = _cmaes_or_none(self.seed, self.gp_max_trials)
         self._lock = threading.Lock()
         self._last: Sampler = self.gp  # the sampler chosen for the latest trial
         self._chosen: dict[int, Sampler] = {}  # trial number -> sampler (recent trials)
-        # last name recorded, per study (a reader per study handle)
+        # per study (a reader per study handle): the last name recorded, and whether every
+        # trial before gp_max_trials has finished (then CMA-ES may start)
         self._recorded: weakref.WeakKeyDictionary[StudyReader, str] = weakref.WeakKeyDictionary()
+        self._settled: weakref.WeakKeyDictionary[StudyReader, int] = weakref.WeakKeyDictionary()
 
     # -- the rule -------------------------------------------------------------------------
 
-    def choose(self, study: StudyReader, space: Space | None = None) -> tuple[Sampler, str]:
-        """The sampler for the next trial and the reason, from the study's finished trials."""
-        finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    def choose(
+        self, study: StudyReader, space: Space | None = None, number: int | None = None
+    ) -> tuple[Sampler, str]:
+        """The sampler for trial ``number`` (default: the next trial) and the reason."""
+        number = len(study) if number is None else number
         if len(study.directions) != 1:
             return self.tpe, "multi-objective study"
-        if len(finished) >= self.gp_max_trials:
-            return self.tpe, f"{len(finished)} finished trials (GP up to {self.gp_max_trials})"
-        distributions = _space_of(finished, space)
+        distributions = _space_of(study, space)
         if distributions is None:
             return self.tpe, "conditional parameters"
         if len(distributions) > self.gp_max_dims:
             return self.tpe, f"{len(distributions)} parameters (GP up to {self.gp_max_dims})"
-        categorical = sum(isinstance(d, Categorical) for d in distributions.values())
-        if distributions and categorical * 2 > len(distributions):
-            return self.tpe, f"{categorical} of {len(distributions)} parameters categorical"
-        return self.gp, "small numeric space"
+        if number < self.gp_max_trials:
+            return self.gp, f"trial {number} of a small space (GP up to {self.gp_max_trials})"
+        return self._after_gp(study, distributions)
+
+    def _after_gp(
+        self, study: StudyReader, distributions: dict[str, Distribution]
+    ) -> tuple[Sampler, str]:
+        """CMA-ES from the GP's trials where it applies, else TPE."""
+        past = f"from trial {self.gp_max_trials}"
+        numeric = sum(not isinstance(d, Categorical) for d in distributions.values())
+        if numeric < 2:
+            return self.tpe, f"{past}: {numeric} numeric parameter(s), too few for CMA-ES"
+        if self.cmaes is None:
+            return self.tpe, f"{past}: CMA-ES needs pip install 'tuningfork[cmaes]'"
+        if not self._earlier_finished(study):
+            return self.gp, f"{past}: GP until the trials before {self.gp_max_trials} finish"
+        return self.cmaes, f"{past}: CMA-ES warm-started from the best earlier trials"
+
+    def _earlier_finished(self, study: StudyReader) -> bool:
+        """Whether every trial numbered below ``gp_max_trials`` has finished (checked
+        once per trial: a finished trial stays finished)."""
+        with self._lock:
+            start = self._settled.get(study, 0)
+        end = min(self.gp_max_trials, len(study))
+        while start < end and study.state(start).is_finished:
+            start += 1
+        with self._lock:
+            self._settled[study] = start
+        return start >= self.gp_max_trials
 
     def _for_trial(self, study: StudyReader, trial: FrozenTrial, space: Space | None) -> Sampler:
         with self._lock:
             sampler = self._chosen.get(trial.number)
             if sampler is not None:
                 return sampler
-        sampler, reason = self.choose(study, space)
+        sampler, reason = self.choose(study, space, trial.number)
         with self._lock:
             if len(self._chosen) > 256:
                 self._chosen.clear()
@@ -113,7 +153,20 @@ class AutoSampler(Sampler):
         return self._for_trial(study, trial, space).sample_space(study, trial, space)
 
 
-def _space_of(finished: list[FrozenTrial], space: Space | None) -> dict[str, Distribution] | None:
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _cmaes_or_none(seed: int, start: int) -> CmaEsSampler | None:
+    """CMA-ES continuing a study from trial ``start``, or None without the cmaes package."""
+    from tuningfork.samplers.cmaes import CmaEsSampler
+
+    try:
+        return CmaEsSampler(seed=seed, start_at_trial=start)
+    except MissingExtra:
+        return None
+
+
+def _space_of(study: StudyReader, space: Space | None) -> dict[str, Distribution] | None:
     """The parameters of the study, or None when they are conditional."""
     if space is not None:
         if any(space[name].when for name in space.names):
@@ -121,7 +174,7 @@ def _space_of(finished: list[FrozenTrial], space: Space | None) -> dict[str, Dis
         return {name: space[name] for name in space.names}
     names: set[str] | None = None
     distributions: dict[str, Distribution] = {}
-    for trial in finished:
+    for trial in study.get_trials(states=_FINISHED):
         keys = set(trial.distributions)
         if names is not None and keys != names:
             return None

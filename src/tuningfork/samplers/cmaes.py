@@ -34,6 +34,8 @@ _OWNER = "CmaEsSampler"
 _RESTARTS = (None, "ipop", "bipop")
 # the default step size in the unit cube: the whole range within about three sigmas
 _SIGMA0 = 1.0 / 6.0
+# WS-CMA-ES estimates its start from the best tenth of the source trials
+_WARM_MINIMUM = 10
 
 Dimension = tuple[str, Distribution]
 
@@ -95,6 +97,13 @@ class CmaEsSampler(Sampler):
             (WS-CMA-ES, Nomura et al., 2021). Not kept in the study's record.
         n_startup_trials: complete trials sampled at random that define the search space
             (default 1).
+        start_at_trial: continue a study with CMA-ES from this trial number (default 0).
+            The complete trials numbered below it are never told to the strategy: they
+            define the search space (no startup trials are drawn) and, unless
+            ``warm_start_trials`` is given, warm-start it (WS-CMA-ES on the study's own
+            trials). The strategy starts once every one of them has finished; until
+            then its trials are sampled at random (`AutoSampler` asks its earlier
+            sampler instead). A study with no complete trial there starts as usual.
 
     Raises:
         MissingExtra: the ``cmaes`` package is not installed.
@@ -114,6 +123,7 @@ class CmaEsSampler(Sampler):
         separable: bool = False,
         warm_start_trials: Iterable[FrozenTrial] | Any | None = None,
         n_startup_trials: int = 1,
+        start_at_trial: int = 0,
     ) -> None:
         self._cmaes = _require_cmaes()
         seed = check.seed(seed, _OWNER)
@@ -131,6 +141,7 @@ class CmaEsSampler(Sampler):
         self.with_margin = check.flag(with_margin, "with_margin", _OWNER)
         self.separable = check.flag(separable, "separable", _OWNER)
         self.n_startup_trials = check.integer(n_startup_trials, "n_startup_trials", _OWNER)
+        self.start_at_trial = check.integer(start_at_trial, "start_at_trial", _OWNER, minimum=0)
         self._warm = _warm_trials(warm_start_trials)
         if self._warm and self.separable:
             raise OptionError(
@@ -219,6 +230,7 @@ class _Replay:
         self.sign = -1.0 if direction == "maximize" else 1.0
         self.read = 0  # trials 0 .. read-1 are finished and were read
         self.startup: list[FrozenTrial] = []
+        self.earlier: list[FrozenTrial] = []  # complete trials before start_at_trial
         self.dims: list[Dimension] | None = None  # None until the space is known
         self.cats: list[tuple[str, Categorical]] = []  # CatCMA's categorical dimensions
         self.optimizer: Any = None
@@ -234,11 +246,18 @@ class _Replay:
 
     def advance(self, study: StudyReader) -> None:
         """Read the trials that finished since the last call, up to the first running one."""
+        start = self.sampler.start_at_trial
         while self.read < len(study) and study.state(self.read).is_finished:
             self.plans.pop(self.read, None)
-            if study.state(self.read) is TrialState.COMPLETE:
+            complete = study.state(self.read) is TrialState.COMPLETE
+            if self.read < start:
+                if complete and _finite(study.trial(self.read)):
+                    self.earlier.append(study.trial(self.read))
+            elif complete:
                 self._read(study.trial(self.read))
             self.read += 1
+            if self.read == start and self.earlier:
+                self._start(self.earlier, warm=self.sampler._warm or self.earlier, tell=False)
 
     def _read(self, trial: FrozenTrial) -> None:
         value = trial.value
@@ -259,8 +278,15 @@ class _Replay:
             if self.sampler.restart_strategy is not None and self.optimizer.should_stop():
                 self._restart()
 
-    def _start(self, startup: list[FrozenTrial]) -> None:
-        """Fix the search space from the startup trials and build the first optimizer."""
+    def _start(
+        self,
+        startup: list[FrozenTrial],
+        warm: list[FrozenTrial] | None = None,
+        tell: bool = True,
+    ) -> None:
+        """Fix the search space from the startup trials and build the first optimizer,
+        warm-started from ``warm`` (default: the sampler's ``warm_start_trials``); tell
+        it the startup trials unless ``tell`` is False."""
         sampler = self.sampler
         self.dims, cats = _common_space(startup)
         if len(self.dims) >= 2 and not sampler.separable:  # CatCMA needs two numeric ones
@@ -270,16 +296,19 @@ class _Replay:
         mean = np.full(len(self.dims), 0.5)
         sigma = sampler.sigma0 or _SIGMA0
         cov = None
-        if sampler._warm:
-            mean, sigma, cov = self._warm_start(sampler._warm)
+        warm = sampler._warm if warm is None else warm
+        if warm:
+            mean, sigma, cov = self._warm_start(warm)
         self.optimizer = sampler._optimizer(
             self.dims, self._cats, mean, sigma, sampler.popsize, cov
         )
         self.popsize0 = self.optimizer.population_size
-        for trial in startup:
+        for trial in startup if tell else ():
             self._read(trial)
 
-    def _warm_start(self, source: list[FrozenTrial]) -> tuple[np.ndarray, float, np.ndarray]:
+    def _warm_start(self, source: list[FrozenTrial]) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """Mean, step size and covariance from the best tenth of ``source`` (WS-CMA-ES);
+        with fewer than ten usable trials, the best one's point and the default step."""
         assert self.dims is not None
         solutions = []
         for trial in source:
@@ -293,6 +322,9 @@ class _Replay:
                 option="warm_start_trials",
                 owner=_OWNER,
             )
+        if len(solutions) < _WARM_MINIMUM:  # the estimate needs one top-tenth trial
+            best = min(solutions, key=lambda pair: pair[1])
+            return best[0], self.sampler.sigma0 or _SIGMA0, None
         mean, sigma, cov = self.sampler._cmaes.get_warm_start_mgd(solutions)
         return mean, float(sigma), cov
 
@@ -369,6 +401,10 @@ class _Replay:
 
 
 # -- the search space -------------------------------------------------------------------------
+
+
+def _finite(trial: FrozenTrial) -> bool:
+    return trial.value is not None and math.isfinite(trial.value)
 
 
 def _common_space(
