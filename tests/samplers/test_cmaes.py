@@ -130,7 +130,7 @@ def test_integer_and_stepped_dimensions_stay_on_their_grid() -> None:
     sampler = tf.CmaEsSampler(seed=0)
     study = tf.create_study(storage="memory", sampler=sampler)
     study.optimize(objective, n_trials=120)
-    assert type(sampler._states[study.reader].optimizer).__name__ == "CMAwM"
+    assert type(sampler._states[study.reader].optimizer).__name__ == "CatCMAwM"
     for trial in study.trials:
         assert type(trial.params["n"]) is int and -10 <= trial.params["n"] <= 10
         assert trial.params["k"] in range(0, 101, 5)
@@ -145,16 +145,77 @@ def _with_category(trial: tf.Trial) -> float:
     return (x - 1) ** 2 + (y + 2) ** 2 + (0.0 if kind == "b" else 1.0)
 
 
-def test_a_categorical_parameter_joins_catcma() -> None:
+def test_a_categorical_parameter_joins_catcmawm() -> None:
     sampler = tf.CmaEsSampler(seed=4)
     study = tf.create_study(storage="memory", sampler=sampler)
     study.optimize(_with_category, n_trials=150)
     replay = sampler._states[study.reader]
-    assert type(replay.optimizer).__name__ == "CatCMA"
+    assert type(replay.optimizer).__name__ == "CatCMAwM"
     assert [name for name, _ in replay.cats] == ["kind"]
     late = [t.params["kind"] for t in study.trials[-30:]]
-    assert late.count("b") >= 17  # at random: 10 of 30 (CatCMA's margin keeps the others)
+    assert late.count("b") >= 17  # at random: 10 of 30 (the margin keeps the others)
     assert study.best_params["kind"] == "b" and study.best_value < 0.1
+
+
+def _mixed_small(trial: tf.Trial) -> float:
+    """Int, categorical and float together: minimum 0 at n=4, kind="b", x=0.3."""
+    n = trial.suggest_int("n", 0, 12)
+    kind = trial.suggest_categorical("kind", ["a", "b", "c", "d"])
+    x = trial.suggest_float("x", -1.0, 1.0)
+    return (n - 4) ** 2 / 4 + (0.0 if kind == "b" else 0.5) + (x - 0.3) ** 2
+
+
+def test_a_mixed_space_goes_through_catcmawm_with_ints_on_their_grid() -> None:
+    sampler = tf.CmaEsSampler(seed=1)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_mixed_small, n_trials=80)
+    replay = sampler._states[study.reader]
+    assert type(replay.optimizer).__name__ == "CatCMAwM"
+    assert [name for name, _ in replay.dims or []] == ["n", "x"]
+    assert replay.cats[0][0] == "kind" and list(replay.layout.grids) == [0]  # n is discrete
+    assert replay.optimizer.n_integer == 1 and replay.optimizer.n_categorical == 1
+    for trial in study.trials:
+        assert type(trial.params["n"]) is int and 0 <= trial.params["n"] <= 12
+
+
+def test_catcmawm_beats_random_search_on_a_small_mixed_problem() -> None:
+    cma = [_best(tf.CmaEsSampler(seed=s), _mixed_small, 60) for s in range(5)]
+    rand = [_best(tf.RandomSampler(seed=s), _mixed_small, 60) for s in range(5)]
+    assert statistics.median(cma) < 0.5 * statistics.median(rand), (cma, rand)
+
+
+def test_catcmawm_is_told_its_draw_before_rounding_while_its_generation_is_open() -> None:
+    """The log holds the rounded integer; asking the open generation again for the trial
+    gives the same values and the draw before rounding, which is what CatCMAwM learns from.
+    A trial whose values are not that draw is told as evaluated."""
+    import dataclasses
+
+    sampler = tf.CmaEsSampler(seed=2)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_mixed_small, n_trials=3)
+    trial = study.trials[-1]
+    replay = sampler._states[study.reader]
+    assert replay.read == trial.number  # the replay has not read it yet
+    told = replay._tellable(trial)
+    n_raw = told._v_raw[1]  # the Gaussian vector lists x, then n
+    assert n_raw != told.z[0] and replay.layout.dims[0][1].from_unit(n_raw) == trial.params["n"]
+    moved = dataclasses.replace(trial, params={**trial.params, "n": (trial.params["n"] + 1) % 13})
+    told = replay._tellable(moved)
+    assert told._v_raw[1] == told.z[0]  # as evaluated: on the grid
+
+
+def test_categories_alone_go_through_catcmawm() -> None:
+    """A space of categorical parameters only (a NAS-style cell): CatCMAwM, not random."""
+    problem = PROBLEMS["cell"]
+    cma = []
+    for s in range(3):
+        sampler = tf.CmaEsSampler(seed=s)
+        study = tf.create_study(storage="memory", sampler=sampler)
+        study.optimize(problem.objective, n_trials=80)
+        assert type(sampler._states[study.reader].optimizer).__name__ == "CatCMAwM"
+        cma.append(study.best_value)
+    rand = [_best(tf.RandomSampler(seed=s), problem.objective, 80) for s in range(3)]
+    assert statistics.median(cma) < statistics.median(rand), (cma, rand)
 
 
 def test_a_categorical_parameter_is_sampled_at_random_when_separable() -> None:
