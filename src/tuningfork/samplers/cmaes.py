@@ -87,8 +87,12 @@ class CmaEsSampler(Sampler):
 
     Args:
         seed: base seed (default None: drawn at random and recorded).
-        sigma0: initial step size in the unit cube (default 1/6).
-        popsize: population size (default 4 + floor(3 ln d) for d dimensions).
+        sigma0: initial step size in the unit cube (default 1/6: the box within three
+            sigmas of its centre, where the search starts, as in Optuna).
+        popsize: population size (default 4 + floor(3 ln d) for d dimensions, Hansen's
+            default). nevergrad's CMA for bounded continuous spaces starts smaller
+            (about 0.08 of the range, 4 + floor(ln d)) and is elitist: at 100 trials it is
+            ahead where the optimum is near the centre or the problem unimodal.
         restart_strategy: None, "ipop" (restart with ``inc_popsize`` times the population
             when the strategy stops, Auger & Hansen 2005) or "bipop" (alternate large and
             small populations, Hansen 2009). A restart starts from a random mean.
