@@ -204,6 +204,25 @@ def test_catcmawm_is_told_its_draw_before_rounding_while_its_generation_is_open(
     assert told._v_raw[1] == told.z[0]  # as evaluated: on the grid
 
 
+def test_catcmawm_replayed_by_a_new_sampler_holds_the_same_state() -> None:
+    """A new sampler reading the whole log at once re-asks the same draws, tells the same
+    solutions and holds the same distribution as the one that followed the study."""
+    from tuningfork.trial import FrozenTrial, TrialState
+
+    followed = tf.CmaEsSampler(seed=6)
+    study = tf.create_study(storage="memory", sampler=followed)
+    study.optimize(_mixed_small, n_trials=40)
+    fresh = tf.CmaEsSampler(seed=6)
+    late = FrozenTrial(number=40, state=TrialState.RUNNING)
+    assert fresh.sample(study.reader, late, "n", tf.Int(0, 12)) == followed.sample(
+        study.reader, late, "n", tf.Int(0, 12)
+    )
+    a, b = followed._states[study.reader], fresh._states[study.reader]
+    assert a.generation == b.generation >= 3
+    assert a.optimizer._mean.tolist() == b.optimizer._mean.tolist()
+    assert a.optimizer._q.tolist() == b.optimizer._q.tolist()
+
+
 def test_categories_alone_go_through_catcmawm() -> None:
     """A space of categorical parameters only (a NAS-style cell): CatCMAwM, not random."""
     problem = PROBLEMS["cell"]
