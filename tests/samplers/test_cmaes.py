@@ -282,6 +282,26 @@ def test_ipop_restarts_with_a_larger_population_once_converged() -> None:
     assert restarted.optimizer.population_size == 2**restarted.restarts * kept.popsize0
 
 
+def _flat_mixed(trial: tf.Trial) -> float:
+    trial.suggest_int("n", 0, 5)
+    trial.suggest_categorical("kind", ["a", "b"])
+    trial.suggest_float("x", 0.0, 1.0)
+    return 1.0
+
+
+@pytest.mark.filterwarnings("error")
+def test_catcmawm_on_a_plateau_warns_nothing_and_restarts() -> None:
+    """No spread in the values yet: cmaes's box penalty is NaN there (a RuntimeWarning),
+    which the sampler keeps from the user; IPOP still restarts once the strategy stops."""
+    sampler = tf.CmaEsSampler(seed=0, restart_strategy="ipop", popsize=4)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_flat_mixed, n_trials=250)
+    replay = sampler._states[study.reader]
+    assert type(replay.optimizer).__name__ == "CatCMAwM"
+    assert replay.restarts >= 1
+    assert replay.optimizer.population_size == 4 * 2**replay.restarts
+
+
 def test_bipop_alternates_regimes() -> None:
     sampler = tf.CmaEsSampler(seed=2, restart_strategy="bipop", popsize=4)
     study = tf.create_study(storage="memory", sampler=sampler)

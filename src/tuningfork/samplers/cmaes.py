@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import warnings
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -292,10 +293,25 @@ class _Replay:
             return
         self.batch.append((point, self.sign * value))
         if len(self.batch) == self.optimizer.population_size:
-            self.optimizer.tell(self.batch)
+            self._tell(sorted(self.batch, key=lambda pair: pair[1]))
             self.batch = []
             if self.sampler.restart_strategy is not None and self._converged():
                 self._restart()
+
+    def _tell(self, batch: list[tuple[Any, float]]) -> None:
+        """Tell a generation, sorted by value. CatCMAwM's box penalty scales with the
+        interquartile range of the values seen so far; while every generation had none
+        (a plateau), cmaes 0.13.1 makes every penalised value NaN (with a RuntimeWarning),
+        and its stable sort then keeps the order told: by value, the penalty ignored."""
+        values = [value for _, value in batch]
+        n = len(values)
+        flat = values[3 * n // 4] == values[n // 4]
+        if not (flat and self.layout is not None and self.layout.mixed):
+            self.optimizer.tell(batch)
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.optimizer.tell(batch)
 
     def _converged(self) -> bool:
         """The strategy's stopping test (CatCMAwM has none for categories alone)."""
