@@ -131,7 +131,7 @@ def test_integer_and_stepped_dimensions_stay_on_their_grid() -> None:
     sampler = tf.CmaEsSampler(seed=0)
     study = tf.create_study(storage="memory", sampler=sampler)
     study.optimize(objective, n_trials=120)
-    assert type(sampler._states[study.reader].optimizer).__name__ == "CMAwM"
+    assert type(sampler._states[study.reader].optimizer).__name__ == "CatCMAwM"
     for trial in study.trials:
         assert type(trial.params["n"]) is int and -10 <= trial.params["n"] <= 10
         assert trial.params["k"] in range(0, 101, 5)
@@ -146,16 +146,96 @@ def _with_category(trial: tf.Trial) -> float:
     return (x - 1) ** 2 + (y + 2) ** 2 + (0.0 if kind == "b" else 1.0)
 
 
-def test_a_categorical_parameter_joins_catcma() -> None:
+def test_a_categorical_parameter_joins_catcmawm() -> None:
     sampler = tf.CmaEsSampler(seed=4)
     study = tf.create_study(storage="memory", sampler=sampler)
     study.optimize(_with_category, n_trials=150)
     replay = sampler._states[study.reader]
-    assert type(replay.optimizer).__name__ == "CatCMA"
+    assert type(replay.optimizer).__name__ == "CatCMAwM"
     assert [name for name, _ in replay.cats] == ["kind"]
     late = [t.params["kind"] for t in study.trials[-30:]]
-    assert late.count("b") >= 17  # at random: 10 of 30 (CatCMA's margin keeps the others)
+    assert late.count("b") >= 17  # at random: 10 of 30 (the margin keeps the others)
     assert study.best_params["kind"] == "b" and study.best_value < 0.1
+
+
+def _mixed_small(trial: tf.Trial) -> float:
+    """Int, categorical and float together: minimum 0 at n=4, kind="b", x=0.3."""
+    n = trial.suggest_int("n", 0, 12)
+    kind = trial.suggest_categorical("kind", ["a", "b", "c", "d"])
+    x = trial.suggest_float("x", -1.0, 1.0)
+    return (n - 4) ** 2 / 4 + (0.0 if kind == "b" else 0.5) + (x - 0.3) ** 2
+
+
+def test_a_mixed_space_goes_through_catcmawm_with_ints_on_their_grid() -> None:
+    sampler = tf.CmaEsSampler(seed=1)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_mixed_small, n_trials=80)
+    replay = sampler._states[study.reader]
+    assert type(replay.optimizer).__name__ == "CatCMAwM"
+    assert [name for name, _ in replay.dims or []] == ["n", "x"]
+    assert replay.cats[0][0] == "kind" and list(replay.layout.grids) == [0]  # n is discrete
+    assert replay.optimizer.n_integer == 1 and replay.optimizer.n_categorical == 1
+    for trial in study.trials:
+        assert type(trial.params["n"]) is int and 0 <= trial.params["n"] <= 12
+
+
+def test_catcmawm_beats_random_search_on_a_small_mixed_problem() -> None:
+    cma = [_best(tf.CmaEsSampler(seed=s), _mixed_small, 60) for s in range(5)]
+    rand = [_best(tf.RandomSampler(seed=s), _mixed_small, 60) for s in range(5)]
+    assert statistics.median(cma) < 0.5 * statistics.median(rand), (cma, rand)
+
+
+def test_catcmawm_is_told_its_draw_before_rounding_while_its_generation_is_open() -> None:
+    """The log holds the rounded integer; asking the open generation again for the trial
+    gives the same values and the draw before rounding, which is what CatCMAwM learns from.
+    A trial whose values are not that draw is told as evaluated."""
+    import dataclasses
+
+    sampler = tf.CmaEsSampler(seed=2)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_mixed_small, n_trials=3)
+    trial = study.trials[-1]
+    replay = sampler._states[study.reader]
+    assert replay.read == trial.number  # the replay has not read it yet
+    told = replay._tellable(trial)
+    n_raw = told._v_raw[1]  # the Gaussian vector lists x, then n
+    assert n_raw != told.z[0] and replay.layout.dims[0][1].from_unit(n_raw) == trial.params["n"]
+    moved = dataclasses.replace(trial, params={**trial.params, "n": (trial.params["n"] + 1) % 13})
+    told = replay._tellable(moved)
+    assert told._v_raw[1] == told.z[0]  # as evaluated: on the grid
+
+
+def test_catcmawm_replayed_by_a_new_sampler_holds_the_same_state() -> None:
+    """A new sampler reading the whole log at once re-asks the same draws, tells the same
+    solutions and holds the same distribution as the one that followed the study."""
+    from tuningfork.trial import FrozenTrial, TrialState
+
+    followed = tf.CmaEsSampler(seed=6)
+    study = tf.create_study(storage="memory", sampler=followed)
+    study.optimize(_mixed_small, n_trials=40)
+    fresh = tf.CmaEsSampler(seed=6)
+    late = FrozenTrial(number=40, state=TrialState.RUNNING)
+    assert fresh.sample(study.reader, late, "n", tf.Int(0, 12)) == followed.sample(
+        study.reader, late, "n", tf.Int(0, 12)
+    )
+    a, b = followed._states[study.reader], fresh._states[study.reader]
+    assert a.generation == b.generation >= 3
+    assert a.optimizer._mean.tolist() == b.optimizer._mean.tolist()
+    assert a.optimizer._q.tolist() == b.optimizer._q.tolist()
+
+
+def test_categories_alone_go_through_catcmawm() -> None:
+    """A space of categorical parameters only (a NAS-style cell): CatCMAwM, not random."""
+    problem = PROBLEMS["cell"]
+    cma = []
+    for s in range(3):
+        sampler = tf.CmaEsSampler(seed=s)
+        study = tf.create_study(storage="memory", sampler=sampler)
+        study.optimize(problem.objective, n_trials=80)
+        assert type(sampler._states[study.reader].optimizer).__name__ == "CatCMAwM"
+        cma.append(study.best_value)
+    rand = [_best(tf.RandomSampler(seed=s), problem.objective, 80) for s in range(3)]
+    assert statistics.median(cma) < statistics.median(rand), (cma, rand)
 
 
 def test_a_categorical_parameter_is_sampled_at_random_when_separable() -> None:
@@ -201,6 +281,26 @@ def test_ipop_restarts_with_a_larger_population_once_converged() -> None:
     assert kept.restarts == 0 and kept.optimizer.should_stop()  # converged, not restarted
     assert restarted.restarts >= 1
     assert restarted.optimizer.population_size == 2**restarted.restarts * kept.popsize0
+
+
+def _flat_mixed(trial: tf.Trial) -> float:
+    trial.suggest_int("n", 0, 5)
+    trial.suggest_categorical("kind", ["a", "b"])
+    trial.suggest_float("x", 0.0, 1.0)
+    return 1.0
+
+
+@pytest.mark.filterwarnings("error")
+def test_catcmawm_on_a_plateau_warns_nothing_and_restarts() -> None:
+    """No spread in the values yet: cmaes's box penalty is NaN there (a RuntimeWarning),
+    which the sampler keeps from the user; IPOP still restarts once the strategy stops."""
+    sampler = tf.CmaEsSampler(seed=0, restart_strategy="ipop", popsize=4)
+    study = tf.create_study(storage="memory", sampler=sampler)
+    study.optimize(_flat_mixed, n_trials=250)
+    replay = sampler._states[study.reader]
+    assert type(replay.optimizer).__name__ == "CatCMAwM"
+    assert replay.restarts >= 1
+    assert replay.optimizer.population_size == 4 * 2**replay.restarts
 
 
 def test_bipop_alternates_regimes() -> None:
@@ -283,3 +383,12 @@ def test_start_at_trial_continues_a_study_from_its_best_trials(earlier):
 def test_start_at_trial_is_checked():
     with pytest.raises(OptionError, match="start_at_trial"):
         tf.CmaEsSampler(start_at_trial=-1)
+
+
+def test_start_at_trial_on_categories_alone_starts_without_a_warm_start():
+    space = tf.Space(a=tf.Categorical(["p", "q", "r"]), b=tf.Categorical([1, 2, 3]))
+    study = tf.create_study(storage="memory", sampler=tf.RandomSampler(seed=0))
+    study.optimize(lambda t: float(t.params["b"]), n_trials=12, space=space)
+    study.sampler = tf.CmaEsSampler(seed=0, start_at_trial=12)
+    study.optimize(lambda t: float(t.params["b"]), n_trials=8, space=space)
+    assert len(study.trials) == 20 and all(t.state.is_finished for t in study.trials)
