@@ -63,7 +63,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 class SamplerSpec:
     key: str
     label: str
-    framework: str  # "tuningfork", "optuna", "hyperopt" or "nevergrad"
+    framework: str  # "tuningfork", "optuna", "hyperopt", "nevergrad" or "pymoo"
     default: bool = True  # part of a run without --samplers
 
 
@@ -92,10 +92,16 @@ SAMPLERS: dict[str, SamplerSpec] = {
         SamplerSpec("tf-eda", "tuningfork EDA", "tuningfork", default=False),
         SamplerSpec("tf-ga", "tuningfork GA", "tuningfork", default=False),
         SamplerSpec("optuna-cmaes", "Optuna CmaEsSampler", "optuna", default=False),
+        # NSGA-II on one objective ranks by value alone: it is then a (mu + lambda) GA
+        SamplerSpec(
+            "optuna-nsga2", "Optuna NSGAIISampler (one objective: a GA)", "optuna", default=False
+        ),
+        SamplerSpec("pymoo-ga", "pymoo GA", "pymoo", default=False),
         SamplerSpec("ng-cma", "nevergrad CMA", "nevergrad", default=False),
         SamplerSpec("ng-de", "nevergrad DE", "nevergrad", default=False),
         SamplerSpec("ng-pso", "nevergrad PSO", "nevergrad", default=False),
         SamplerSpec("ng-ngopt", "nevergrad NGOpt", "nevergrad", default=False),
+        SamplerSpec("ng-emna", "nevergrad EMNA", "nevergrad", default=False),
     )
 }
 # tuningfork samplers looked up by registry name (key "tf-NAME"), with their options
@@ -107,7 +113,16 @@ REGISTERED = {
     "tf-eda": ("eda", {}),
     "tf-ga": ("ga", {}),
 }
-NEVERGRAD = {"ng-cma": "CMA", "ng-de": "DE", "ng-pso": "PSO", "ng-ngopt": "NGOpt"}
+# nevergrad 1.0 registers EMNA with its default options (isotropic, naive) as NaiveIsoEMNA.
+# NGOpt fails at 1,000 trials with nevergrad 1.0.12 and numpy 2.4 (its metamodel calls
+# float() on a one-element array: TypeError), on 4 of the 5 problems tried.
+NEVERGRAD = {
+    "ng-cma": "CMA",
+    "ng-de": "DE",
+    "ng-pso": "PSO",
+    "ng-ngopt": "NGOpt",
+    "ng-emna": "NaiveIsoEMNA",
+}
 QUICK = {
     "problems": ["branin", "mixed"],
     "samplers": ["tf-random", "optuna-tpe", "hyperopt-tpe"],
@@ -133,10 +148,13 @@ DEFAULT_COST_S = {
     "tf-eda": 0.002,
     "tf-ga": 0.002,
     "optuna-cmaes": 0.005,
+    "optuna-nsga2": 0.005,
+    "pymoo-ga": 0.002,
     "ng-cma": 0.002,
     "ng-de": 0.002,
     "ng-pso": 0.002,
     "ng-ngopt": 0.01,
+    "ng-emna": 0.002,
 }
 EVALUATION_COST_S = {"digits_svc": 0.035}
 
@@ -155,6 +173,7 @@ def missing_reason(key: str) -> str | None:
         "optuna": ["optuna"],
         "hyperopt": ["hyperopt"],
         "nevergrad": ["nevergrad"],
+        "pymoo": ["pymoo"],
     }.get(SAMPLERS[key].framework, [])
     if key == "optuna-cmaes":
         needs = [*needs, "cmaes"]
@@ -299,6 +318,7 @@ def run_optuna(key: str, problem: Problem, seed: int, trials: int, clock: Clock)
         "optuna-tpe-mv": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
         "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed),
         "optuna-cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        "optuna-nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
     }[key]()
     study = optuna.create_study(sampler=sampler, direction="minimize")
     space = problem.space
@@ -416,11 +436,71 @@ def run_nevergrad(key: str, problem: Problem, seed: int, trials: int, clock: Clo
     return None
 
 
+def pymoo_bounds(distribution: Distribution) -> tuple[float, float]:
+    """The real interval pymoo searches for a distribution: Float -> [low, high] (a log Float:
+    [ln low, ln high]); Int -> [low - 0.5, high + 0.5] (log: the ln of those), rounded by
+    `from_pymoo` so that each integer gets an equal share; Categorical -> the integer codes
+    [-0.5, n - 0.5], rounded to the index of a choice."""
+    if isinstance(distribution, Categorical):
+        return -0.5, len(distribution.choices) - 0.5
+    low, high = float(distribution.low), float(distribution.high)  # type: ignore[attr-defined]
+    if isinstance(distribution, Int):
+        low, high = low - 0.5, high + 0.5
+    if distribution.log:  # type: ignore[attr-defined]
+        return math.log(low), math.log(high)
+    return low, high
+
+
+def from_pymoo(distribution: Distribution, x: float) -> Any:
+    """pymoo's real number as a legal value of ``distribution`` (rounded, clipped, on the
+    grid of a stepped Float)."""
+    if isinstance(distribution, Categorical):
+        index = min(max(int(round(x)), 0), len(distribution.choices) - 1)
+        return distribution.choices[index]
+    number = math.exp(x) if distribution.log else x  # type: ignore[attr-defined]
+    if isinstance(distribution, Int):
+        return min(max(int(round(number)), distribution.low), distribution.high)
+    return from_nevergrad(distribution, number)  # clipped, onto a step grid
+
+
+def run_pymoo(key: str, problem: Problem, seed: int, trials: int, clock: Clock) -> Any:
+    """pymoo's GA (defaults: 100 members and 100 children per generation, SBX crossover,
+    polynomial mutation, duplicates eliminated) through ask-and-tell, one trial per child;
+    the last generation is cut at the trial budget (its children are not told)."""
+    from pymoo.algorithms.soo.nonconvex.ga import GA
+    from pymoo.core.evaluator import Evaluator
+    from pymoo.core.problem import Problem as PymooProblem
+    from pymoo.core.termination import NoTermination
+    from pymoo.problems.static import StaticProblem
+
+    space = problem.space
+    distributions = [space[name] for name in space.names]
+    bounds = np.array([pymoo_bounds(d) for d in distributions])
+    box = PymooProblem(n_var=len(distributions), n_obj=1, xl=bounds[:, 0], xu=bounds[:, 1])
+    algorithm = GA()
+    algorithm.setup(box, termination=NoTermination(), seed=seed)
+    clock.start()
+    while len(clock.values) < trials:
+        population = algorithm.ask()
+        if population is None or len(population) == 0:
+            raise RuntimeError(f"pymoo's GA proposed nothing after {len(clock.values)} trials")
+        values = []
+        for x in population.get("X")[: trials - len(clock.values)]:
+            params = {n: from_pymoo(d, float(v)) for n, d, v in zip(space.names, distributions, x)}
+            values.append(clock.evaluate(params))
+        if len(values) == len(population):
+            evaluated = StaticProblem(box, F=np.array(values)[:, None])
+            Evaluator().eval(evaluated, population)
+            algorithm.tell(infills=population)
+    return None
+
+
 RUNNERS = {
     "tuningfork": run_tuningfork,
     "optuna": run_optuna,
     "hyperopt": run_hyperopt,
     "nevergrad": run_nevergrad,
+    "pymoo": run_pymoo,
 }
 
 
@@ -809,6 +889,9 @@ def machine() -> dict[str, str]:
         "numpy",
         "scipy",
         "scikit-learn",
+        "cmaes",
+        "nevergrad",
+        "pymoo",
     )
     return {
         **machine_lines(),

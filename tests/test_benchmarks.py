@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +92,7 @@ def _quality_module():
     return module
 
 
-@pytest.mark.parametrize("key", ["ng-cma", "ng-ngopt"])
+@pytest.mark.parametrize("key", ["ng-cma", "ng-ngopt", "ng-emna"])
 @pytest.mark.parametrize("problem", ["branin", "mixed"])
 def test_quality_nevergrad_anchor_runs_every_trial_inside_the_space(key, problem):
     pytest.importorskip("nevergrad")
@@ -104,6 +105,48 @@ def test_quality_nevergrad_anchor_runs_every_trial_inside_the_space(key, problem
     for params in seen:
         for name in task.space.names:
             assert task.space[name].contains(params[name]), (name, params[name])
+
+
+@pytest.mark.parametrize("problem", ["branin", "mixed", "cell"])
+def test_quality_pymoo_ga_runs_every_trial_inside_the_space(problem):
+    # 130 trials: the 100 random members, then a generation cut at the budget
+    pytest.importorskip("pymoo")
+    quality = _quality_module()
+    task = quality.ALL_PROBLEMS[problem]
+    runs = []
+    for _ in range(2):
+        seen = []
+        clock = quality.Clock(
+            lambda params, seen=seen: seen.append(params) or task.function(params)
+        )
+        quality.run_pymoo("pymoo-ga", task, 3, 130, clock)
+        assert len(clock.values) == 130
+        runs.append(seen)
+    assert runs[0] == runs[1]  # seeded
+    for params in runs[0]:
+        for name in task.space.names:
+            assert task.space[name].contains(params[name]), (name, params[name])
+    for name in task.space.names:  # every integer and choice is reachable
+        distribution = task.space[name]
+        if isinstance(distribution, quality.Categorical):
+            assert {p[name] for p in runs[0]} == set(distribution.choices)
+
+
+def test_quality_pymoo_mapping_rounds_integers_and_codes_choices():
+    quality = _quality_module()
+    from tuningfork.space import Categorical, Float, Int
+
+    units = Int(16, 1024, log=True)
+    low, high = quality.pymoo_bounds(units)
+    assert (low, high) == pytest.approx((math.log(15.5), math.log(1024.5)))
+    assert quality.from_pymoo(units, low) == 16 and quality.from_pymoo(units, high) == 1024
+    assert quality.from_pymoo(Int(1, 8), 3.4) == 3 and quality.from_pymoo(Int(1, 8), 8.5) == 8
+    choice = Categorical(["adam", "sgd", "rmsprop"])
+    assert quality.pymoo_bounds(choice) == (-0.5, 2.5)
+    assert [quality.from_pymoo(choice, x) for x in (-0.5, 0.6, 2.5)] == ["adam", "sgd", "rmsprop"]
+    lr = Float(1e-5, 0.1, log=True)
+    assert quality.from_pymoo(lr, math.log(1e-3)) == pytest.approx(1e-3)
+    assert quality.from_pymoo(Float(0.0, 1.0, step=0.25), 0.3) == 0.25
 
 
 @pytest.mark.slow
