@@ -66,7 +66,8 @@ class MultiObjectiveProblem:
 
 def pareto_front(points: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """The rows of ``points`` (lower is better in every column) that no other row dominates,
-    in their order; duplicates of a non-dominated row are all kept."""
+    in their order; duplicates of a non-dominated row are all kept. Compares every pair of
+    rows at once: n^2 x objectives booleans of memory (30 MB for 2,000 rows of 3)."""
     array = np.asarray(points, dtype=float)
     if array.size == 0:
         return array.reshape(0, array.shape[-1] if array.ndim == 2 else 0)
