@@ -75,7 +75,7 @@ SAMPLERS: dict[str, SamplerSpec] = {
     for s in (
         SamplerSpec("tf-nsga2", "tuningfork NSGA-II", "tuningfork", "50"),
         SamplerSpec("tf-nsga3", "tuningfork NSGA-III", "tuningfork", "its default", True, True),
-        SamplerSpec("tf-tpe", "tuningfork TPE (MOTPE)", "tuningfork", "—", cheap=False),
+        SamplerSpec("tf-tpe", "tuningfork TPE (multi-objective)", "tuningfork", "—", cheap=False),
         SamplerSpec("tf-auto", "tuningfork auto (default)", "tuningfork", "—", cheap=False),
         SamplerSpec("tf-random", "tuningfork random", "tuningfork", "—"),
         SamplerSpec("optuna-nsga2", "Optuna NSGAIISampler", "optuna", "50"),
@@ -566,7 +566,8 @@ def render(
         "a time), the mean over the trials and the seeds.",
         "",
         "Samplers, all with their defaults and `seed=s` (seeds 0..N-1): tuningfork "
-        "`NSGAIISampler` (population 50), `TPESampler` (MOTPE-style ranking), `RandomSampler`, "
+        "`NSGAIISampler` (population 50), `TPESampler` (multi-objective: ranked by "
+        "non-domination, then crowding), `RandomSampler`, "
         "and `create_study(directions=...)` without a sampler (auto); Optuna 5 "
         "`NSGAIISampler` and `NSGAIIISampler` (population 50), `TPESampler`; pymoo `NSGA2` "
         "(population 100) and `NSGA3` (reference directions: Das-Dennis with 12 partitions, "
