@@ -400,3 +400,81 @@ def test_compare_pairs_the_repeats_of_the_two_trees():
     # the ratio within each repeat (1.1, 0.9), not of the medians; a missing figure is left out
     assert compare.paired_ratio([1.0, 2.0, None], [1.1, 1.8, 3.0]) == pytest.approx((1.0, 0.9, 1.1))
     assert compare.paired_ratio([None], [1.0]) == (None, None, None)
+
+
+MULTIOBJECTIVE = SCRIPT.parent / "multiobjective.py"
+
+
+def _multiobjective_module():
+    if str(MULTIOBJECTIVE.parent) not in sys.path:  # it imports quality.py and _report.py
+        sys.path.insert(0, str(MULTIOBJECTIVE.parent))
+    spec = importlib.util.spec_from_file_location("multiobjective_for_tests", MULTIOBJECTIVE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_multiobjective_pymoo_anchor_cuts_its_last_generation_at_the_budget():
+    pytest.importorskip("pymoo")
+    bench = _multiobjective_module()
+    problem = bench.PROBLEMS["zdt1_n5"]
+    clock = bench.VectorClock(problem.evaluate)
+    chosen = bench.run_pymoo("pymoo-nsga2", problem, 0, 130, clock)  # 100, then 30 of 100
+    assert chosen == "NSGA2 pop_size 100"
+    assert len(clock.values) == 130 and len(clock.framework_s) == 130
+    again = bench.VectorClock(problem.evaluate)
+    bench.run_pymoo("pymoo-nsga2", problem, 0, 130, again)
+    assert again.values == clock.values  # seeded
+    assert all(len(v) == 2 and 0.0 <= v[0] <= 1.0 for v in clock.values)
+
+
+@pytest.mark.slow
+def test_multiobjective_quick_run_prints_tables_and_writes_results(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n<!-- begin quality.py -->\nkept\n<!-- end quality.py -->\n"
+    )
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(MULTIOBJECTIVE),
+            "--quick",
+            "--results",
+            str(results),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    for header in (
+        "## Multi-objective quality",
+        "### zdt1_n5 (5 variables, 2 objectives)",
+        "### dtlz2 (12 variables, 3 objectives)",
+        "| sampler | hypervolume at 20: median [worst seed] | hypervolume at 40: median [worst "
+        "seed] | ms/trial outside the objective: to 20 | over the run | trials run | seeds |",
+        "### Targets",
+    ):
+        assert header in out, header
+    expected = ["tuningfork NSGA-II", "tuningfork random"]
+    expected += ["Optuna NSGAIISampler"] if importlib.util.find_spec("optuna") else []
+    expected += ["pymoo NSGA2"] if importlib.util.find_spec("pymoo") else []
+    for label in expected:
+        assert f"| {label} | " in out, label
+    if importlib.util.find_spec("pymoo") is None:
+        assert "pymoo NSGA2 (`pymoo-nsga2`): pymoo is not installed" in out
+    target = "tuningfork NSGA-II no worse than Optuna NSGAIISampler at 40 trials on >= 2 of 2"
+    assert target in out or importlib.util.find_spec("optuna") is None
+    text = results.read_text()
+    assert text.count("<!-- begin multiobjective.py") == 1 and "kept" in text
+    assert "pymoo " in text and "command: " in text
+    cached = list((tmp_path / "cache").glob("*.json"))
+    assert len(cached) == 2 * len(expected) * 2  # problems x samplers x seeds
+    first = json.loads(cached[0].read_text())
+    assert set(first["hypervolume"]) == {"20", "40"}
+    assert all(0.0 <= v <= 1.0 for v in first["hypervolume"].values())
