@@ -6,6 +6,7 @@ import pytest
 
 import tuningfork as tf
 from tuningfork.samplers.cmaes import CmaEsSampler
+from tuningfork.samplers.genetic import NSGAIISampler
 from tuningfork.samplers.gp import GPSampler
 from tuningfork.samplers.tpe import TPESampler
 from tuningfork.testing import SamplerContract
@@ -50,7 +51,8 @@ NUMERIC = tf.Space(x=tf.Float(0, 1), y=tf.Float(1e-3, 1, log=True), n=tf.Int(1, 
             TPESampler,
             "17 parameters",
         ),
-        (NUMERIC, {"directions": ["minimize", "maximize"]}, TPESampler, "multi-objective"),
+        (NUMERIC, {"directions": ["minimize", "maximize"]}, TPESampler, "2 objectives: TPE"),
+        (NUMERIC, {"directions": ["minimize"] * 3}, NSGAIISampler, "3 objectives: NSGA-II"),
     ],
 )
 def test_the_rule(space, kwargs, expected, reason):
@@ -73,6 +75,15 @@ def test_long_studies_move_to_cmaes_or_tpe():
     one_number = tf.Space(x=tf.Float(0, 1), kind=tf.Categorical(["a", "b"]))
     sampler, why = auto.choose(finished_study(one_number, 15).reader)
     assert isinstance(sampler, TPESampler) and "1 numeric parameter" in why
+
+
+def test_two_objective_studies_move_to_nsga2():
+    auto = tf.AutoSampler(seed=0, gp_max_trials=15)
+    study = finished_study(NUMERIC, 14, directions=["minimize", "minimize"])
+    assert isinstance(auto.choose(study.reader)[0], TPESampler)
+    study = finished_study(NUMERIC, 15, directions=["minimize", "minimize"])
+    sampler, why = auto.choose(study.reader)
+    assert isinstance(sampler, NSGAIISampler) and "from trial 15: NSGA-II" in why
 
 
 def test_without_cmaes_long_studies_move_to_tpe():
