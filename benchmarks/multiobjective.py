@@ -41,7 +41,7 @@ from quality import (
     _ms,
     _progress,
     _source_files,
-    estimate,
+    announce,
     job_path,
     load_cached,
 )
@@ -643,19 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress(f"skipping {SAMPLERS[key].label}: {why}")
     jobs = plan(args, samplers)
     to_run = pending(args, jobs)
-    wall = estimate(to_run, args.workers)
-    _progress(
-        f"{len(jobs)} jobs, {len(jobs) - len(to_run)} cached, {len(to_run)} to run: "
-        f"~{sum(j['estimate_s'] for j in to_run) / 60:.1f} process-min, "
-        f"~{wall / 60:.1f} min on {args.workers} workers (estimate from cached timings "
-        "where there are some, else rough defaults)"
-    )
+    announce(jobs, to_run, args.workers, args.dry_run)
     if args.dry_run:
-        by_sampler: dict[str, float] = {}
-        for job in to_run:
-            by_sampler[job["sampler"]] = by_sampler.get(job["sampler"], 0.0) + job["estimate_s"]
-        for sampler, seconds in sorted(by_sampler.items(), key=lambda kv: -kv[1]):
-            _progress(f"  {sampler}: ~{seconds / 60:.1f} process-min")
         return 0
     errors: list[str] = []
     job_s = 0.0

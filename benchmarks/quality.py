@@ -951,6 +951,24 @@ def estimate(jobs: Sequence[dict], workers: int) -> float:
     return max(loads)
 
 
+def announce(jobs: Sequence[dict], to_run: Sequence[dict], workers: int, by_sampler: bool) -> None:
+    """Print how many jobs run and their estimated time (per sampler too if asked)."""
+    wall = estimate(to_run, workers)
+    _progress(
+        f"{len(jobs)} jobs, {len(jobs) - len(to_run)} cached, {len(to_run)} to run: "
+        f"~{sum(j['estimate_s'] for j in to_run) / 60:.1f} process-min, "
+        f"~{wall / 60:.1f} min on {workers} workers (estimate from cached timings "
+        "where there are some, else rough defaults)"
+    )
+    if not by_sampler:
+        return
+    seconds: dict[str, float] = {}
+    for job in to_run:
+        seconds[job["sampler"]] = seconds.get(job["sampler"], 0.0) + job["estimate_s"]
+    for sampler, total in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        _progress(f"  {sampler}: ~{total / 60:.1f} process-min")
+
+
 def run_jobs(jobs: list[dict], workers: int) -> tuple[list[str], float]:
     """Run the jobs in ``workers`` processes; returns the error summaries and the job time."""
     for variable in THREAD_VARIABLES:  # one thread per job: the workers share the cores
@@ -1148,19 +1166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress(f"skipping {SAMPLERS[key].label}: {why}")
     jobs = plan(args, samplers)
     to_run = pending(args, jobs)
-    wall = estimate(to_run, args.workers)
-    _progress(
-        f"{len(jobs)} jobs, {len(jobs) - len(to_run)} cached, {len(to_run)} to run: "
-        f"~{sum(j['estimate_s'] for j in to_run) / 60:.1f} process-min, "
-        f"~{wall / 60:.1f} min on {args.workers} workers (estimate from cached timings "
-        "where there are some, else rough defaults)"
-    )
+    announce(jobs, to_run, args.workers, args.dry_run)
     if args.dry_run:
-        by_sampler: dict[str, float] = {}
-        for job in to_run:
-            by_sampler[job["sampler"]] = by_sampler.get(job["sampler"], 0.0) + job["estimate_s"]
-        for sampler, seconds in sorted(by_sampler.items(), key=lambda kv: -kv[1]):
-            _progress(f"  {sampler}: ~{seconds / 60:.1f} process-min")
         return 0
     errors: list[str] = []
     job_s = 0.0
