@@ -6,9 +6,10 @@ found robust: multivariate kernels, a prior kernel, the magic clip and a linear 
 Deliberate choices: kernels live in the unit cube of `Distribution.to_unit`, so log scales,
 ints and steps are exact (a grid value's probability is its kernel's mass over the value's
 cell); bandwidths follow hyperopt's neighbour rule in both modes (as Optuna 5 does, where
-earlier multivariate TPE used a Scott-like rule); multi-objective studies split trials by
-domination count and crowding distance with uniform weights, a simpler ranking than
-MOTPE's hypervolume subset selection (Ozaki et al., 2020). Unlike Optuna, multivariate TPE
+earlier multivariate TPE used a Scott-like rule); multi-objective studies split trials as
+MOTPE does (Ozaki et al., 2020: front by front, the last front cut by hypervolume subset
+selection) but weigh the good trials uniformly, not by hypervolume contribution. Unlike
+Optuna, multivariate TPE
 keeps categorical parameters out of the joint kernels (each is proposed on its own: see
 `_split_categoricals`) and draws 100 candidates per proposal rather than 24.
 """
@@ -78,7 +79,8 @@ class TPESampler(Sampler):
 
     Finished trials (COMPLETE, and PRUNED ranked below them by the step they reached and
     the value reported there) are split into the ``gamma(n)`` best and the rest (with
-    several objectives, complete trials rank by how many others dominate them). A Parzen
+    several objectives, complete trials are taken front by front and the front that does
+    not fit is cut by hypervolume subset selection, as in MOTPE, Ozaki et al., 2020). A Parzen
     estimator l(x) is fitted to the good trials and g(x) to the others; ``n_ei_candidates``
     points are drawn from l(x) and the one maximising log l(x) - log g(x) (the expected
     improvement, Bergstra et al., 2011) is proposed.
