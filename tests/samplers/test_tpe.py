@@ -20,6 +20,7 @@ from tuningfork.samplers.tpe import TPESampler, default_gamma
 from tuningfork.space import Categorical, Float, Int, Space
 from tuningfork.testing import SamplerContract
 from tuningfork.testing.functions import PROBLEMS
+from tuningfork.testing.multiobjective import PROBLEMS as MO_PROBLEMS
 from tuningfork.testing.multiobjective import hypervolume
 from tuningfork.trial import FrozenTrial, TrialState
 
@@ -510,6 +511,32 @@ def test_hypervolume_subset_selection_is_the_plain_greedy_choice():
     assert _hssp.select(points, 20, reference).tolist() == list(range(12))
 
 
+def test_three_objective_tpe_beats_random_search_on_dtlz2():
+    problem = MO_PROBLEMS["dtlz2"]
+
+    def front_volume(sampler):
+        study = tf.create_study(
+            storage="memory", sampler=sampler, directions=list(problem.directions)
+        )
+        study.optimize(lambda t: problem.evaluate(t.params), n_trials=80, space=problem.space)
+        return problem.hypervolume_ratio([t.values for t in study.trials if t.values])
+
+    for seed in range(3):
+        tpe = front_volume(TPESampler(seed=seed))
+        assert tpe > front_volume(tf.RandomSampler(seed=seed)), seed
+
+
+def test_multivariate_default_depends_on_the_number_of_objectives():
+    space = Space(x=Float(0.0, 1.0), y=Float(0.0, 1.0))
+    sampler = TPESampler(seed=0)
+    assert sampler._declared_groups(space, 1)["x"] == sampler._declared_groups(space, 1)["y"]
+    assert sampler._declared_groups(space, 2)["x"] == (("x", space["x"]),)
+    assert TPESampler(multivariate=True, seed=0)._declared_groups(space, 2)["y"] == (
+        ("x", space["x"]),
+        ("y", space["y"]),
+    )
+
+
 def test_multi_objective_pruned_trials_rank_after_complete_ones():
     records = [
         _Record(0, TrialState.PRUNED, steps={3: 0.0}),
@@ -622,7 +649,7 @@ def test_describe_is_a_json_record_of_the_options():
         "name": "TPESampler",
         "seed": 9,
         "n_startup_trials": 5,
-        "multivariate": True,
+        "multivariate": None,
         "gamma": 0.2,
         "n_ei_candidates": 100,
         "prior_weight": 2.0,
