@@ -566,8 +566,8 @@ def render(
         "a time), the mean over the trials and the seeds.",
         "",
         "Samplers, all with their defaults and `seed=s` (seeds 0..N-1): tuningfork "
-        "`NSGAIISampler` (population 50), `TPESampler` (multi-objective: ranked by "
-        "non-domination, then crowding), `RandomSampler`, "
+        "`NSGAIISampler` (population 50), `TPESampler` (multi-objective: "
+        "fronts, the last cut by hypervolume subset selection), `RandomSampler`, "
         "and `create_study(directions=...)` without a sampler (auto); Optuna 5 "
         "`NSGAIISampler` and `NSGAIIISampler` (population 50), `TPESampler`; pymoo `NSGA2` "
         "(population 100) and `NSGA3` (reference directions: Das-Dennis with 12 partitions, "

@@ -14,12 +14,14 @@ from scipy.stats import mannwhitneyu
 
 import tuningfork as tf
 from tuningfork.exceptions import TuningforkError
-from tuningfork.samplers import _parzen
+from tuningfork.samplers import _hssp, _parzen
 from tuningfork.samplers._history import GroupInference, History, Observed
 from tuningfork.samplers.tpe import TPESampler, default_gamma
 from tuningfork.space import Categorical, Float, Int, Space
 from tuningfork.testing import SamplerContract
 from tuningfork.testing.functions import PROBLEMS
+from tuningfork.testing.multiobjective import PROBLEMS as MO_PROBLEMS
+from tuningfork.testing.multiobjective import hypervolume
 from tuningfork.trial import FrozenTrial, TrialState
 
 
@@ -473,9 +475,66 @@ def test_multi_objective_split_takes_the_front_first():
     history.refresh(_View(records))
     front = {0, 2, 1, 5}  # (2, 2) and (2.5, 1.9) do not dominate each other
     assert set(history.numbers()[history.below(4)].astype(int)) == front
-    # cut inside the front: the extremes (infinite crowding distance) come first
-    assert set(history.numbers()[history.below(2)].astype(int)) == {0, 2}
+    # cut inside the front by hypervolume (reference (5.4, 5.4)): (2, 2) adds the most, then
+    # (1, 5) and (5, 1) add 0.4 each (a tie, to the lower number)
+    assert set(history.numbers()[history.below(2)].astype(int)) == {1, 0}
     assert set(history.numbers()[history.below(5)].astype(int)) == front | {3}
+
+
+def test_three_objective_split_cuts_the_front_by_hypervolume_not_crowding():
+    corners = [(0, 10, 10), (10, 0, 10), (10, 10, 0)]  # infinite crowding distance
+    middle = [(3, 3, 3), (4, 4, 1.5)]  # on the front too, each dominating far more volume
+    behind = [(5, 5, 5), (12, 12, 12)]  # second front (only (3, 3, 3) dominates it), third
+    records = [_Record(i, TrialState.COMPLETE, p) for i, p in enumerate(corners + middle + behind)]
+    history = History(["minimize"] * 3)
+    history.refresh(_View(records))
+    numbers = history.numbers().astype(int)
+    # reference (11, 11, 11): a corner adds 11, (3, 3, 3) 512, then (4, 4, 1.5) the most
+    assert set(numbers[history.below(2)]) == {3, 4}
+    assert set(numbers[history.below(6)]) == {0, 1, 2, 3, 4, 5}  # front by front
+
+
+def test_hypervolume_subset_selection_is_the_plain_greedy_choice():
+    rng = np.random.default_rng(0)
+    for objectives in (2, 3):
+        points = rng.random((12, objectives))
+        points /= points.sum(axis=1, keepdims=True)  # on a plane: none dominates another
+        reference = _hssp.reference_point(points)
+        chosen: list[int] = []
+        for _ in range(5):  # greedy, every contribution recomputed
+            gains = [
+                -1.0 if i in chosen else hypervolume(points[chosen + [i]], reference)
+                for i in range(len(points))
+            ]
+            chosen.append(int(np.argmax(gains)))
+        assert _hssp.select(points, 5, reference).tolist() == chosen
+    assert _hssp.select(points, 20, reference).tolist() == list(range(12))
+
+
+def test_three_objective_tpe_beats_random_search_on_dtlz2():
+    problem = MO_PROBLEMS["dtlz2"]
+
+    def front_volume(sampler):
+        study = tf.create_study(
+            storage="memory", sampler=sampler, directions=list(problem.directions)
+        )
+        study.optimize(lambda t: problem.evaluate(t.params), n_trials=80, space=problem.space)
+        return problem.hypervolume_ratio([t.values for t in study.trials if t.values])
+
+    for seed in range(3):
+        tpe = front_volume(TPESampler(seed=seed))
+        assert tpe > front_volume(tf.RandomSampler(seed=seed)), seed
+
+
+def test_multivariate_default_depends_on_the_number_of_objectives():
+    space = Space(x=Float(0.0, 1.0), y=Float(0.0, 1.0))
+    sampler = TPESampler(seed=0)
+    assert sampler._declared_groups(space, 1)["x"] == sampler._declared_groups(space, 1)["y"]
+    assert sampler._declared_groups(space, 2)["x"] == (("x", space["x"]),)
+    assert TPESampler(multivariate=True, seed=0)._declared_groups(space, 2)["y"] == (
+        ("x", space["x"]),
+        ("y", space["y"]),
+    )
 
 
 def test_multi_objective_pruned_trials_rank_after_complete_ones():
@@ -590,7 +649,7 @@ def test_describe_is_a_json_record_of_the_options():
         "name": "TPESampler",
         "seed": 9,
         "n_startup_trials": 5,
-        "multivariate": True,
+        "multivariate": None,
         "gamma": 0.2,
         "n_ei_candidates": 100,
         "prior_weight": 2.0,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tuningfork.samplers import _hssp
 from tuningfork.space import Distribution, Value
 from tuningfork.trial import TrialState
 
@@ -117,10 +118,12 @@ class History:
     """The finished (COMPLETE and PRUNED) trials of one study view, in the order found.
 
     The ranking puts complete trials first: by loss (the value, negated when maximising)
-    in a single-objective study; in a multi-objective one by how many complete trials
-    dominate them (Fonseca & Fleming, 1993, "Genetic algorithms for multiobjective
-    optimization"; nondominated trials first), ties at the cut broken by crowding distance
-    (Deb et al., 2002, NSGA-II) so the good trials spread along the front. Pruned trials
+    in a single-objective study; in a multi-objective one as MOTPE does (Ozaki et al.,
+    2020): front by front (non-dominated sorting, Deb et al., 2002), and the front that does
+    not fit whole is cut by greedy hypervolume subset selection (`_hssp`), so the good
+    trials are the ones that dominate the most volume together. Above 3 objectives the cut
+    goes by crowding distance instead (NSGA-II; exact hypervolume costs a factor n more per
+    objective). A NaN objective value counts as +inf. Pruned trials
     follow, by the last step they reached (later first) and, single-objective, the value
     reported there; then pruned trials that reported nothing. Remaining ties go to the
     lower trial number.
@@ -133,7 +136,6 @@ class History:
         self.finished: list[Observed] = []
         self._keys = _Column(4)  # (category, -step, loss, number)
         self._losses = _Column(len(directions)) if self._multi else None
-        self._dominated = _Column()  # multi-objective: complete trials dominating each one
         self._cursor = 0  # records of the view looked at
         self._unfinished: dict[int, None] = {}  # looked at, not finished yet
         self._paused: dict[int, tuple[int, Any]] = {}  # taken while PAUSED: position, frozen
@@ -190,10 +192,8 @@ class History:
             return
         if key[0] == 0.0:  # complete
             losses = self._signs * np.asarray(record.values, dtype=float)
-            self._dominated.append(self._count_dominating(losses))
-            self._losses.append(losses)
+            self._losses.append(np.where(np.isnan(losses), math.inf, losses))
         else:
-            self._dominated.append(0.0)
             self._losses.append(math.nan)
 
     def _key(self, record: FrozenTrial) -> tuple[float, float, float, float] | None:
@@ -213,18 +213,6 @@ class History:
         loss = self._signs[0] * float(value)
         return loss if loss == loss else math.inf  # NaN ranks last
 
-    def _count_dominating(self, losses: np.ndarray) -> float:
-        """Count the complete trials that dominate ``losses``; add one to the count of each
-        complete trial that ``losses`` dominates (counts only grow, one trial at a time)."""
-        others = self._losses.values  # type: ignore[union-attr]
-        if not len(others):
-            return 0.0
-        # rows of pruned trials are NaN: every comparison is False, so neither
-        dominating = (others <= losses).all(axis=1) & (others < losses).any(axis=1)
-        dominated = (others >= losses).all(axis=1) & (others > losses).any(axis=1)
-        self._dominated.values[dominated] += 1.0
-        return float(dominating.sum())
-
     # -- the split ------------------------------------------------------------------------
 
     def below(self, n_below: int) -> np.ndarray:
@@ -233,30 +221,43 @@ class History:
         if self._split is not None and self._split[:2] == (count, n_below):
             return self._split[2]
         keys = self._keys.values
-        primary = self._dominated.values if self._multi else keys[:, 2]
-        order = np.lexsort((keys[:, 3], primary, keys[:, 1], keys[:, 0]))
+        order = np.lexsort((keys[:, 3], keys[:, 2], keys[:, 1], keys[:, 0]))
         n_below = min(max(0, n_below), count)
         chosen = order[:n_below]
-        if self._multi and 0 < n_below < count:
-            chosen = self._spread_cut(order, n_below, primary)
+        if self._multi and n_below > 0 and keys[order[n_below - 1], 0] == 0.0:
+            chosen = self._front_cut(order[keys[order, 0] == 0.0], n_below)
         mask = np.zeros(count, dtype=bool)
         mask[chosen] = True
         self._split = (count, n_below, mask)
         return mask
 
-    def _spread_cut(self, order: np.ndarray, n_below: int, primary: np.ndarray) -> np.ndarray:
-        """The first ``n_below`` of ``order``, except that complete trials tied with the
-        last one taken are chosen among by crowding distance, largest first."""
-        keys = self._keys.values
-        last = order[n_below - 1]
-        if keys[last, 0] != 0.0:
-            return order[:n_below]
-        level = primary[last]
-        tied = order[(keys[order, 0] == 0.0) & (primary[order] == level)]
-        before = order[:n_below][primary[order[:n_below]] < level]
-        crowd = _crowding(self._losses.values[tied])  # type: ignore[union-attr]
-        ranked = tied[np.lexsort((keys[tied, 3], -crowd))]
-        return np.concatenate([before, ranked[: n_below - len(before)]])
+    def _front_cut(self, complete: np.ndarray, n_below: int) -> np.ndarray:
+        """``n_below`` of the ``complete`` trials (positions, by number): whole fronts
+        first, then a subset of the next front (`_cut`)."""
+        from tuningfork.samplers.genetic import fronts
+
+        losses = self._losses.values[complete]  # type: ignore[union-attr]
+        rank = fronts(_dominates(losses))
+        by_front = np.argsort(rank, kind="stable")
+        level = rank[by_front[n_below - 1]]
+        before = complete[by_front[rank[by_front] < level]]
+        tied = complete[rank == level]
+        return np.concatenate([before, self._cut(tied, n_below - len(before))])
+
+    def _cut(self, tied: np.ndarray, take: int) -> np.ndarray:
+        """``take`` of the ``tied`` trials (one front, by number): hypervolume subset
+        selection over those with finite losses, up to 3 objectives; crowding distance
+        (largest first) above that. Remaining ties go to the lower trial number."""
+        points = self._losses.values[tied]  # type: ignore[union-attr]
+        if self.n_objectives > 3:
+            return tied[np.argsort(-_crowding(points), kind="stable")[:take]]
+        finite = np.isfinite(points).all(axis=1)
+        inside, outside = tied[finite], tied[~finite]
+        if not len(inside):
+            return outside[:take]
+        share = min(take, len(inside))
+        picked = _hssp.select(points[finite], share, _hssp.reference_point(points[finite]))
+        return np.concatenate([inside[picked], outside[: take - share]])
 
     def numbers(self) -> np.ndarray:
         """Trial number of each finished trial."""
@@ -278,6 +279,15 @@ class History:
             encoding.add(position, finished[position])
         encoding.cursor = len(finished)
         return encoding
+
+
+def _dominates(losses: np.ndarray) -> np.ndarray:
+    """``[i, j]`` True where row i Pareto-dominates row j (lower is better in every column)."""
+    count = len(losses)
+    no_worse = np.ones((count, count), dtype=bool)
+    for column in losses.T:  # a column at a time: no (count, count, M) array
+        no_worse &= column[:, None] <= column[None, :]
+    return no_worse & ~no_worse.T
 
 
 def _crowding(points: np.ndarray) -> np.ndarray:

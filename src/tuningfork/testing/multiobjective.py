@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tuningfork._pareto import non_dominated
+from tuningfork._pareto import dominated_volume, non_dominated
 from tuningfork.exceptions import OptionError
 from tuningfork.space import Float, Space
 
@@ -100,33 +100,7 @@ def hypervolume(
             owner="hypervolume",
         )
     inside = array[np.all(array < ref, axis=1)]  # NaN rows drop out too
-    return _volume(inside, ref) if len(inside) else 0.0
-
-
-def _volume(points: np.ndarray, ref: np.ndarray) -> float:
-    """The hypervolume of non-empty ``points``, all strictly better than ``ref``."""
-    if ref.size == 1:
-        return float(ref[0] - points[:, 0].min())
-    if ref.size == 2:
-        return _sweep(points, ref)
-    # Slices along the last objective: between two consecutive levels, the dominated
-    # cross-section is the (m-1)-objective hypervolume of the points at or below the lower one.
-    points = points[np.argsort(points[:, -1], kind="stable")]
-    tops = np.append(points[1:, -1], ref[-1])
-    volume = 0.0
-    for i, (level, top) in enumerate(zip(points[:, -1], tops)):
-        if top > level:  # equal levels: the slice is taken with the last of them
-            volume += (top - level) * _volume(points[: i + 1, :-1], ref[:-1])
-    return float(volume)
-
-
-def _sweep(points: np.ndarray, ref: np.ndarray) -> float:
-    """Two objectives: sorted by the first, each point's strip reaches the next point's
-    first objective, at the height of the lowest second objective seen so far."""
-    order = np.lexsort((points[:, 1], points[:, 0]))
-    first, lowest = points[order, 0], np.minimum.accumulate(points[order, 1])
-    widths = np.diff(np.append(first, ref[0]))
-    return float(np.sum(widths * (ref[1] - lowest)))
+    return dominated_volume(inside, ref) if len(inside) else 0.0
 
 
 # -- the problems -----------------------------------------------------------------------------
