@@ -52,7 +52,7 @@ NUMERIC = tf.Space(x=tf.Float(0, 1), y=tf.Float(1e-3, 1, log=True), n=tf.Int(1, 
             "17 parameters",
         ),
         (NUMERIC, {"directions": ["minimize", "maximize"]}, TPESampler, "2 objectives: TPE"),
-        (NUMERIC, {"directions": ["minimize"] * 3}, NSGAIISampler, "3 objectives: NSGA-II"),
+        (NUMERIC, {"directions": ["minimize"] * 3}, TPESampler, "3 objectives: TPE"),
     ],
 )
 def test_the_rule(space, kwargs, expected, reason):

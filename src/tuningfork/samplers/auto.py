@@ -4,17 +4,16 @@ study outgrows the GP.
 
 Rule (deterministic, derived from the study's log and the trial's number, so every worker
 picks alike; the measurements behind it are in ``docs/samplers.md``):
-  * Several objectives: TPE for the first ``gp_max_trials`` trials of a two-objective
-    study, NSGA-II (`NSGAIISampler`, Deb et al. 2002) after them and from the start with
-    three objectives or more, where our TPE is no better than random search (measured on
-    ZDT and DTLZ, ``benchmarks/multiobjective.py``).
+  * Several objectives: TPE (MOTPE's split) for the first ``gp_max_trials`` trials, then
+    NSGA-II (`NSGAIISampler`, Deb et al. 2002), whose cost stays low where TPE's grows
+    (measured on ZDT and DTLZ, ``benchmarks/multiobjective.py``).
   * TPE (`TPESampler`) for conditional spaces and more than ``gp_max_dims`` parameters:
-    its cost stays flat and its group decomposition handles conditions (Watanabe, 2023).
+    its group decomposition handles conditions (Watanabe, 2023).
   * GP (`GPSampler`) for the first ``gp_max_trials`` trials otherwise, categorical
     parameters included: the most sample-efficient choice on every problem of the
     quality benchmark at 100 trials, all-categorical ones too (Snoek et al., 2012).
   * From trial ``gp_max_trials`` on, where the GP's cubic cost would grow: CMA-ES
-    (`CmaEsSampler`, Hansen & Ostermeier 2001, with CatCMA for categoricals), warm-started
+    (`CmaEsSampler`, Hansen & Ostermeier 2001, with CatCMAwM for categoricals), warm-started
     from the best of the GP's trials (WS-CMA-ES, Nomura et al., 2021), when the space has
     at least two numeric parameters and the ``cmaes`` package is installed; TPE
     otherwise. CMA-ES starts once every earlier trial has finished (with several
@@ -85,12 +84,10 @@ class AutoSampler(Sampler):
         """The sampler for trial ``number`` (default: the next trial) and the reason."""
         number = len(study) if number is None else number
         objectives = len(study.directions)
-        if objectives >= 3:
-            return self.nsga2, f"{objectives} objectives: NSGA-II (TPE is weak there)"
-        if objectives == 2 and number >= self.gp_max_trials:
-            return self.nsga2, f"2 objectives, from trial {self.gp_max_trials}: NSGA-II"
-        if objectives == 2:
-            return self.tpe, f"2 objectives: TPE up to trial {self.gp_max_trials}"
+        if objectives > 1 and number >= self.gp_max_trials:
+            return self.nsga2, f"{objectives} objectives, from trial {self.gp_max_trials}: NSGA-II"
+        if objectives > 1:
+            return self.tpe, f"{objectives} objectives: TPE up to trial {self.gp_max_trials}"
         distributions = _space_of(study, space)
         if distributions is None:
             return self.tpe, "conditional parameters"
