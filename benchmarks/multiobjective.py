@@ -15,14 +15,12 @@ problem and writes its section of benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import datetime
 import hashlib
 import importlib.util
 import inspect
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -36,7 +34,6 @@ from typing import Any
 import numpy as np
 from _report import command, machine_lines, package_version, write_section
 from quality import (
-    THREAD_VARIABLES,
     Clock,
     _ms,
     _progress,
@@ -44,6 +41,7 @@ from quality import (
     announce,
     job_path,
     load_cached,
+    run_jobs,
 )
 
 import tuningfork as tf
@@ -336,33 +334,8 @@ def pending(args: argparse.Namespace, jobs: Sequence[dict[str, Any]]) -> list[di
     return to_run
 
 
-def run_jobs(jobs: list[dict], workers: int) -> tuple[list[str], float]:
-    """Run the jobs in ``workers`` processes; returns the error summaries and the job time."""
-    for variable in THREAD_VARIABLES:  # one thread per job: the workers share the cores
-        os.environ.setdefault(variable, "1")
-    errors, busy, began = [], 0.0, time.perf_counter()
-    remaining = sum(j["estimate_s"] for j in jobs)
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker
-    ) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            job, summary = futures[future], future.result()
-            busy += summary["wall_s"]
-            remaining -= job["estimate_s"]
-            head = f"[{done}/{len(jobs)}] {job['problem']} {job['sampler']} seed {job['seed']}"
-            if summary["ok"]:
-                _progress(
-                    f"{head}: hypervolume {summary['hv']:.4f}, {summary['wall_s']:.1f} s; "
-                    f"elapsed {(time.perf_counter() - began) / 60:.1f} min, "
-                    f"~{max(0.0, remaining) / max(1, workers) / 60:.1f} min left"
-                )
-            else:
-                last = summary["error"].strip().splitlines()[-1]
-                errors.append(f"{job['problem']} / {job['sampler']} / seed {job['seed']}: {last}")
-                _progress(f"{head}: FAILED\n{summary['error']}")
-    return errors, busy
+def _hypervolume(summary: dict[str, Any]) -> str:
+    return f"hypervolume {summary['hv']:.4f}"
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -649,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: list[str] = []
     job_s = 0.0
     if to_run and not args.cached_only:
-        errors, job_s = run_jobs(to_run, args.workers)
+        errors, job_s = run_jobs(to_run, args.workers, run_job, _init_worker, _hypervolume)
     report = Report(collect(jobs), list(args.problems), samplers, list(args.trials))
     body = render(
         args,

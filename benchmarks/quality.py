@@ -969,8 +969,20 @@ def announce(jobs: Sequence[dict], to_run: Sequence[dict], workers: int, by_samp
         _progress(f"  {sampler}: ~{total / 60:.1f} process-min")
 
 
-def run_jobs(jobs: list[dict], workers: int) -> tuple[list[str], float]:
-    """Run the jobs in ``workers`` processes; returns the error summaries and the job time."""
+def _best(summary: dict[str, Any]) -> str:
+    return f"best {summary['best']:.6g}"
+
+
+def run_jobs(
+    jobs: list[dict],
+    workers: int,
+    run: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    initializer: Callable[[], None] = _init_worker,
+    outcome: Callable[[dict[str, Any]], str] = _best,
+) -> tuple[list[str], float]:
+    """Run the jobs in ``workers`` processes; returns the error summaries and the job time.
+    ``run`` (default `run_job`) runs one job in a worker, after ``initializer``; ``outcome``
+    words a successful job's summary for the progress line."""
     for variable in THREAD_VARIABLES:  # one thread per job: the workers share the cores
         os.environ.setdefault(variable, "1")
     errors, busy, began = [], 0.0, time.perf_counter()
@@ -979,7 +991,7 @@ def run_jobs(jobs: list[dict], workers: int) -> tuple[list[str], float]:
     with concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker
     ) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
+        futures = {pool.submit(run or run_job, job): job for job in jobs}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             job, summary = futures[future], future.result()
             busy += summary["wall_s"]
@@ -989,7 +1001,7 @@ def run_jobs(jobs: list[dict], workers: int) -> tuple[list[str], float]:
             head = f"[{done}/{len(jobs)}] {job['problem']} {job['sampler']} seed {job['seed']}"
             if summary["ok"]:
                 _progress(
-                    f"{head}: best {summary['best']:.6g}, {summary['wall_s']:.1f} s; "
+                    f"{head}: {outcome(summary)}, {summary['wall_s']:.1f} s; "
                     f"elapsed {elapsed / 60:.1f} min, ~{left / 60:.1f} min left"
                 )
             else:
